@@ -1,0 +1,59 @@
+# mtrec — the two commands are `make run` and `make test`; `make help` lists the rest.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+DATASET ?= ml-100k
+ARTIFACTS_DIR ?= data/artifacts/$(DATASET)
+RUNS_DIR ?= runs/$(DATASET)
+DEVICE ?= auto
+PARAMS ?=
+PYTEST_ARGS ?=
+# The CPU build of torch on the course machines; on a GPU machine pass e.g.
+#   make setup TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
+TORCH_SPEC ?= torch==2.13.0
+
+# Install into the active conda or virtual environment if there is one, else into .venv.
+ifneq ($(strip $(VIRTUAL_ENV)),)
+  ENV_DIR := $(VIRTUAL_ENV)
+else ifneq ($(strip $(CONDA_PREFIX)),)
+  ENV_DIR := $(CONDA_PREFIX)
+else
+  ENV_DIR := .venv
+endif
+PY := $(ENV_DIR)/bin/python
+STAMP := $(ENV_DIR)/.mtrec-setup.stamp
+
+.PHONY: help setup data run test lint
+
+help: ## list the targets
+	@echo "mtrec — multi-task, RL-ranked and distilled Transformer recommenders (notebook course)"
+	@echo
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
+	@echo
+	@echo "Variables: DATASET=$(DATASET) ARTIFACTS_DIR=$(ARTIFACTS_DIR) RUNS_DIR=$(RUNS_DIR) DEVICE=$(DEVICE)"
+	@echo "           PARAMS='KEY=VALUE ...' (notebook parameter overrides), environment: $(ENV_DIR)"
+
+setup: $(STAMP) ## create the environment, install torch + this package, register the 'mtrec' kernel
+
+$(STAMP): pyproject.toml
+	@if [ ! -x "$(PY)" ]; then echo "Creating $(ENV_DIR)"; $(PYTHON) -m venv $(ENV_DIR); fi
+	$(PY) -m pip install --quiet --upgrade pip
+	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet $(TORCH_SPEC)
+	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m ipykernel install --sys-prefix --name mtrec --display-name "Python (mtrec)"
+	@touch $(STAMP)
+
+data: setup ## find (or download and verify) DATASET and prepare it into ARTIFACTS_DIR/processed
+	$(PY) -m mtrec_helpers.data --dataset $(DATASET) --artifacts-dir $(ARTIFACTS_DIR)
+
+run: setup ## execute every numbered notebook in order with papermill into RUNS_DIR
+	$(PY) -m mtrec_helpers.notebooks --dataset $(DATASET) --artifacts-dir $(ARTIFACTS_DIR) \
+		--runs-dir $(RUNS_DIR) --device $(DEVICE) $(PARAMS)
+
+test: setup ## unit tests and papermill notebook tests
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup ## ruff over the package and tests
+	$(PY) -m ruff check mtrec_helpers tests
+	$(PY) -m ruff format --check mtrec_helpers tests

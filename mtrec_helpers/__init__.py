@@ -1,0 +1,1 @@
+"""mtrec: multi-task, RL-ranked and distilled Transformer recommenders."""

@@ -1,0 +1,294 @@
+"""Readers for GroupLens' official MovieLens file formats, all returning :class:`RawData`.
+
+- ml-100k: ``u.data`` (tab-separated), ``u.item`` (``|``, Latin-1, 19 genre flags), ``u.genre``,
+  ``u.user`` (exact ages).
+- ml-1m: ``ratings.dat``, ``movies.dat``, ``users.dat`` (``::``-separated, Latin-1; ages and
+  occupations as codes).
+- ml-20m, ml-25m, ml-latest-small: ``ratings.csv`` and ``movies.csv`` (UTF-8, ``|``-separated
+  genres, half-star ratings); no user profiles.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mtrec_helpers.data.parsing import LINE_COLUMN, Column, TableFormat, read_table
+from mtrec_helpers.data.schema import AGE_BUCKETS, RawData, age_bucket, empty_users
+from mtrec_helpers.data.validation import (
+    check_ids,
+    check_known,
+    check_ratings,
+    check_unique,
+    drop_duplicate_events,
+)
+
+BASE_URL = "https://files.grouplens.org/datasets/movielens"
+WHOLE_STARS = (1.0, 5.0, 1.0)
+HALF_STARS = (0.5, 5.0, 0.5)
+
+ML1M_AGES = dict(zip([1, 18, 25, 35, 45, 50, 56], AGE_BUCKETS, strict=True))
+ML1M_OCCUPATIONS = [
+    "other", "academic/educator", "artist", "clerical/admin", "college/grad student",
+    "customer service", "doctor/health care", "executive/managerial", "farmer", "homemaker",
+    "K-12 student", "lawyer", "programmer", "retired", "sales/marketing", "scientist",
+    "self-employed", "technician/engineer", "tradesman/craftsman", "unemployed", "writer",
+]  # fmt: skip
+NO_GENRES = "(no genres listed)"
+_YEAR_IN_TITLE = re.compile(r"\((\d{4})(?:[-\u2013]\d{0,4})?\)\s*$")
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A MovieLens release: its files, where to download it, its published MD5 and its reader."""
+
+    name: str
+    files: tuple[str, ...]
+    reader: Callable[[Path], RawData]
+    md5: str | None = None  # None: read the published checksum from ``<url>.md5``
+    base_url: str = BASE_URL
+
+    @property
+    def url(self) -> str:
+        """The official zip."""
+        return f"{self.base_url}/{self.name}.zip"
+
+    def fix(self, folder: Path | None = None) -> str:
+        """What to tell a user whose copy of this dataset is unusable."""
+        where = f" into {folder}" if folder else ""
+        return f"re-download the official {self.name}.zip from {self.url} and unzip it{where} unchanged."
+
+
+def year_from_title(titles: pd.Series) -> pd.Series:
+    """The release year written at the end of a MovieLens title, e.g. 'Toy Story (1995)'."""
+    return pd.to_numeric(titles.str.extract(_YEAR_IN_TITLE, expand=False), errors="coerce").astype("Int64")
+
+
+def _finish(
+    name: str,
+    interactions: pd.DataFrame,
+    items: pd.DataFrame,
+    users: pd.DataFrame | None,
+    genres: list[str],
+    scale: tuple[float, float, float],
+    paths: dict[str, Path],
+    fix: str,
+    blank_lines: int,
+) -> RawData:
+    """Checks shared by every reader, then the common schema."""
+    ratings_path = paths["ratings"]
+    check_ids(interactions, ["user_id", "item_id", "timestamp"], ratings_path, fix)
+    check_ratings(interactions, ratings_path, scale, fix)
+    check_unique(items, "item_id", paths["items"], fix)
+    check_known(interactions, "item_id", items["item_id"], ratings_path, paths["items"], fix)
+    if users is not None:
+        check_unique(users, "user_id", paths["users"], fix)
+        check_known(interactions, "user_id", users["user_id"], ratings_path, paths["users"], fix)
+    interactions, duplicates = drop_duplicate_events(interactions, ratings_path, fix)
+    interactions = interactions[["user_id", "item_id", "rating", "timestamp"]].astype(
+        {"user_id": np.int64, "item_id": np.int64, "rating": np.float32, "timestamp": np.int64}
+    )
+    if users is None:
+        users = empty_users(interactions["user_id"].to_numpy())
+    users = users.drop(columns=[LINE_COLUMN], errors="ignore").reset_index(drop=True)
+    items = items.drop(columns=[LINE_COLUMN], errors="ignore").reset_index(drop=True)
+    return RawData(
+        name=name,
+        interactions=interactions.reset_index(drop=True),
+        items=items[["item_id", "title", "year", "genres"]],
+        users=users[["user_id", "age", "age_bucket", "gender", "occupation"]],
+        genres=genres,
+        rating_scale=scale,
+        has_user_profile=bool(users["gender"].notna().any()),
+        repairs={"duplicate_rows_dropped": duplicates, "blank_lines_skipped": blank_lines},
+    )
+
+
+def read_ml100k(folder: Path) -> RawData:
+    """MovieLens 100K from ``u.data``, ``u.item``, ``u.genre`` and ``u.user``."""
+    folder = Path(folder)
+    fix = ML100K.fix(folder)
+    ids = [Column("user_id", "int"), Column("item_id", "int")]
+    ratings = read_table(
+        folder / "u.data",
+        TableFormat("\t", (*ids, Column("rating", "float"), Column("timestamp", "int"))),
+        fix,
+    )
+    genre_table = read_table(
+        folder / "u.genre",
+        TableFormat("|", (Column("genre", "str"), Column("index", "int")), encoding="latin-1"),
+        fix,
+    )
+    genres = genre_table.frame.sort_values("index")["genre"].tolist()
+    item_columns = (
+        Column("item_id", "int"),
+        Column("title", "str"),
+        Column("release_date", "str", required=False),
+        Column("video_release_date", "str", required=False),
+        Column("imdb_url", "str", required=False),
+        *(Column(f"genre_{i}", "int") for i in range(len(genres))),
+    )
+    items = read_table(folder / "u.item", TableFormat("|", item_columns, encoding="latin-1"), fix)
+    frame = items.frame
+    flags = frame[[f"genre_{i}" for i in range(len(genres))]].to_numpy(dtype=bool)
+    names = np.asarray(genres, dtype=object)
+    frame["genres"] = [list(names[row]) for row in flags]
+    release_year = pd.to_datetime(frame["release_date"], format="%d-%b-%Y", errors="coerce").dt.year
+    frame["year"] = year_from_title(frame["title"]).fillna(release_year.astype("Int64"))
+    user_columns = (
+        Column("user_id", "int"),
+        Column("age", "int"),
+        Column("gender", "str"),
+        Column("occupation", "str"),
+        Column("zip", "str"),
+    )
+    users = read_table(folder / "u.user", TableFormat("|", user_columns, encoding="latin-1"), fix)
+    profiles = users.frame
+    profiles["age"] = profiles["age"].astype("Int64")
+    profiles["age_bucket"] = age_bucket(profiles["age"])
+    profiles = profiles.astype({"gender": "string", "occupation": "string"})
+    return _finish(
+        "ml-100k",
+        ratings.frame,
+        frame,
+        profiles,
+        genres,
+        WHOLE_STARS,
+        {"ratings": folder / "u.data", "items": folder / "u.item", "users": folder / "u.user"},
+        fix,
+        ratings.blank_lines + genre_table.blank_lines + items.blank_lines + users.blank_lines,
+    )
+
+
+def _split_genres(values: pd.Series) -> tuple[list[list[str]], list[str]]:
+    """Per-item genre lists from '|'-joined strings, and the sorted list of all genres."""
+    lists = [[] if v in ("", NO_GENRES) else v.split("|") for v in values.fillna("")]
+    return lists, sorted({g for genres in lists for g in genres})
+
+
+def read_ml1m(folder: Path) -> RawData:
+    """MovieLens 1M from ``ratings.dat``, ``movies.dat`` and ``users.dat``."""
+    folder = Path(folder)
+    fix = ML1M.fix(folder)
+    ratings = read_table(
+        folder / "ratings.dat",
+        TableFormat(
+            "::",
+            (
+                Column("user_id", "int"),
+                Column("item_id", "int"),
+                Column("rating", "float"),
+                Column("timestamp", "int"),
+            ),
+            encoding="latin-1",
+        ),
+        fix,
+    )
+    movie_columns = (Column("item_id", "int"), Column("title", "str"), Column("genre_names", "str"))
+    movies = read_table(folder / "movies.dat", TableFormat("::", movie_columns, "latin-1"), fix)
+    items = movies.frame
+    items["genres"], genres = _split_genres(items["genre_names"])
+    items["year"] = year_from_title(items["title"])
+    user_columns = (
+        Column("user_id", "int"),
+        Column("gender", "str"),
+        Column("age_code", "int"),
+        Column("occupation_code", "int"),
+        Column("zip", "str"),
+    )
+    users = read_table(folder / "users.dat", TableFormat("::", user_columns, "latin-1"), fix)
+    profiles = users.frame
+    profiles["age"] = pd.array([pd.NA] * len(profiles), dtype="Int64")
+    profiles["age_bucket"] = profiles["age_code"].map(ML1M_AGES).astype("string")
+    occupations = np.asarray(ML1M_OCCUPATIONS, dtype=object)
+    codes = profiles["occupation_code"].to_numpy()
+    valid = (codes >= 0) & (codes < len(occupations))
+    profiles["occupation"] = pd.array(
+        np.where(valid, occupations[np.clip(codes, 0, len(occupations) - 1)], None), dtype="string"
+    )
+    profiles["gender"] = profiles["gender"].astype("string")
+    return _finish(
+        "ml-1m",
+        ratings.frame,
+        items,
+        profiles,
+        genres,
+        WHOLE_STARS,
+        {
+            "ratings": folder / "ratings.dat",
+            "items": folder / "movies.dat",
+            "users": folder / "users.dat",
+        },
+        fix,
+        ratings.blank_lines + movies.blank_lines + users.blank_lines,
+    )
+
+
+def _csv_reader(name: str) -> Callable[[Path], RawData]:
+    """A reader for the CSV releases (ml-20m, ml-25m, ml-latest-small)."""
+
+    def read(folder: Path) -> RawData:
+        folder = Path(folder)
+        fix = DATASETS[name].fix(folder)
+        rating_columns = (
+            Column("userId", "int"),
+            Column("movieId", "int"),
+            Column("rating", "float"),
+            Column("timestamp", "int"),
+        )
+        ratings = read_table(folder / "ratings.csv", TableFormat(",", rating_columns, header=True), fix)
+        movie_columns = (Column("movieId", "int"), Column("title", "str"), Column("genres", "str"))
+        movies = read_table(
+            folder / "movies.csv", TableFormat(",", movie_columns, header=True, quoted=True), fix
+        )
+        interactions = ratings.frame.rename(columns={"userId": "user_id", "movieId": "item_id"})
+        items = movies.frame.rename(columns={"movieId": "item_id"})
+        items["genres"], genres = _split_genres(items["genres"])
+        items["year"] = year_from_title(items["title"])
+        return _finish(
+            name,
+            interactions,
+            items,
+            None,
+            genres,
+            HALF_STARS,
+            {"ratings": folder / "ratings.csv", "items": folder / "movies.csv"},
+            fix,
+            ratings.blank_lines + movies.blank_lines,
+        )
+
+    read.__name__ = f"read_{name.replace('-', '_')}"
+    read.__doc__ = f"MovieLens {name} from ``ratings.csv`` and ``movies.csv``."
+    return read
+
+
+ML100K = DatasetSpec(
+    "ml-100k", ("u.data", "u.item", "u.genre", "u.user"), read_ml100k,
+    md5="0e33842e24a9c977be4e0107933c0723",
+)  # fmt: skip
+ML1M = DatasetSpec(
+    "ml-1m", ("ratings.dat", "movies.dat", "users.dat"), read_ml1m,
+    md5="c4d9eecfca2ab87c1945afe126590906",
+)  # fmt: skip
+DATASETS: dict[str, DatasetSpec] = {
+    spec.name: spec
+    for spec in (
+        ML100K,
+        ML1M,
+        DatasetSpec(
+            "ml-20m", ("ratings.csv", "movies.csv"), _csv_reader("ml-20m"),
+            md5="cd245b17a1ae2cc31bb14903e1204af3",
+        ),
+        DatasetSpec(
+            "ml-25m", ("ratings.csv", "movies.csv"), _csv_reader("ml-25m"),
+            md5="6b51fb2759a8657d3bfcbfc42b592ada",
+        ),
+        DatasetSpec("ml-latest-small", ("ratings.csv", "movies.csv"), _csv_reader("ml-latest-small")),
+    )
+}  # fmt: skip
+"""Every MovieLens release the course reads; the MD5s are GroupLens' published ones."""

@@ -1,0 +1,149 @@
+"""Find a MovieLens release on disk, or download and verify it.
+
+Lookup order: ``$MTREC_DATA_DIR/<name>/`` → ``data/raw/<name>/`` → a zip already in ``data/raw``
+→ download of the official zip. A downloaded zip is written to a temporary file and renamed into
+place only once its MD5 matches GroupLens' published checksum; it is unpacked into a temporary
+folder that is renamed into place only once every file came out whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import urllib.error
+import urllib.request
+import zipfile
+import zlib
+from pathlib import Path
+
+from mtrec_helpers.atomic import atomic_directory
+from mtrec_helpers.data.errors import DataError
+from mtrec_helpers.data.movielens import DatasetSpec
+from mtrec_helpers.paths import DATA_DIR_ENV, raw_dir, user_data_dir
+
+CHUNK = 1 << 20
+_MD5_PATTERN = re.compile(r"\b([0-9a-fA-F]{32})\b")
+
+
+def file_md5(path: Path) -> str:
+    """MD5 of a file, read in chunks."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _missing_files(folder: Path, spec: DatasetSpec) -> list[str]:
+    """Names of the release's files that ``folder`` lacks."""
+    return [name for name in spec.files if not (folder / name).is_file()]
+
+
+def _manual_fix(spec: DatasetSpec, cache: Path) -> str:
+    """How to put the files in place by hand (and where the lookup already looked)."""
+    user_dir = user_data_dir()
+    looked = f" ({DATA_DIR_ENV}={user_dir} has no {spec.name}/ folder.)" if user_dir else ""
+    return (
+        f"download {spec.url} by hand and unzip it so that {cache / spec.name / spec.files[0]} "
+        f"exists, or set {DATA_DIR_ENV} to a folder that contains {spec.name}/.{looked}"
+    )
+
+
+def locate(spec: DatasetSpec, cache: Path | None = None, download: bool = True) -> Path:
+    """The folder holding ``spec``'s files, downloading the release into ``cache`` if needed."""
+    cache = Path(cache) if cache is not None else raw_dir()
+    user_dir = user_data_dir()
+    if user_dir is not None and (user_dir / spec.name).is_dir():
+        folder = user_dir / spec.name
+        missing = _missing_files(folder, spec)
+        if missing:
+            raise DataError(
+                f"{DATA_DIR_ENV} points here but {', '.join(missing)} is missing.",
+                path=folder,
+                fix=spec.fix(folder),
+            )
+        return folder
+    folder = cache / spec.name
+    if folder.is_dir() and not _missing_files(folder, spec):
+        return folder
+    archive = cache / f"{spec.name}.zip"
+    if not archive.is_file():
+        if not download:
+            raise DataError(f"{spec.name} is not on this machine.", path=folder, fix=_manual_fix(spec, cache))
+        fetch(spec, archive)
+    return extract(spec, archive, folder)
+
+
+def published_md5(spec: DatasetSpec) -> str:
+    """GroupLens' published MD5 of the release's zip (pinned, or read from ``<url>.md5``)."""
+    if spec.md5:
+        return spec.md5
+    with urllib.request.urlopen(f"{spec.url}.md5", timeout=60) as response:
+        text = response.read(4096).decode("ascii", errors="replace")
+    match = _MD5_PATTERN.search(text)
+    if not match:
+        raise DataError(f"no MD5 found in {spec.url}.md5 ({text[:80]!r}).", fix=_manual_fix(spec, raw_dir()))
+    return match.group(1).lower()
+
+
+def fetch(spec: DatasetSpec, archive: Path) -> Path:
+    """Download the official zip to ``archive`` via a temporary file, verified by MD5."""
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    partial = archive.with_name(archive.name + ".part")
+    fix = _manual_fix(spec, archive.parent)
+    digest = hashlib.md5(usedforsecurity=False)
+    try:
+        expected = published_md5(spec)
+        with urllib.request.urlopen(spec.url, timeout=60) as response, open(partial, "wb") as out:
+            for block in iter(lambda: response.read(CHUNK), b""):
+                digest.update(block)
+                out.write(block)
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        partial.unlink(missing_ok=True)
+        raise DataError(f"could not download {spec.url} ({exc}).", path=archive, fix=fix) from exc
+    if digest.hexdigest() != expected:
+        partial.unlink(missing_ok=True)
+        raise DataError(
+            f"checksum mismatch for {spec.url}: MD5 {digest.hexdigest()}, published {expected}. "
+            "The download was corrupted or the file changed; nothing was kept.",
+            path=archive,
+            fix=fix,
+        )
+    os.replace(partial, archive)
+    return archive
+
+
+def extract(spec: DatasetSpec, archive: Path, folder: Path) -> Path:
+    """Unpack ``archive`` into ``folder`` (atomically), checking every member's CRC."""
+    fix = f"delete {archive} and run again to download it afresh, or {_manual_fix(spec, archive.parent)}"
+    try:
+        with zipfile.ZipFile(archive) as bundle:
+            broken = bundle.testzip()
+            if broken is not None:
+                raise DataError(f"member {broken} is corrupt (CRC mismatch).", path=archive, fix=fix)
+            with atomic_directory(folder) as tmp:
+                bundle.extractall(tmp)
+                _flatten(tmp, spec.name)
+                missing = _missing_files(tmp, spec)
+                if missing:
+                    raise DataError(
+                        f"the archive does not contain {', '.join(missing)}.", path=archive, fix=fix
+                    )
+    except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
+        raise DataError(
+            f"is not a complete, readable zip archive ({exc}); the download was cut short or corrupted.",
+            path=archive,
+            fix=fix,
+        ) from exc
+    return folder
+
+
+def _flatten(folder: Path, name: str) -> None:
+    """GroupLens zips hold one top folder named like the release: move its content up."""
+    inner = folder / name
+    if inner.is_dir():
+        for child in inner.iterdir():
+            shutil.move(str(child), folder / child.name)
+        inner.rmdir()

@@ -1,0 +1,253 @@
+"""Prepare a dataset once and persist it under ``<ARTIFACTS_DIR>/processed/``.
+
+Files: ``interactions.parquet`` (one row per interaction, with split and labels),
+``items.parquet``, ``users.parquet``, ``vocab.json`` (special ids and label vocabularies) and
+``manifest.json`` (dataset, source checksums, parameters, counts, split sizes). A second call with
+the same sources and parameters reuses the folder; anything changed rebuilds it, atomically.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mtrec_helpers.atomic import atomic_directory
+from mtrec_helpers.data.errors import DataError
+from mtrec_helpers.data.movielens import DATASETS
+from mtrec_helpers.data.preprocess import (
+    LIKE_THRESHOLD,
+    PAD,
+    SPLITS,
+    add_time_context,
+    encode,
+    index_map,
+    kcore_filter,
+    order_and_split,
+)
+from mtrec_helpers.data.schema import AGE_BUCKETS, RawData
+from mtrec_helpers.data.sources import file_md5, locate
+from mtrec_helpers.data.synthetic import SyntheticConfig, generate
+
+PROCESSING_VERSION = 1
+TIE_BREAK = "timestamp, then original item id"
+FILES = ("interactions.parquet", "items.parquet", "users.parquet", "vocab.json", "manifest.json")
+
+
+@dataclass
+class ProcessedData:
+    """A prepared dataset: interactions in sequence order with split and labels, items, users."""
+
+    interactions: pd.DataFrame
+    items: pd.DataFrame
+    users: pd.DataFrame
+    vocab: dict[str, Any]
+    manifest: dict[str, Any]
+    folder: Path
+    reused: bool = False
+
+    @property
+    def n_items(self) -> int:
+        """Number of real items (indices 1..n_items)."""
+        return int(self.vocab["n_items"])
+
+    @property
+    def n_users(self) -> int:
+        """Number of users (indices 0..n_users-1)."""
+        return int(self.vocab["n_users"])
+
+    @property
+    def mask_id(self) -> int:
+        """The reserved [MASK] item index."""
+        return int(self.vocab["mask"])
+
+    def sequences(self, through: str = "train") -> list[np.ndarray]:
+        """Each user's item indices in time order, up to and including split ``through``."""
+        if through not in SPLITS:
+            raise ValueError(f"through={through!r}; expected one of {SPLITS}")
+        keep = self.interactions["split"].cat.codes.to_numpy() <= SPLITS.index(through)
+        frame = self.interactions.loc[keep, ["user_idx", "item_idx"]]
+        items = frame["item_idx"].to_numpy()
+        bounds = np.searchsorted(frame["user_idx"].to_numpy(), np.arange(self.n_users + 1))
+        return [items[bounds[u] : bounds[u + 1]] for u in range(self.n_users)]
+
+    def targets(self, split: str) -> np.ndarray:
+        """The held-out item index of each user for ``valid`` or ``test`` (ordered by user)."""
+        frame = self.interactions[self.interactions["split"] == split]
+        return frame.sort_values("user_idx")["item_idx"].to_numpy()
+
+    def genre_matrix(self) -> np.ndarray:
+        """Multi-hot genres per item index, shape (n_items + 2, n_genres); PAD and MASK rows zero."""
+        genres = self.vocab["genres"]
+        matrix = np.zeros((self.n_items + 2, len(genres)), dtype=np.float32)
+        column = {g: j for j, g in enumerate(genres)}
+        for index, names in zip(self.items["item_idx"], self.items["genres"], strict=True):
+            matrix[index, [column[g] for g in names]] = 1.0
+        return matrix
+
+
+def load_raw(dataset: str, synthetic: SyntheticConfig | None = None) -> tuple[RawData, dict[str, str], str]:
+    """Read a dataset in the common schema, with its source files' MD5s and where they were."""
+    if dataset == "synthetic":
+        raw, _ = generate(synthetic or SyntheticConfig())
+        return raw, {}, "generated"
+    if dataset not in DATASETS:
+        raise DataError(
+            f"unknown dataset {dataset!r}.",
+            fix=f"set DATASET to one of {sorted([*DATASETS, 'synthetic'])}.",
+        )
+    spec = DATASETS[dataset]
+    folder = locate(spec)
+    sources = {name: file_md5(folder / name) for name in spec.files}
+    return spec.reader(folder), sources, str(folder)
+
+
+def build(
+    raw: RawData, min_interactions: int
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Filter, index, order, split and label ``raw``; returns interactions, items, users, vocab."""
+    interactions = kcore_filter(raw.interactions, min_interactions)
+    item_index = index_map(interactions["item_id"], start=PAD + 1)
+    user_index = index_map(interactions["user_id"], start=0)
+    interactions = interactions.assign(
+        user_idx=interactions["user_id"].map(user_index).to_numpy(),
+        item_idx=interactions["item_id"].map(item_index).to_numpy(),
+    )
+    interactions = add_time_context(order_and_split(interactions))
+    interactions["like"] = (interactions["rating"] >= LIKE_THRESHOLD).astype(np.int8)
+    interactions = interactions[
+        ["user_idx", "item_idx", "position", "split", "rating", "like", "timestamp", "hour",
+         "weekday", "user_id", "item_id"]
+    ].astype({"user_idx": np.int32, "item_idx": np.int32})  # fmt: skip
+    items = raw.items[raw.items["item_id"].isin(item_index.index)].copy()
+    items.insert(0, "item_idx", items["item_id"].map(item_index).astype(np.int32))
+    items = items.sort_values("item_idx").reset_index(drop=True)
+    users = raw.users[raw.users["user_id"].isin(user_index.index)].copy()
+    users.insert(0, "user_idx", users["user_id"].map(user_index).astype(np.int32))
+    users = users.sort_values("user_idx").reset_index(drop=True)
+    genders = sorted(users["gender"].dropna().unique().tolist())
+    occupations = sorted(users["occupation"].dropna().unique().tolist())
+    users["age_bucket_idx"] = encode(users["age_bucket"], AGE_BUCKETS)
+    users["gender_idx"] = encode(users["gender"], genders)
+    users["occupation_idx"] = encode(users["occupation"], occupations)
+    n_items = len(item_index)
+    vocab = {
+        "pad": PAD,
+        "mask": n_items + 1,
+        "n_items": n_items,
+        "vocab_size": n_items + 2,
+        "n_users": len(user_index),
+        "genres": raw.genres,
+        "age_buckets": AGE_BUCKETS,
+        "genders": genders,
+        "occupations": occupations,
+        "n_hours": 24,
+        "n_weekdays": 7,
+        "like_threshold": LIKE_THRESHOLD,
+        "rating_scale": list(raw.rating_scale),
+    }
+    return interactions, items, users, vocab
+
+
+def _counts(interactions: pd.DataFrame) -> dict[str, int]:
+    """Users, items and interactions in a frame."""
+    return {
+        "n_users": int(interactions["user_id"].nunique()),
+        "n_items": int(interactions["item_id"].nunique()),
+        "n_interactions": len(interactions),
+    }
+
+
+def fingerprint(dataset: str, params: dict[str, Any], sources: dict[str, str]) -> str:
+    """A hash of everything that determines the processed data."""
+    payload = json.dumps(
+        {"dataset": dataset, "params": params, "sources": sources, "version": PROCESSING_VERSION},
+        sort_keys=True,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def prepare_dataset(
+    dataset: str,
+    artifacts_dir: Path,
+    min_interactions: int = 5,
+    seed: int = 0,
+    synthetic: SyntheticConfig | None = None,
+) -> ProcessedData:
+    """Processed data for ``dataset`` in ``<artifacts_dir>/processed``, reused when up to date."""
+    folder = Path(artifacts_dir) / "processed"
+    synthetic = (
+        dataclasses.replace(synthetic or SyntheticConfig(), seed=seed) if dataset == "synthetic" else None
+    )
+    params: dict[str, Any] = {"min_interactions": int(min_interactions), "seed": int(seed)}
+    if synthetic is not None:
+        params["synthetic"] = dataclasses.asdict(synthetic)
+    raw, sources, source_dir = load_raw(dataset, synthetic)
+    key = fingerprint(dataset, params, sources)
+    if _is_current(folder, key):
+        return load_processed(folder, reused=True)
+    interactions, items, users, vocab = build(raw, min_interactions)
+    split_sizes = interactions["split"].value_counts().reindex(SPLITS).astype(int).to_dict()
+    manifest = {
+        "dataset": dataset,
+        "fingerprint": key,
+        "processing_version": PROCESSING_VERSION,
+        "params": params,
+        "seed": int(seed),
+        "sources": sources,
+        "source_dir": source_dir,
+        "tie_break": TIE_BREAK,
+        "raw": {**_counts(raw.interactions), "n_items_in_catalogue": len(raw.items)},
+        "counts": _counts(interactions),
+        "splits": split_sizes,
+        "repairs": raw.repairs,
+        "has_user_profile": raw.has_user_profile,
+        "files": list(FILES),
+    }
+    with atomic_directory(folder) as tmp:
+        interactions.to_parquet(tmp / "interactions.parquet", index=False)
+        items.to_parquet(tmp / "items.parquet", index=False)
+        users.to_parquet(tmp / "users.parquet", index=False)
+        (tmp / "vocab.json").write_text(json.dumps(vocab, indent=2), encoding="utf-8")
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    return load_processed(folder)
+
+
+def _is_current(folder: Path, key: str) -> bool:
+    """The folder holds every file and was made from the same inputs and parameters."""
+    manifest = folder / "manifest.json"
+    if not all((folder / name).is_file() for name in FILES):
+        return False
+    try:
+        return json.loads(manifest.read_text(encoding="utf-8")).get("fingerprint") == key
+    except json.JSONDecodeError:
+        return False
+
+
+def load_processed(folder: Path, reused: bool = False) -> ProcessedData:
+    """Read a processed folder written by :func:`prepare_dataset`."""
+    folder = Path(folder)
+    missing = [name for name in FILES if not (folder / name).is_file()]
+    if missing:
+        raise DataError(
+            f"processed data is incomplete: {', '.join(missing)} missing.",
+            path=folder,
+            fix="run notebooks/01_data_prep.ipynb (or `make run`) with the same ARTIFACTS_DIR first.",
+        )
+    interactions = pd.read_parquet(folder / "interactions.parquet")
+    interactions["split"] = interactions["split"].astype(pd.CategoricalDtype(list(SPLITS)))
+    return ProcessedData(
+        interactions=interactions,
+        items=pd.read_parquet(folder / "items.parquet"),
+        users=pd.read_parquet(folder / "users.parquet"),
+        vocab=json.loads((folder / "vocab.json").read_text(encoding="utf-8")),
+        manifest=json.loads((folder / "manifest.json").read_text(encoding="utf-8")),
+        folder=folder,
+        reused=reused,
+    )

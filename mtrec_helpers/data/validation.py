@@ -1,0 +1,98 @@
+"""Checks on interactions as read, before anything is derived from them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mtrec_helpers.data.errors import DataError
+from mtrec_helpers.data.parsing import LINE_COLUMN
+
+
+def check_ratings(frame: pd.DataFrame, path: Path, scale: tuple[float, float, float], fix: str) -> None:
+    """Every rating lies on the dataset's scale (low, high, step); name the first that does not."""
+    low, high, step = scale
+    ratings = frame["rating"].to_numpy(dtype=np.float64)
+    steps = (ratings - low) / step
+    bad = ~np.isfinite(ratings) | (ratings < low) | (ratings > high) | (steps != np.round(steps))
+    if bad.any():
+        line = int(frame[LINE_COLUMN].to_numpy()[bad][0])
+        raise DataError(
+            f"rating {float(ratings[bad][0]):g} is outside this dataset's scale "
+            f"({low:g} to {high:g} in steps of {step:g}).",
+            path=path,
+            line=line,
+            fix=fix,
+        )
+
+
+def check_ids(frame: pd.DataFrame, columns: list[str], path: Path, fix: str) -> None:
+    """Ids and timestamps are non-negative integers; name the first line that breaks this."""
+    for column in columns:
+        values = frame[column].to_numpy()
+        bad = values < 0
+        if bad.any():
+            line = int(frame[LINE_COLUMN].to_numpy()[bad][0])
+            raise DataError(
+                f"column '{column}' must not be negative, found {values[bad][0]}.",
+                path=path,
+                line=line,
+                fix=fix,
+            )
+
+
+def check_known(
+    frame: pd.DataFrame, column: str, known: pd.Series, path: Path, other: Path, fix: str
+) -> None:
+    """Every id in ``column`` appears in the other file (e.g. every rated item is in u.item)."""
+    unknown = ~frame[column].isin(known).to_numpy()
+    if unknown.any():
+        line = int(frame[LINE_COLUMN].to_numpy()[unknown][0])
+        raise DataError(
+            f"{column} {frame[column].to_numpy()[unknown][0]} does not appear in {other.name} "
+            f"({int(unknown.sum())} row(s) like this).",
+            path=path,
+            line=line,
+            fix=fix,
+        )
+
+
+def check_unique(frame: pd.DataFrame, column: str, path: Path, fix: str) -> None:
+    """Ids in an items or users file are unique."""
+    duplicated = frame[column].duplicated().to_numpy()
+    if duplicated.any():
+        line = int(frame[LINE_COLUMN].to_numpy()[duplicated][0])
+        raise DataError(
+            f"{column} {frame[column].to_numpy()[duplicated][0]} appears more than once.",
+            path=path,
+            line=line,
+            fix=fix,
+        )
+
+
+def drop_duplicate_events(frame: pd.DataFrame, path: Path, fix: str) -> tuple[pd.DataFrame, int]:
+    """Drop repeated identical (user, item, timestamp, rating) rows and count them.
+
+    The same (user, item, timestamp) with two different ratings is contradictory and is an error.
+    """
+    key = ["user_id", "item_id", "timestamp"]
+    repeated = frame.duplicated(key, keep=False).to_numpy()
+    if not repeated.any():
+        return frame, 0
+    clash = frame.loc[repeated].groupby(key, sort=False)["rating"].transform("nunique") > 1
+    if clash.any():
+        rows = frame.loc[repeated].loc[clash.to_numpy()]
+        first = rows.iloc[0]
+        same = rows[(rows[key] == first[key]).all(axis=1)]
+        lines = ", ".join(str(v) for v in same[LINE_COLUMN].tolist())
+        raise DataError(
+            f"user {first['user_id']} rated item {first['item_id']} at timestamp "
+            f"{first['timestamp']} more than once with different ratings (lines {lines}).",
+            path=path,
+            line=int(first[LINE_COLUMN]),
+            fix=fix,
+        )
+    keep = ~frame.duplicated(key, keep="first").to_numpy()
+    return frame.loc[keep], int((~keep).sum())

@@ -1,0 +1,36 @@
+"""Shared fixtures: tiny releases in official formats, the real ML-100k, an isolated data dir."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from movielens_files import write_ml100k
+
+from mtrec_helpers.data import DATASETS
+from mtrec_helpers.data.sources import locate
+from mtrec_helpers.paths import DATA_DIR_ENV
+
+
+@pytest.fixture
+def tiny_ml100k(tmp_path: Path) -> Path:
+    """A tiny ml-100k folder in the official format."""
+    return write_ml100k(tmp_path / "ml-100k")
+
+
+@pytest.fixture(scope="session")
+def real_ml100k() -> Path:
+    """The real MovieLens 100K, found by the package's own lookup (MTREC_DATA_DIR in CI).
+
+    No skip: without the data (and without network to download it) these tests fail.
+    """
+    return locate(DATASETS["ml-100k"])
+
+
+@pytest.fixture
+def isolated_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty MTREC_DATA_DIR, so a test controls exactly what the lookup finds."""
+    folder = tmp_path / "user-data"
+    folder.mkdir()
+    monkeypatch.setenv(DATA_DIR_ENV, str(folder))
+    return folder

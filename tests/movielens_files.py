@@ -1,0 +1,83 @@
+"""Small MovieLens releases written in GroupLens' official formats, for reader and loader tests."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+ML100K_GENRES = [
+    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",
+    "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller",
+    "War", "Western",
+]  # fmt: skip
+
+
+def ml100k_item_line(item: int, title: str, genres: list[str], date: str = "01-Jan-1995") -> str:
+    """One u.item line: id|title|release|video release|url|19 genre flags."""
+    flags = "|".join("1" if g in genres else "0" for g in ML100K_GENRES)
+    return f"{item}|{title}|{date}||http://us.imdb.com/M/title-exact?x|{flags}"
+
+
+def write_ml100k(folder: Path, ratings: list[tuple[int, int, int, int]] | None = None) -> Path:
+    """A tiny ml-100k folder: 4 users, 5 items (one with a Latin-1 title), 5 ratings per user."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if ratings is None:
+        ratings = [
+            (user, item, 1 + (user + item) % 5, 880000000 + 1000 * user + 10 * item)
+            for user in range(1, 5)
+            for item in range(1, 6)
+        ]
+    (folder / "u.data").write_text("".join(f"{u}\t{i}\t{r}\t{t}\n" for u, i, r, t in ratings))
+    items = [
+        ml100k_item_line(1, "Toy Story (1995)", ["Animation", "Children's", "Comedy"]),
+        ml100k_item_line(2, "GoldenEye (1995)", ["Action", "Adventure", "Thriller"]),
+        ml100k_item_line(3, "Amélie (2001)", ["Comedy", "Romance"], date="01-Jan-2001"),
+        ml100k_item_line(4, "unknown", ["unknown"], date=""),
+        ml100k_item_line(5, "Heat (1995)", ["Action", "Crime", "Thriller"]),
+    ]
+    (folder / "u.item").write_bytes(("\n".join(items) + "\n").encode("latin-1"))
+    (folder / "u.genre").write_text("".join(f"{g}|{i}\n" for i, g in enumerate(ML100K_GENRES)) + "\n")
+    (folder / "u.user").write_text(
+        "1|24|M|technician|85711\n2|53|F|other|94043\n3|17|M|student|32067\n4|60|F|retired|T8H1N\n"
+    )
+    return folder
+
+
+def write_ml1m(folder: Path) -> Path:
+    """A tiny ml-1m folder in the '::'-separated Latin-1 format."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ratings = [(u, i, 1 + (u * i) % 5, 978300000 + 100 * u + i) for u in range(1, 4) for i in (1, 2, 3)]
+    (folder / "ratings.dat").write_text("".join(f"{u}::{i}::{r}::{t}\n" for u, i, r, t in ratings))
+    (folder / "movies.dat").write_bytes(
+        "1::Toy Story (1995)::Animation|Children's|Comedy\n"
+        "2::Jumanji (1995)::Adventure|Children's|Fantasy\n"
+        "3::Cité des enfants perdus, La (1995)::Adventure|Sci-Fi\n".encode("latin-1")
+    )
+    (folder / "users.dat").write_text("1::F::1::10::48067\n2::M::56::16::70072\n3::M::25::15::55117\n")
+    return folder
+
+
+def write_csv_release(folder: Path) -> Path:
+    """A tiny ml-20m/25m/latest-small folder: CSV with a header, quoted titles, half stars."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "ratings.csv").write_text(
+        "userId,movieId,rating,timestamp\n"
+        "1,1,4.0,964982703\n1,3,4.5,964981247\n1,6,0.5,964982224\n"
+        "2,1,5.0,1445714835\n2,3,3.5,1445714885\n2,6,2.0,1445714952\n"
+    )
+    (folder / "movies.csv").write_text(
+        "movieId,title,genres\n"
+        "1,Toy Story (1995),Adventure|Animation|Children|Comedy|Fantasy\n"
+        '3,"American President, The (1995)",Comedy|Drama|Romance\n'
+        "6,Generation Kill (2008),(no genres listed)\n",
+        encoding="utf-8",
+    )
+    return folder
+
+
+def zip_release(folder: Path, archive: Path) -> Path:
+    """Zip a release folder the way GroupLens does: one top folder named like the release."""
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
+        for path in sorted(folder.iterdir()):
+            bundle.write(path, f"{folder.name}/{path.name}")
+    return archive
