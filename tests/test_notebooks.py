@@ -1,0 +1,113 @@
+"""Notebook hygiene, the papermill runner, and notebook 01 end to end on the real ML-100k."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from harness import run_stage
+
+from mtrec_helpers.data import load_processed
+from mtrec_helpers.notebooks import (
+    NotebookFailed,
+    NotebookParameterError,
+    numbered_notebooks,
+    parse_assignment,
+    run_notebook,
+    run_pipeline,
+)
+from mtrec_helpers.paths import notebooks_dir
+
+NOTEBOOKS = numbered_notebooks()
+
+
+def test_notebooks_exist_in_reading_order() -> None:
+    assert [nb.name for nb in NOTEBOOKS][:1] == ["01_data_prep.ipynb"]
+    numbers = [int(nb.name[:2]) for nb in NOTEBOOKS]
+    assert numbers == list(range(1, len(numbers) + 1))
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_stored_clean(notebook: Path) -> None:
+    nb = json.loads(notebook.read_text(encoding="utf-8"))
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert all(not c["outputs"] and c["execution_count"] is None for c in code), "strip the outputs"
+    tagged = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1, "exactly one cell tagged 'parameters'"
+    assert nb["metadata"]["kernelspec"]["name"] == "mtrec"
+    assert nb["cells"][0]["cell_type"] == "markdown" and "".join(nb["cells"][0]["source"]).startswith("# ")
+    assert "import" in "".join(code[0]["source"]), "imports belong in the first code cell"
+
+
+def test_undeclared_parameter_is_refused_before_running(tmp_path: Path) -> None:
+    output = tmp_path / "out.ipynb"
+    with pytest.raises(NotebookParameterError, match="does not declare EPOCHS; its parameters are"):
+        run_notebook(notebooks_dir() / "01_data_prep.ipynb", output, {"EPOCHS": 3})
+    assert not output.exists()
+
+
+def test_pipeline_refuses_an_override_no_notebook_declares(tmp_path: Path) -> None:
+    with pytest.raises(NotebookParameterError, match="no notebook declares MIN_INTERACTION"):
+        run_pipeline(NOTEBOOKS[:1], tmp_path, {}, {"MIN_INTERACTION": 3})
+
+
+def test_parse_assignment() -> None:
+    assert parse_assignment("EPOCHS=3") == ("EPOCHS", 3)
+    assert parse_assignment("LR=1e-3") == ("LR", 0.001)
+    assert parse_assignment("TASKS=['next', 'rating']") == ("TASKS", ["next", "rating"])
+    assert parse_assignment("DEVICE=cuda") == ("DEVICE", "cuda")
+
+
+def test_failing_notebook_names_cell_and_executed_copy(tmp_path: Path) -> None:
+    common = {"DATASET": "ml-3k", "ARTIFACTS_DIR": str(tmp_path / "artifacts")}
+    with pytest.raises(NotebookFailed) as caught:
+        run_pipeline(NOTEBOOKS[:1], tmp_path / "runs", common, {})
+    message = str(caught.value)
+    assert "01_data_prep.ipynb failed in cell" in message
+    assert "DataError" in message and "unknown dataset 'ml-3k'" in message
+    assert (tmp_path / "runs" / "01_data_prep.ipynb").is_file()
+    assert str(tmp_path / "runs" / "01_data_prep.ipynb") in message
+
+
+def test_data_prep_on_real_ml100k(real_ml100k: Path, tmp_path: Path) -> None:
+    metrics = run_stage("01_data_prep.ipynb", "data_prep", tmp_path, MIN_INTERACTIONS=5)
+    assert metrics["stage"] == "data_prep" and metrics["dataset"] == "ml-100k"
+    assert metrics["raw"] == {
+        "n_users": 943,
+        "n_items": 1682,
+        "n_interactions": 100_000,
+        "n_items_in_catalogue": 1682,
+    }
+    assert metrics["n_users"] == 943  # every ML-100k user has at least 20 ratings
+    assert 1300 < metrics["n_items"] < 1682  # the 5-core drops the rarest movies
+    assert metrics["n_valid"] == metrics["n_test"] == 943
+    assert metrics["n_train"] + metrics["n_valid"] + metrics["n_test"] == metrics["n_interactions"]
+    assert metrics["wall_time_s"] > 0 and metrics["params"]["MIN_INTERACTIONS"] == 5
+
+    data = load_processed(tmp_path / "artifacts" / "processed")
+    frame = data.interactions
+    per_user = frame.groupby("user_idx")["split"].value_counts().unstack()
+    assert (per_user["valid"] == 1).all() and (per_user["test"] == 1).all()
+    train_pairs = set(
+        zip(
+            frame.loc[frame["split"] == "train", "user_idx"],
+            frame.loc[frame["split"] == "train", "item_idx"],
+            strict=True,
+        )
+    )
+    held_out = frame[frame["split"] != "train"]
+    assert not any(
+        pair in train_pairs for pair in zip(held_out["user_idx"], held_out["item_idx"], strict=True)
+    )
+    for _, user in frame.groupby("user_idx"):
+        assert user["position"].tolist() == list(range(len(user)))
+        assert user["timestamp"].is_monotonic_increasing
+        last_train = user.loc[user["split"] == "train", "timestamp"].max()
+        assert last_train <= user.loc[user["split"] == "valid", "timestamp"].item()
+        assert (
+            user.loc[user["split"] == "valid", "timestamp"].item()
+            <= user.loc[user["split"] == "test", "timestamp"].item()
+        )
+    assert np.array_equal(np.sort(frame["item_idx"].unique()), np.arange(1, data.n_items + 1))
