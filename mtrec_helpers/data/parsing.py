@@ -11,10 +11,10 @@ import csv
 import io
 import math
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -134,22 +134,27 @@ def _check_header(raw: bytes, path: Path, fmt: TableFormat, fix: str) -> None:
         )
 
 
+def reject_first(
+    frame: pd.DataFrame, bad: np.ndarray, problem: Callable[[dict[str, Any]], str], path: Path, fix: str
+) -> None:
+    """Raise a DataError at the first row flagged in ``bad``; ``problem`` describes that row."""
+    if bad.any():
+        row = frame.loc[bad].head(1).to_dict("records")[0]
+        raise DataError(problem(row), path=path, line=int(row[LINE_COLUMN]), fix=fix)
+
+
 def _to_integers(frame: pd.DataFrame, fmt: TableFormat, path: Path, fix: str) -> pd.DataFrame:
     """Cast integer columns, naming the first line whose value is not a whole number."""
-    for column in fmt.columns:
-        if column.kind != "int":
-            continue
-        values = frame[column.name].to_numpy()
-        fractional = values != np.floor(values)
-        if fractional.any():
-            line = int(frame[LINE_COLUMN].to_numpy()[fractional][0])
-            raise DataError(
-                f"column '{column.name}' must be a whole number, found {float(values[fractional][0]):g}.",
-                path=path,
-                line=line,
-                fix=fix,
-            )
-        frame[column.name] = values.astype(np.int64)
+    for column in (c.name for c in fmt.columns if c.kind == "int"):
+        values = frame[column].to_numpy()
+        reject_first(
+            frame,
+            values != np.floor(values),
+            lambda row, column=column: f"column '{column}' must be a whole number, found {row[column]:g}.",
+            path,
+            fix,
+        )
+        frame[column] = values.astype(np.int64)
     return frame
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from mtrec_helpers.data.errors import DataError
-from mtrec_helpers.data.parsing import LINE_COLUMN
+from mtrec_helpers.data.parsing import LINE_COLUMN, reject_first
 
 
 def check_ratings(frame: pd.DataFrame, path: Path, scale: tuple[float, float, float], fix: str) -> None:
@@ -17,30 +17,28 @@ def check_ratings(frame: pd.DataFrame, path: Path, scale: tuple[float, float, fl
     ratings = frame["rating"].to_numpy(dtype=np.float64)
     steps = (ratings - low) / step
     bad = ~np.isfinite(ratings) | (ratings < low) | (ratings > high) | (steps != np.round(steps))
-    if bad.any():
-        line = int(frame[LINE_COLUMN].to_numpy()[bad][0])
-        raise DataError(
-            f"rating {float(ratings[bad][0]):g} is outside this dataset's scale "
-            f"({low:g} to {high:g} in steps of {step:g}).",
-            path=path,
-            line=line,
-            fix=fix,
-        )
+    reject_first(
+        frame,
+        bad,
+        lambda row: (
+            f"rating {row['rating']:g} is outside this dataset's scale "
+            f"({low:g} to {high:g} in steps of {step:g})."
+        ),
+        path,
+        fix,
+    )
 
 
 def check_ids(frame: pd.DataFrame, columns: list[str], path: Path, fix: str) -> None:
     """Ids and timestamps are non-negative integers; name the first line that breaks this."""
     for column in columns:
-        values = frame[column].to_numpy()
-        bad = values < 0
-        if bad.any():
-            line = int(frame[LINE_COLUMN].to_numpy()[bad][0])
-            raise DataError(
-                f"column '{column}' must not be negative, found {values[bad][0]}.",
-                path=path,
-                line=line,
-                fix=fix,
-            )
+        reject_first(
+            frame,
+            frame[column].to_numpy() < 0,
+            lambda row, column=column: f"column '{column}' must not be negative, found {row[column]}.",
+            path,
+            fix,
+        )
 
 
 def check_known(
@@ -48,28 +46,26 @@ def check_known(
 ) -> None:
     """Every id in ``column`` appears in the other file (e.g. every rated item is in u.item)."""
     unknown = ~frame[column].isin(known).to_numpy()
-    if unknown.any():
-        line = int(frame[LINE_COLUMN].to_numpy()[unknown][0])
-        raise DataError(
-            f"{column} {frame[column].to_numpy()[unknown][0]} does not appear in {other.name} "
-            f"({int(unknown.sum())} row(s) like this).",
-            path=path,
-            line=line,
-            fix=fix,
-        )
+    reject_first(
+        frame,
+        unknown,
+        lambda row: (
+            f"{column} {row[column]} does not appear in {other.name} ({int(unknown.sum())} row(s) like this)."
+        ),
+        path,
+        fix,
+    )
 
 
 def check_unique(frame: pd.DataFrame, column: str, path: Path, fix: str) -> None:
     """Ids in an items or users file are unique."""
-    duplicated = frame[column].duplicated().to_numpy()
-    if duplicated.any():
-        line = int(frame[LINE_COLUMN].to_numpy()[duplicated][0])
-        raise DataError(
-            f"{column} {frame[column].to_numpy()[duplicated][0]} appears more than once.",
-            path=path,
-            line=line,
-            fix=fix,
-        )
+    reject_first(
+        frame,
+        frame[column].duplicated().to_numpy(),
+        lambda row: f"{column} {row[column]} appears more than once.",
+        path,
+        fix,
+    )
 
 
 def drop_duplicate_events(frame: pd.DataFrame, path: Path, fix: str) -> tuple[pd.DataFrame, int]:
