@@ -35,8 +35,8 @@ from mtrec_helpers.data.schema import AGE_BUCKETS, RawData
 from mtrec_helpers.data.sources import file_md5, locate
 from mtrec_helpers.data.synthetic import SyntheticConfig, generate
 
-PROCESSING_VERSION = 1
-TIE_BREAK = "timestamp, then original item id"
+PROCESSING_VERSION = 2
+TIE_BREAK = "timestamp, then the order of lines in the source file (stable sort)"
 FILES = ("interactions.parquet", "items.parquet", "users.parquet", "vocab.json", "manifest.json")
 
 

@@ -1,0 +1,103 @@
+"""Strong simple baselines on the same split and evaluator: most-popular, item-kNN and EASE.
+
+All three are fitted on the training part of every sequence only; at test time a user's history
+(training items plus the validation item) is their input, exactly as for the Transformers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from mtrec_helpers.data.store import ProcessedData
+from mtrec_helpers.evaluation import evaluate, history_mask
+
+
+def cooccurrence(data: ProcessedData) -> torch.Tensor:
+    """Item-item co-occurrence counts XᵀX over users' training items, shape (V, V), float64."""
+    x = history_mask(data.sequences("train"), data.n_items + 2, torch.device("cpu")).double()
+    return x.T @ x
+
+
+@dataclass
+class PopularityModel:
+    """Scores every item by its number of training interactions."""
+
+    counts: torch.Tensor
+
+    def score(self, users: np.ndarray, histories: list[np.ndarray]) -> torch.Tensor:
+        """The same popularity scores for every user."""
+        return self.counts.expand(len(histories), -1)
+
+
+@dataclass
+class ItemItemModel:
+    """Scores items by summing an item-item weight matrix over the user's history: x_u W."""
+
+    weights: torch.Tensor
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def score(self, users: np.ndarray, histories: list[np.ndarray]) -> torch.Tensor:
+        """x_u W for each user's multi-hot history x_u."""
+        return history_mask(histories, self.weights.shape[0], self.weights.device).float() @ self.weights
+
+
+def fit_popularity(data: ProcessedData) -> PopularityModel:
+    """Most-popular: training interaction counts."""
+    train = data.interactions.loc[data.interactions["split"] == "train", "item_idx"].to_numpy()
+    counts = np.bincount(train, minlength=data.n_items + 2).astype(np.float32)
+    return PopularityModel(torch.from_numpy(counts)[None, :])
+
+
+def fit_itemknn(data: ProcessedData, neighbours: int, gram: torch.Tensor | None = None) -> ItemItemModel:
+    """Item-kNN: cosine similarity of co-occurrence, each item keeping its ``neighbours`` most similar."""
+    gram = cooccurrence(data) if gram is None else gram
+    norms = torch.sqrt(torch.diag(gram)).clamp_min(1e-12)
+    similarity = (gram / norms[:, None] / norms[None, :]).float()
+    similarity.fill_diagonal_(0.0)
+    k = min(neighbours, similarity.shape[0] - 1)
+    top = torch.topk(similarity, k=k, dim=0)  # for each target item j, its k closest items i
+    pruned = torch.zeros_like(similarity).scatter_(0, top.indices, top.values)
+    return ItemItemModel(pruned, {"neighbours": neighbours})
+
+
+def fit_ease(data: ProcessedData, l2: float, gram: torch.Tensor | None = None) -> ItemItemModel:
+    """EASE (Steck 2019): B = I − P·diag(1/diag(P)), P = (XᵀX + λI)⁻¹, with a zero diagonal."""
+    gram = (cooccurrence(data) if gram is None else gram).clone()
+    gram += l2 * torch.eye(gram.shape[0], dtype=gram.dtype)
+    precision = torch.linalg.inv(gram)
+    weights = -precision / torch.diag(precision)[None, :]
+    weights.fill_diagonal_(0.0)
+    return ItemItemModel(weights.float(), {"l2": l2})
+
+
+@dataclass
+class Tuned:
+    """A model chosen on validation NDCG@10, with the whole search."""
+
+    model: Any
+    value: float
+    search: dict[float, float]
+
+
+def tune(
+    fit: Callable[[ProcessedData, Any, torch.Tensor], ItemItemModel],
+    grid: Sequence[float],
+    data: ProcessedData,
+) -> Tuned:
+    """Fit ``fit(data, value)`` for each grid value; keep the best validation NDCG@10."""
+    gram = cooccurrence(data)
+    search: dict[float, float] = {}
+    best: tuple[float, float, Any] | None = None
+    for value in grid:
+        model = fit(data, value, gram)
+        ndcg = float(evaluate(model.score, data, "valid").ndcg(10).mean())
+        search[value] = ndcg
+        if best is None or ndcg > best[0]:
+            best = (ndcg, value, model)
+    assert best is not None, "empty grid"
+    return Tuned(model=best[2], value=best[1], search=search)

@@ -1,0 +1,177 @@
+"""Full-ranking evaluation: every model is scored over the whole catalogue, no sampled negatives.
+
+For each user the held-out item's rank is the number of catalogue items scored higher than it,
+plus the number of *other* items scored equal (pessimistic ties, so a constant scorer ranks the
+target last, never first). Items already in the user's history are excluded by default
+(switchable); PAD and MASK never compete. Per-user metric arrays are kept, so bootstrap confidence
+intervals and paired comparisons are one call each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from mtrec_helpers.data.preprocess import SPLITS
+from mtrec_helpers.data.store import ProcessedData
+
+ScoreFn = Callable[[np.ndarray, list[np.ndarray]], torch.Tensor]
+"""(user indices, their input sequences) → scores over item indices 0..n_items+1, shape (B, V)."""
+DEFAULT_KS = (10, 20)
+
+
+def history_mask(histories: Sequence[np.ndarray], n_columns: int, device: torch.device) -> torch.Tensor:
+    """Boolean (B, n_columns) mask of the items in each history."""
+    mask = torch.zeros((len(histories), n_columns), dtype=torch.bool, device=device)
+    lengths = [len(h) for h in histories]
+    if sum(lengths):
+        rows = torch.repeat_interleave(torch.arange(len(histories)), torch.tensor(lengths))
+        cols = torch.from_numpy(np.concatenate(histories).astype(np.int64))
+        mask[rows.to(device), cols.to(device)] = True
+    return mask
+
+
+def rank_targets(
+    scores: torch.Tensor, targets: torch.Tensor, exclude: torch.Tensor | None, top_k: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """0-based pessimistic rank of each target among real items, and each row's top-k items."""
+    scores = scores.float().clone()
+    scores[:, 0] = -torch.inf  # PAD
+    scores[:, -1] = -torch.inf  # MASK
+    rows = torch.arange(len(targets), device=scores.device)
+    target_scores = scores[rows, targets].clone()
+    if exclude is not None:
+        scores[exclude] = -torch.inf
+        scores[rows, targets] = target_scores  # a target seen before still competes
+    higher = (scores > target_scores[:, None]).sum(dim=1)
+    tied = (scores == target_scores[:, None]).sum(dim=1) - 1
+    top = torch.topk(scores, k=min(top_k, scores.shape[1]), dim=1).indices
+    return higher + tied, top
+
+
+@dataclass
+class RankingResult:
+    """Per-user ranks of the held-out items and each user's top items."""
+
+    ranks: np.ndarray
+    top: np.ndarray
+    n_items: int
+    split: str
+    exclude_history: bool
+
+    def hit_rate(self, k: int) -> np.ndarray:
+        """Per-user HR@k (1 if the target is in the top k)."""
+        return (self.ranks < k).astype(np.float64)
+
+    def ndcg(self, k: int) -> np.ndarray:
+        """Per-user NDCG@k with one relevant item: 1 / log2(rank + 2) inside the top k."""
+        return np.where(self.ranks < k, 1.0 / np.log2(self.ranks + 2.0), 0.0)
+
+    def reciprocal_rank(self) -> np.ndarray:
+        """Per-user reciprocal rank over the full ranking (MRR's terms)."""
+        return 1.0 / (self.ranks + 1.0)
+
+    def coverage(self, k: int) -> float:
+        """Share of the catalogue that appears in at least one user's top k."""
+        return len(np.unique(self.top[:, :k])) / self.n_items
+
+    def per_user(self, metric: str) -> np.ndarray:
+        """A per-user metric array by name: 'hr@10', 'ndcg@20', 'mrr'."""
+        if metric == "mrr":
+            return self.reciprocal_rank()
+        name, _, k = metric.partition("@")
+        if name == "hr":
+            return self.hit_rate(int(k))
+        if name == "ndcg":
+            return self.ndcg(int(k))
+        raise ValueError(f"unknown metric {metric!r}; use hr@K, ndcg@K or mrr")
+
+    def summary(self, ks: Sequence[int] = DEFAULT_KS, n_boot: int = 2000, seed: int = 0) -> dict[str, Any]:
+        """Means with bootstrap 95% intervals over users, and coverage@k."""
+        record: dict[str, Any] = {"split": self.split, "n_users": len(self.ranks)}
+        for metric in [*(f"{m}@{k}" for k in ks for m in ("ndcg", "hr")), "mrr"]:
+            values = self.per_user(metric)
+            record[metric] = float(values.mean())
+            record[f"{metric}_ci"] = list(bootstrap_ci(values, n_boot=n_boot, seed=seed))
+        for k in ks:
+            record[f"coverage@{k}"] = self.coverage(k)
+        return record
+
+
+def evaluate(
+    score_fn: ScoreFn,
+    data: ProcessedData,
+    split: str = "test",
+    exclude_history: bool = True,
+    ks: Sequence[int] = DEFAULT_KS,
+    batch_size: int = 256,
+    device: torch.device | str = "cpu",
+) -> RankingResult:
+    """Rank every user's held-out ``split`` item over the full catalogue, in batches on ``device``."""
+    if split not in SPLITS[1:]:
+        raise ValueError(f"split={split!r}; evaluate on 'valid' or 'test'")
+    device = torch.device(device)
+    histories = data.sequences(SPLITS[SPLITS.index(split) - 1])
+    targets = torch.from_numpy(data.targets(split).astype(np.int64))
+    ranks, tops = [], []
+    with torch.no_grad():
+        for start in range(0, data.n_users, batch_size):
+            users = np.arange(start, min(start + batch_size, data.n_users))
+            batch = [histories[u] for u in users]
+            scores = score_fn(users, batch).to(device)
+            exclude = history_mask(batch, scores.shape[1], device) if exclude_history else None
+            rank, top = rank_targets(scores, targets[users].to(device), exclude, max(ks))
+            ranks.append(rank.cpu().numpy())
+            tops.append(top.cpu().numpy())
+    return RankingResult(np.concatenate(ranks), np.concatenate(tops), data.n_items, split, exclude_history)
+
+
+def _bootstrap_means(values: np.ndarray, n_boot: int, seed: int, chunk: int = 200) -> np.ndarray:
+    """Means of ``n_boot`` resamples of ``values`` with replacement (chunked to bound memory)."""
+    rng = np.random.default_rng(seed)
+    n = len(values)
+    means = []
+    for start in range(0, n_boot, chunk):
+        draws = rng.integers(0, n, size=(min(chunk, n_boot - start), n))
+        means.append(values[draws].mean(axis=1))
+    return np.concatenate(means)
+
+
+def bootstrap_ci(
+    values: np.ndarray, n_boot: int = 2000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of per-user ``values``."""
+    means = _bootstrap_means(np.asarray(values, dtype=np.float64), n_boot, seed)
+    tail = (1.0 - level) / 2.0
+    return float(np.quantile(means, tail)), float(np.quantile(means, 1.0 - tail))
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """Mean per-user difference a − b, its bootstrap interval, and the share of resamples ≤ 0."""
+
+    diff: float
+    ci: tuple[float, float]
+    p_not_better: float
+
+    @property
+    def significant(self) -> bool:
+        """The interval lies above zero: a is better than b."""
+        return self.ci[0] > 0.0
+
+
+def paired_bootstrap(
+    a: np.ndarray, b: np.ndarray, n_boot: int = 2000, seed: int = 0, level: float = 0.95
+) -> PairedComparison:
+    """Paired bootstrap over users of the difference between two models' per-user metrics."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"paired comparison needs the same users: shapes {a.shape} and {b.shape}")
+    means = _bootstrap_means(a - b, n_boot, seed)
+    tail = (1.0 - level) / 2.0
+    ci = (float(np.quantile(means, tail)), float(np.quantile(means, 1.0 - tail)))
+    return PairedComparison(float((a - b).mean()), ci, float((means <= 0).mean()))
