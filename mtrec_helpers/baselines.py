@@ -101,3 +101,20 @@ def tune(
             best = (ndcg, value, model)
     assert best is not None, "empty grid"
     return Tuned(model=best[2], value=best[1], search=search)
+
+
+BASELINES = ("pop", "itemknn", "ease")
+
+
+def fit_baselines(
+    data: ProcessedData, knn_grid: Sequence[float], ease_grid: Sequence[float]
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """Most-popular, tuned item-kNN and tuned EASE; returns the models and each tuning search."""
+    knn = tune(fit_itemknn, knn_grid, data)
+    ease = tune(fit_ease, ease_grid, data)
+    models = {"pop": fit_popularity(data), "itemknn": knn.model, "ease": ease.model}
+    tuning = {
+        "itemknn": {"param": "neighbours", "best": knn.value, "valid_ndcg@10": knn.search},
+        "ease": {"param": "l2", "best": ease.value, "valid_ndcg@10": ease.search},
+    }
+    return models, tuning

@@ -88,3 +88,32 @@ def data_overview(data: ProcessedData) -> Figure:
     activity_over_time(interactions, axes[1, 2])
     fig.suptitle(f"{data.manifest['dataset']}: {len(interactions):,} interactions after filtering")
     return fig
+
+
+def learning_curves(histories: dict[str, list[dict[str, float]]]) -> Figure:
+    """Training loss and validation NDCG@10 per epoch, one line per model."""
+    set_style()
+    fig, (loss_ax, ndcg_ax) = plt.subplots(1, 2, figsize=(13, 4.5), constrained_layout=True)
+    for name, history in histories.items():
+        frame = pd.DataFrame(history)
+        loss_ax.plot(frame["epoch"], frame["loss"], label=name)
+        ndcg_ax.plot(frame["epoch"], frame["valid_ndcg@10"], label=name)
+        best = frame.loc[frame["valid_ndcg@10"].idxmax()]
+        ndcg_ax.scatter([best["epoch"]], [best["valid_ndcg@10"]], marker="*", s=120)
+    loss_ax.set(title="Training loss (cross-entropy)", xlabel="epoch", ylabel="loss")
+    ndcg_ax.set(title="Validation NDCG@10 (full ranking; ★ = kept)", xlabel="epoch", ylabel="NDCG@10")
+    loss_ax.legend()
+    ndcg_ax.legend()
+    return fig
+
+
+def attention_heatmap(weights: np.ndarray, labels: list[str], title: str, last: int = 15) -> Figure:
+    """Last layer's attention averaged over heads, for the last ``last`` positions."""
+    set_style()
+    matrix = weights[-1].mean(axis=0)[-last:, -last:]
+    names = labels[-last:]
+    fig, ax = plt.subplots(figsize=(9, 7.5), constrained_layout=True)
+    sns.heatmap(matrix, xticklabels=names, yticklabels=names, cmap="viridis", ax=ax, square=True)
+    ax.set(title=title, xlabel="attends to (key)", ylabel="position (query)")
+    ax.tick_params(axis="x", rotation=90)
+    return fig

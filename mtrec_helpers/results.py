@@ -36,14 +36,14 @@ def metrics_path(artifacts_dir: Path, stage: str) -> Path:
     return Path(artifacts_dir) / stage / "metrics.json"
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """JSON-ready copy: numpy scalars and arrays to Python, non-finite floats refused."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if hasattr(value, "tolist"):
-        return _plain(value.tolist())
+        return plain(value.tolist())
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"metrics must be finite numbers, got {value}")
     if isinstance(value, Path):
@@ -75,7 +75,7 @@ def write_metrics(
         **extra,
     }
     path = metrics_path(artifacts_dir, stage)
-    atomic_write_text(path, json.dumps(_plain(record), indent=2) + "\n")
+    atomic_write_text(path, json.dumps(plain(record), indent=2) + "\n")
     return path
 
 

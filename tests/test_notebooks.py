@@ -71,6 +71,47 @@ def test_failing_notebook_names_cell_and_executed_copy(tmp_path: Path) -> None:
     assert str(tmp_path / "runs" / "01_data_prep.ipynb") in message
 
 
+@pytest.fixture(scope="module")
+def prepared_ml100k(real_ml100k: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder where notebook 01 has run on the real ML-100k; later notebooks' smoke runs use it."""
+    folder = tmp_path_factory.mktemp("pipeline")
+    run_stage("01_data_prep.ipynb", "data_prep", folder)
+    return folder
+
+
+def test_pretraining_smoke_on_real_ml100k(prepared_ml100k: Path) -> None:
+    """Tiny models, two epochs: the notebook runs end to end and both objectives beat chance."""
+    metrics = run_stage(
+        "02_transformer_pretraining.ipynb",
+        "pretraining",
+        prepared_ml100k,
+        EPOCHS=2,
+        HIDDEN=16,
+        MAX_LEN=20,
+        LR=5e-3,
+        KNN_NEIGHBOURS=[20],
+        EASE_L2=[200],
+        N_BOOT=200,
+    )
+    names = {"pop", "itemknn", "ease", "bert4rec", "causal"}
+    assert set(metrics["results"]) == names and set(metrics["results_no_exclusion"]) == names
+    for record in metrics["results"].values():
+        assert 0 <= record["ndcg@10"] <= record["hr@10"] <= 1
+        assert record["ndcg@10_ci"][0] <= record["ndcg@10"] <= record["ndcg@10_ci"][1]
+    n_items = json.loads((prepared_ml100k / "artifacts" / "data_prep" / "metrics.json").read_text())[
+        "n_items"
+    ]
+    chance_hr = 10 / (n_items - 100)  # a random ranking, even after excluding a long history
+    for name in ("bert4rec", "causal"):
+        assert metrics["training"][name]["valid_ndcg@10"] > 0
+        best_hr = max(h["valid_hr@10"] for h in metrics["training"][name]["history"])
+        assert best_hr > 3 * chance_hr, f"{name} does not beat a random ranking on validation"
+        assert (prepared_ml100k / "artifacts" / "pretrained" / name / "model.safetensors").is_file()
+    assert metrics["best"] in ("bert4rec", "causal")
+    assert metrics["train_seq_per_s"]["causal"] > 0 and metrics["peak_memory_mb"] > 0
+    assert metrics["results"]["ease"]["ndcg@10"] > metrics["results"]["pop"]["ndcg@10"]
+
+
 def test_data_prep_on_real_ml100k(real_ml100k: Path, tmp_path: Path) -> None:
     metrics = run_stage("01_data_prep.ipynb", "data_prep", tmp_path, MIN_INTERACTIONS=5)
     assert metrics["stage"] == "data_prep" and metrics["dataset"] == "ml-100k"

@@ -91,6 +91,18 @@ class ProcessedData:
             matrix[index, [column[g] for g in names]] = 1.0
         return matrix
 
+    def year_buckets(self) -> np.ndarray:
+        """Release decade bucket per item index, shape (n_items + 2,); 0 for PAD, MASK and unknown."""
+        buckets = np.zeros(self.n_items + 2, dtype=np.int64)
+        buckets[self.items["item_idx"].to_numpy()] = decade_buckets(self.items["year"])
+        return buckets
+
+
+def decade_buckets(years: pd.Series, first_decade: int = 1900, n_buckets: int = 13) -> np.ndarray:
+    """Release decade as 1..n_buckets (1900s → 1, clipped at both ends); 0 where the year is unknown."""
+    decade = ((years.astype("Float64") - first_decade) // 10 + 1).clip(1, n_buckets)
+    return decade.fillna(0).to_numpy(dtype=np.int64)
+
 
 def load_raw(dataset: str, synthetic: SyntheticConfig | None = None) -> tuple[RawData, dict[str, str], str]:
     """Read a dataset in the common schema, with its source files' MD5s and where they were."""

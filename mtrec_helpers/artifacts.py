@@ -1,0 +1,45 @@
+"""Save and load trained recommenders as folders a colleague can use without our training code.
+
+A folder holds ``config.json`` + ``model.safetensors`` (``save_pretrained``), ``vocab.json``
+(special ids, item index → MovieLens id, label vocabularies) and ``mtrec_params.json`` (the
+parameters that made it).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from transformers.utils import logging as hf_logging
+
+from mtrec_helpers.atomic import atomic_directory
+from mtrec_helpers.data.store import ProcessedData
+from mtrec_helpers.models import SeqRecModel
+from mtrec_helpers.results import plain
+
+
+def save_recommender(model: SeqRecModel, folder: Path, data: ProcessedData, params: dict[str, Any]) -> Path:
+    """Write the model, its vocabulary and its parameters to ``folder`` (atomically)."""
+    vocab = {**data.vocab, "item_ids": [0, *data.items["item_id"].tolist(), -1]}
+    hf_logging.disable_progress_bar()
+    with atomic_directory(Path(folder)) as tmp:
+        model.save_pretrained(tmp)
+        (tmp / "vocab.json").write_text(json.dumps(vocab, indent=1), encoding="utf-8")
+        (tmp / "mtrec_params.json").write_text(json.dumps(plain(params), indent=2), encoding="utf-8")
+    return Path(folder)
+
+
+def load_recommender(folder: Path) -> tuple[SeqRecModel, dict[str, Any], dict[str, Any]]:
+    """The model (in eval mode), its vocabulary and its parameters."""
+    folder = Path(folder)
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(
+            f"{folder} holds no saved model: run notebooks/02_transformer_pretraining.ipynb with this "
+            "ARTIFACTS_DIR first."
+        )
+    hf_logging.disable_progress_bar()
+    model = SeqRecModel.from_pretrained(folder).eval()
+    vocab = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
+    params = json.loads((folder / "mtrec_params.json").read_text(encoding="utf-8"))
+    return model, vocab, params

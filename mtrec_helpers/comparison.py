@@ -1,0 +1,78 @@
+"""Evaluate several models on one split and compare them with honest statistics."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+import torch
+
+from mtrec_helpers.data.store import ProcessedData
+from mtrec_helpers.evaluation import DEFAULT_KS, RankingResult, ScoreFn, evaluate, paired_bootstrap
+
+TABLE_METRICS = ("ndcg@10", "hr@10", "ndcg@20", "hr@20", "mrr", "coverage@10")
+
+
+def evaluate_all(
+    scorers: Mapping[str, ScoreFn],
+    data: ProcessedData,
+    split: str = "test",
+    exclude_history: bool = True,
+    device: torch.device | str = "cpu",
+    ks: Sequence[int] = DEFAULT_KS,
+) -> dict[str, RankingResult]:
+    """Rank every model's held-out items on ``split`` with the same evaluator."""
+    return {
+        name: evaluate(score, data, split, exclude_history=exclude_history, ks=ks, device=device)
+        for name, score in scorers.items()
+    }
+
+
+def summaries(
+    rankings: Mapping[str, RankingResult], n_boot: int = 2000, seed: int = 0
+) -> dict[str, dict[str, Any]]:
+    """Each model's metrics with bootstrap 95% intervals (the metrics.json ``results`` block)."""
+    return {name: result.summary(n_boot=n_boot, seed=seed) for name, result in rankings.items()}
+
+
+def results_table(
+    results: Mapping[str, Mapping[str, Any]], metrics: Sequence[str] = TABLE_METRICS
+) -> pd.DataFrame:
+    """A readable table: 'value [low, high]' per metric, best NDCG@10 first."""
+    rows = {}
+    for name, record in results.items():
+        row = {}
+        for metric in metrics:
+            interval = record.get(f"{metric}_ci")
+            row[metric] = (
+                f"{record[metric]:.4f} [{interval[0]:.4f}, {interval[1]:.4f}]"
+                if interval
+                else f"{record[metric]:.4f}"
+            )
+        rows[name] = row
+    order = sorted(results, key=lambda name: -results[name]["ndcg@10"])
+    return pd.DataFrame.from_dict(rows, orient="index").loc[order]
+
+
+def paired(
+    rankings: Mapping[str, RankingResult],
+    a: str,
+    b: str,
+    metric: str = "ndcg@10",
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Paired bootstrap of ``a`` − ``b`` on a per-user metric, as a metrics.json record."""
+    comparison = paired_bootstrap(
+        rankings[a].per_user(metric), rankings[b].per_user(metric), n_boot=n_boot, seed=seed
+    )
+    return {
+        "a": a,
+        "b": b,
+        "metric": metric,
+        f"{metric}_diff": comparison.diff,
+        f"{metric}_diff_ci": list(comparison.ci),
+        "p_not_better": comparison.p_not_better,
+        "significant": comparison.significant,
+    }

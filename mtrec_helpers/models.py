@@ -1,0 +1,234 @@
+"""Sequential recommenders built from a `transformers` BERT config with our item vocabulary.
+
+One class serves both objectives:
+
+- ``masked`` (BERT4Rec): bidirectional self-attention; random items are replaced by [MASK] and
+  predicted; for next-item prediction a [MASK] is appended to the history.
+- ``causal`` (SASRec-style): the same encoder with a causal attention mask (``is_decoder``);
+  every position predicts the next item with a full softmax over the catalogue.
+
+The output layer is tied to the item embeddings. Optional side information adds a projection of
+each item's genres and an embedding of its release decade to the item embedding. An optional
+*seen-item bias* adds one learned number to the score of every item already in the model's input:
+data without repeat consumption (nobody rates a movie twice) teach it a penalty, data with repeats
+a bonus. Without it, tied embeddings make a Transformer recommend what the user just watched. Saved with
+``save_pretrained`` (config + safetensors, side-information tables included), restored with
+``SeqRecModel.from_pretrained`` — no training state needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import BertConfig, BertModel
+from transformers.models.bert.modeling_bert import BertOnlyMLMHead, BertPreTrainedModel
+
+from mtrec_helpers.sequences import IGNORE, next_item_inputs
+
+OBJECTIVES = ("masked", "causal")
+
+
+class SeqRecConfig(BertConfig):
+    """A BERT config plus the recommender's objective and side-information sizes."""
+
+    model_type = "mtrec_seqrec"
+
+    def __init__(
+        self,
+        objective: str = "causal",
+        side_info: bool = False,
+        n_genres: int = 0,
+        n_year_buckets: int = 0,
+        seen_bias: bool = False,
+        **kwargs,
+    ) -> None:
+        if objective not in OBJECTIVES:
+            raise ValueError(f"objective={objective!r}; expected one of {OBJECTIVES}")
+        kwargs.setdefault("is_decoder", objective == "causal")
+        kwargs.setdefault("use_cache", False)
+        kwargs.setdefault("pad_token_id", 0)
+        kwargs.setdefault("type_vocab_size", 1)
+        super().__init__(**kwargs)
+        self.objective = objective
+        self.side_info = side_info
+        self.n_genres = n_genres
+        self.n_year_buckets = n_year_buckets
+        self.seen_bias = seen_bias
+
+    @property
+    def n_items(self) -> int:
+        """Real items: indices 1..n_items."""
+        return self.vocab_size - 2
+
+    @property
+    def mask_id(self) -> int:
+        """The [MASK] index (the last one)."""
+        return self.vocab_size - 1
+
+    @property
+    def max_len(self) -> int:
+        """Longest input sequence."""
+        return self.max_position_embeddings
+
+
+def build_config(
+    n_items: int,
+    objective: str,
+    hidden: int = 64,
+    layers: int = 2,
+    heads: int = 2,
+    max_len: int = 200,
+    dropout: float = 0.2,
+    side_info: bool = False,
+    n_genres: int = 0,
+    n_year_buckets: int = 0,
+    seen_bias: bool = False,
+) -> SeqRecConfig:
+    """A config for ``n_items`` items (vocabulary: PAD, the items, MASK)."""
+    return SeqRecConfig(
+        objective=objective,
+        side_info=side_info,
+        seen_bias=seen_bias,
+        n_genres=n_genres,
+        n_year_buckets=n_year_buckets,
+        vocab_size=n_items + 2,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=4 * hidden,
+        max_position_embeddings=max_len,
+        hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout,
+    )
+
+
+class SeqRecModel(BertPreTrainedModel):
+    """BERT encoder + tied item head (+ optional genre/decade side information)."""
+
+    config: SeqRecConfig
+    config_class = SeqRecConfig
+    _tied_weights_keys = {
+        "cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight",
+        "cls.predictions.decoder.bias": "cls.predictions.bias",
+    }
+
+    def __init__(self, config: SeqRecConfig) -> None:
+        super().__init__(config)
+        self.bert = BertModel(config, add_pooling_layer=False)
+        self.cls = BertOnlyMLMHead(config)
+        hidden = config.hidden_size
+        self.register_buffer("item_genres", torch.zeros(config.vocab_size, max(config.n_genres, 1)))
+        self.register_buffer("item_years", torch.zeros(config.vocab_size, dtype=torch.long))
+        if config.side_info:
+            self.genre_embeddings = nn.Linear(max(config.n_genres, 1), hidden, bias=False)
+            self.year_embeddings = nn.Embedding(config.n_year_buckets + 1, hidden, padding_idx=0)
+        if config.seen_bias:
+            self.seen_weight = nn.Parameter(torch.zeros(1))
+        self.post_init()
+
+    def set_side_information(self, genres: np.ndarray, year_buckets: np.ndarray) -> None:
+        """Store each item's multi-hot genres (V, n_genres) and decade bucket (V,) in the model."""
+        self.item_genres.copy_(torch.as_tensor(genres, dtype=torch.float32))
+        self.item_years.copy_(torch.as_tensor(year_buckets, dtype=torch.long))
+
+    def item_embeddings(self, items: torch.Tensor) -> torch.Tensor:
+        """Item embeddings, plus genre and decade embeddings when side information is on."""
+        embedded = self.bert.embeddings.word_embeddings(items)
+        if self.config.side_info:
+            embedded = embedded + self.genre_embeddings(self.item_genres[items])
+            embedded = embedded + self.year_embeddings(self.item_years[items])
+        return embedded
+
+    def encode(
+        self, input_ids: torch.Tensor, output_attentions: bool = False
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
+        """Hidden states (B, L, H) of left-padded item sequences, and attentions if asked.
+
+        Positions count from the right (the last item is always at ``max_len - 1``), so a batch
+        padded only to its longest sequence sees the same positions as a full-length one.
+        """
+        length = input_ids.shape[1]
+        positions = torch.arange(self.config.max_len - length, self.config.max_len, device=input_ids.device)
+        output = self.bert(
+            inputs_embeds=self.item_embeddings(input_ids),
+            attention_mask=(input_ids != 0).long(),
+            position_ids=positions[None, :],
+            output_attentions=output_attentions,
+        )
+        return output.last_hidden_state, output.attentions
+
+    def seen_items(
+        self, input_ids: torch.Tensor, rows: torch.Tensor, positions: torch.Tensor
+    ) -> torch.Tensor:
+        """(N, V) indicator of the items visible to each chosen (row, position) of ``input_ids``:
+        earlier positions for the causal objective, the whole row for the masked one."""
+        items = input_ids[rows]
+        visible = (items != 0) & (items != self.config.mask_id)
+        if self.config.objective == "causal":
+            visible &= torch.arange(items.shape[1], device=items.device)[None, :] <= positions[:, None]
+        seen = torch.zeros((len(rows), self.config.vocab_size), device=items.device)
+        return seen.scatter_add_(1, items, visible.float()).clamp_(max=1.0)
+
+    def scores(self, hidden: torch.Tensor, seen: torch.Tensor | None = None) -> torch.Tensor:
+        """Scores over the whole vocabulary from hidden states (N, H) → (N, V), plus the learned
+        seen-item bias where ``seen`` marks the items already in the input."""
+        logits = self.cls(hidden)
+        if self.config.seen_bias and seen is not None:
+            logits = logits + self.seen_weight * seen
+        return logits
+
+    def loss(self, input_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Full-softmax cross-entropy at the labelled positions (labels == -100 are skipped)."""
+        hidden, _ = self.encode(input_ids)
+        rows, positions = torch.nonzero(labels != IGNORE, as_tuple=True)
+        seen = self.seen_items(input_ids, rows, positions) if self.config.seen_bias else None
+        logits = self.scores(hidden[rows, positions], seen)
+        return F.cross_entropy(logits.float(), labels[rows, positions])
+
+    def next_item_scores(self, input_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The user representation (B, H) at the last position and its scores (B, V)."""
+        hidden, _ = self.encode(input_ids)
+        last = input_ids.shape[1] - 1
+        rows = torch.arange(len(input_ids), device=input_ids.device)
+        seen = (
+            self.seen_items(input_ids, rows, torch.full_like(rows, last)) if self.config.seen_bias else None
+        )
+        return hidden[:, -1], self.scores(hidden[:, -1], seen)
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Next-item scores (B, V) for left-padded inputs (see :meth:`next_item_inputs`)."""
+        return self.next_item_scores(input_ids)[1]
+
+    def next_item_inputs(self, sequences: Sequence[np.ndarray]) -> torch.Tensor:
+        """Inputs whose last position predicts each sequence's next item."""
+        mask_id = self.config.mask_id if self.config.objective == "masked" else None
+        return next_item_inputs(sequences, self.config.max_len, mask_id).to(self.device)
+
+
+def user_representation(model: SeqRecModel, sequences: Sequence[np.ndarray]) -> torch.Tensor:
+    """The encoder's state at the predicting position: one vector per user, shape (B, H)."""
+    hidden, _ = model.encode(model.next_item_inputs(sequences))
+    return hidden[:, -1]
+
+
+def catalogue_scores(model: SeqRecModel, sequences: Sequence[np.ndarray]) -> torch.Tensor:
+    """Next-item scores over the whole vocabulary (PAD and MASK included), shape (B, V)."""
+    return model.next_item_scores(model.next_item_inputs(sequences))[1]
+
+
+def attention_weights(model: SeqRecModel, sequence: np.ndarray) -> np.ndarray:
+    """Self-attention weights for one user's next-item input, shape (layers, heads, L, L)."""
+    inputs = model.next_item_inputs([sequence])
+    inputs = inputs[:, (inputs[0] != 0).nonzero()[0, 0] :]  # drop the padding
+    previous = model.config._attn_implementation
+    model.set_attn_implementation("eager")  # the fused kernels do not return weights
+    try:
+        with torch.no_grad():
+            _, attentions = model.encode(inputs, output_attentions=True)
+    finally:
+        model.set_attn_implementation(previous)
+    return torch.stack([a[0] for a in attentions]).float().cpu().numpy()

@@ -1,0 +1,61 @@
+"""Baselines checked against their definitions, and against each other on synthetic data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from mtrec_helpers.baselines import cooccurrence, fit_ease, fit_itemknn, fit_popularity, tune
+from mtrec_helpers.data import SyntheticConfig, prepare_dataset
+from mtrec_helpers.evaluation import evaluate
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory):
+    config = SyntheticConfig(n_users=200, n_items=80, min_length=10, max_length=25)
+    return prepare_dataset(
+        "synthetic", tmp_path_factory.mktemp("baselines"), min_interactions=3, synthetic=config
+    )
+
+
+def test_popularity_counts_training_interactions(data) -> None:
+    model = fit_popularity(data)
+    train = data.interactions[data.interactions["split"] == "train"]
+    item = int(train["item_idx"].iloc[0])
+    assert model.counts[0, item] == (train["item_idx"] == item).sum()
+    assert model.score(np.arange(3), [np.array([1])] * 3).shape == (3, data.n_items + 2)
+
+
+def test_ease_matches_its_constrained_least_squares_definition(data) -> None:
+    l2 = 50.0
+    weights = fit_ease(data, l2).weights.double()
+    gram = cooccurrence(data)
+    assert torch.all(torch.diag(weights) == 0)
+    # Column j solves min ||x_j − X b||² + λ||b||² with b_j = 0: (G + λI)_{−j,−j} b = G_{−j,j}.
+    for j in (1, 17, data.n_items):
+        keep = [i for i in range(gram.shape[0]) if i != j]
+        system = gram[keep][:, keep] + l2 * torch.eye(len(keep), dtype=torch.float64)
+        solution = torch.linalg.solve(system, gram[keep, j])
+        assert torch.allclose(weights[keep, j], solution, atol=1e-5)
+
+
+def test_itemknn_is_pruned_cosine(data) -> None:
+    gram = cooccurrence(data)
+    model = fit_itemknn(data, neighbours=5, gram=gram)
+    norms = torch.sqrt(torch.diag(gram)).clamp_min(1e-12)
+    cosine = (gram / norms[:, None] / norms[None, :]).float()
+    column = 7
+    kept = torch.nonzero(model.weights[:, column]).flatten()
+    assert len(kept) == 5 and column not in kept.tolist()
+    assert torch.allclose(model.weights[kept, column], cosine[kept, column])
+    others = cosine[:, column].clone()
+    others[column] = -1
+    assert others[kept].min() >= torch.topk(others, 6).values[-1]
+
+
+def test_tuning_picks_the_best_validation_value_and_ease_beats_popularity(data) -> None:
+    tuned = tune(fit_ease, [1.0, 30.0, 1000.0], data)
+    assert tuned.value == max(tuned.search, key=tuned.search.get)
+    popularity = evaluate(fit_popularity(data).score, data, "valid").ndcg(10).mean()
+    assert tuned.search[tuned.value] > popularity
