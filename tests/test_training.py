@@ -128,7 +128,8 @@ def test_killed_run_resumes_from_its_last_checkpoint(data_dir: Path, tmp_path: P
 
         data = prepare_dataset("synthetic", Path({str(data_dir)!r}), min_interactions=3,
                                synthetic=SyntheticConfig(**{SYNTHETIC.__dict__!r}))
-        model_config = build_config({SYNTHETIC.n_items}, "causal", hidden=16, layers=1, heads=2, max_len=20, dropout=0.1)
+        model_config = build_config({SYNTHETIC.n_items}, "causal", hidden=16, layers=1, heads=2,
+                                    max_len=20, dropout=0.1)
         config = TrainConfig(epochs=6, batch_size=32, lr=5e-3, patience=20, warmup_ratio=0.1)
 
         def crash(record):
