@@ -199,6 +199,10 @@ class SeqRecModel(BertPreTrainedModel):
         )
         return hidden[:, -1], self.scores(hidden[:, -1], seen)
 
+    def learned_seen_bias(self) -> float | None:
+        """The learned score offset for items already in the input (None when switched off)."""
+        return float(self.seen_weight.detach()) if self.config.seen_bias else None
+
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
         """Next-item scores (B, V) for left-padded inputs (see :meth:`next_item_inputs`)."""
         return self.next_item_scores(input_ids)[1]

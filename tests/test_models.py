@@ -158,4 +158,4 @@ def test_seen_bias_moves_only_items_in_the_input(tmp_path: Path) -> None:
         synthetic=SyntheticConfig(n_users=20, n_items=N_ITEMS),
     )
     restored, _, _ = load_recommender(save_recommender(model, tmp_path / "m", data, {}))
-    assert restored.seen_weight.item() == -7.0
+    assert restored.learned_seen_bias() == -7.0
