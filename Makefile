@@ -9,6 +9,7 @@ RUNS_DIR ?= runs/$(DATASET)
 DEVICE ?= auto
 PARAMS ?=
 PYTEST_ARGS ?=
+BENCH_DIR ?= data/artifacts/bench/$(DATASET)
 # The CPU build of torch on the course machines; on a GPU machine pass e.g.
 #   make setup TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
 TORCH_SPEC ?= torch==2.13.0
@@ -24,7 +25,7 @@ endif
 PY := $(ENV_DIR)/bin/python
 STAMP := $(ENV_DIR)/.mtrec-setup.stamp
 
-.PHONY: help setup data run test lint
+.PHONY: help setup data run test lint bench
 
 help: ## list the targets
 	@echo "mtrec — multi-task, RL-ranked and distilled Transformer recommenders (notebook course)"
@@ -53,6 +54,11 @@ run: setup ## execute every numbered notebook in order with papermill into RUNS_
 
 test: setup ## unit tests and papermill notebook tests
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: setup ## full default run from an empty artifacts folder, then timings and result tables
+	rm -rf $(BENCH_DIR)
+	$(MAKE) run ARTIFACTS_DIR=$(BENCH_DIR) RUNS_DIR=runs/bench/$(DATASET)
+	$(PY) -m mtrec_helpers.report --artifacts-dir $(BENCH_DIR)
 
 lint: setup ## ruff over the package and tests
 	$(PY) -m ruff check mtrec_helpers tests
