@@ -88,9 +88,10 @@ def tune(
     fit: Callable[[ProcessedData, Any, torch.Tensor], ItemItemModel],
     grid: Sequence[float],
     data: ProcessedData,
+    gram: torch.Tensor | None = None,
 ) -> Tuned:
     """Fit ``fit(data, value)`` for each grid value; keep the best validation NDCG@10."""
-    gram = cooccurrence(data)
+    gram = cooccurrence(data) if gram is None else gram
     search: dict[float, float] = {}
     best: tuple[float, float, Any] | None = None
     for value in grid:
@@ -110,8 +111,9 @@ def fit_baselines(
     data: ProcessedData, knn_grid: Sequence[float], ease_grid: Sequence[float]
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """Most-popular, tuned item-kNN and tuned EASE; returns the models and each tuning search."""
-    knn = tune(fit_itemknn, knn_grid, data)
-    ease = tune(fit_ease, ease_grid, data)
+    gram = cooccurrence(data)
+    knn = tune(fit_itemknn, knn_grid, data, gram)
+    ease = tune(fit_ease, ease_grid, data, gram)
     models = {"pop": fit_popularity(data), "itemknn": knn.model, "ease": ease.model}
     tuning = {
         "itemknn": {"param": "neighbours", "best": knn.value, "valid_ndcg@10": knn.search},

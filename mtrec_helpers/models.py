@@ -18,7 +18,7 @@ a bonus. Without it, tied embeddings make a Transformer recommend what the user 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -27,6 +27,7 @@ from torch import nn
 from transformers import BertConfig, BertModel
 from transformers.models.bert.modeling_bert import BertOnlyMLMHead, BertPreTrainedModel
 
+from mtrec_helpers.device import autocast
 from mtrec_helpers.sequences import IGNORE, next_item_inputs
 
 OBJECTIVES = ("masked", "causal")
@@ -222,6 +223,16 @@ def user_representation(model: SeqRecModel, sequences: Sequence[np.ndarray]) -> 
 def catalogue_scores(model: SeqRecModel, sequences: Sequence[np.ndarray]) -> torch.Tensor:
     """Next-item scores over the whole vocabulary (PAD and MASK included), shape (B, V)."""
     return model.next_item_scores(model.next_item_inputs(sequences))[1]
+
+
+def scorer(model: SeqRecModel) -> Callable[[np.ndarray, list[np.ndarray]], torch.Tensor]:
+    """An evaluator score function (users, histories) → catalogue scores, without gradients."""
+
+    def score(users: np.ndarray, histories: list[np.ndarray]) -> torch.Tensor:
+        with torch.no_grad(), autocast(model.device):
+            return catalogue_scores(model, histories).float()
+
+    return score
 
 
 def attention_weights(model: SeqRecModel, sequence: np.ndarray) -> np.ndarray:

@@ -26,7 +26,7 @@ from transformers import get_cosine_schedule_with_warmup, set_seed
 from mtrec_helpers.data.store import ProcessedData
 from mtrec_helpers.device import autocast, peak_memory_mb
 from mtrec_helpers.evaluation import evaluate
-from mtrec_helpers.models import SeqRecConfig, SeqRecModel, catalogue_scores
+from mtrec_helpers.models import SeqRecConfig, SeqRecModel, scorer
 from mtrec_helpers.sequences import causal_batch, length_grouped_batches, masked_batch, windows
 
 CHECKPOINT = "checkpoint.pt"
@@ -84,8 +84,7 @@ def make_batch(
 def validation_ndcg(model: SeqRecModel, data: ProcessedData, device: torch.device) -> dict[str, float]:
     """Validation NDCG@10 and HR@10 (full ranking, history excluded)."""
     model.eval()
-    with torch.no_grad(), autocast(device):
-        result = evaluate(lambda users, seqs: catalogue_scores(model, seqs), data, "valid", device=device)
+    result = evaluate(scorer(model), data, "valid", device=device)
     model.train()
     return {"valid_ndcg@10": float(result.ndcg(10).mean()), "valid_hr@10": float(result.hit_rate(10).mean())}
 
