@@ -14,7 +14,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +62,6 @@ class TrainResult:
     peak_memory_mb: float
     resumed_from_epoch: int = 0
     stopped_early: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def training_windows(model_config: SeqRecConfig, data: ProcessedData) -> list[np.ndarray]:

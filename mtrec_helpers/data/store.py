@@ -104,11 +104,10 @@ def decade_buckets(years: pd.Series, first_decade: int = 1900, n_buckets: int = 
     return decade.fillna(0).to_numpy(dtype=np.int64)
 
 
-def load_raw(dataset: str, synthetic: SyntheticConfig | None = None) -> tuple[RawData, dict[str, str], str]:
-    """Read a dataset in the common schema, with its source files' MD5s and where they were."""
+def locate_sources(dataset: str) -> tuple[Path | None, dict[str, str]]:
+    """Where a dataset's files are and their MD5s (no folder and no files for ``synthetic``)."""
     if dataset == "synthetic":
-        raw, _ = generate(synthetic or SyntheticConfig())
-        return raw, {}, "generated"
+        return None, {}
     if dataset not in DATASETS:
         raise DataError(
             f"unknown dataset {dataset!r}.",
@@ -116,8 +115,14 @@ def load_raw(dataset: str, synthetic: SyntheticConfig | None = None) -> tuple[Ra
         )
     spec = DATASETS[dataset]
     folder = locate(spec)
-    sources = {name: file_md5(folder / name) for name in spec.files}
-    return spec.reader(folder), sources, str(folder)
+    return folder, {name: file_md5(folder / name) for name in spec.files}
+
+
+def load_raw(dataset: str, folder: Path | None, synthetic: SyntheticConfig | None = None) -> RawData:
+    """Read a located dataset (or generate the synthetic one) in the common schema."""
+    if dataset == "synthetic":
+        return generate(synthetic or SyntheticConfig())[0]
+    return DATASETS[dataset].reader(folder)
 
 
 def build(
@@ -200,10 +205,11 @@ def prepare_dataset(
     params: dict[str, Any] = {"min_interactions": int(min_interactions), "seed": int(seed)}
     if synthetic is not None:
         params["synthetic"] = dataclasses.asdict(synthetic)
-    raw, sources, source_dir = load_raw(dataset, synthetic)
+    source_dir, sources = locate_sources(dataset)
     key = fingerprint(dataset, params, sources)
     if _is_current(folder, key):
-        return load_processed(folder, reused=True)
+        return load_processed(folder, reused=True)  # checksums match: no need to parse the files
+    raw = load_raw(dataset, source_dir, synthetic)
     interactions, items, users, vocab = build(raw, min_interactions)
     split_sizes = interactions["split"].value_counts().reindex(SPLITS).astype(int).to_dict()
     manifest = {
@@ -213,7 +219,7 @@ def prepare_dataset(
         "params": params,
         "seed": int(seed),
         "sources": sources,
-        "source_dir": source_dir,
+        "source_dir": str(source_dir) if source_dir else "generated",
         "tie_break": TIE_BREAK,
         "raw": {**_counts(raw.interactions), "n_items_in_catalogue": len(raw.items)},
         "counts": _counts(interactions),
