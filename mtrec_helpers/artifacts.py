@@ -30,8 +30,10 @@ def save_recommender(model: SeqRecModel, folder: Path, data: ProcessedData, para
     return Path(folder)
 
 
-def load_recommender(folder: Path) -> tuple[SeqRecModel, dict[str, Any], dict[str, Any]]:
-    """The model (in eval mode), its vocabulary and its parameters."""
+def load_recommender(
+    folder: Path, model_class: type[SeqRecModel] = SeqRecModel
+) -> tuple[SeqRecModel, dict[str, Any], dict[str, Any]]:
+    """The model (in eval mode; ``model_class`` e.g. ``MultiTaskModel``), its vocabulary and parameters."""
     folder = Path(folder)
     if not (folder / "config.json").is_file():
         raise FileNotFoundError(
@@ -39,7 +41,7 @@ def load_recommender(folder: Path) -> tuple[SeqRecModel, dict[str, Any], dict[st
             "ARTIFACTS_DIR first."
         )
     hf_logging.disable_progress_bar()
-    model = SeqRecModel.from_pretrained(folder).eval()
+    model = model_class.from_pretrained(folder).eval()
     vocab = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
     params = json.loads((folder / "mtrec_params.json").read_text(encoding="utf-8"))
     return model, vocab, params

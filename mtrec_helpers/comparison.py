@@ -39,7 +39,8 @@ def summaries(
 def results_table(
     results: Mapping[str, Mapping[str, Any]], metrics: Sequence[str] = TABLE_METRICS
 ) -> pd.DataFrame:
-    """A readable table: 'value [low, high]' per metric, best NDCG@10 first."""
+    """A readable table: 'value [low, high]' per metric (those every model has), best NDCG@10 first."""
+    metrics = [m for m in metrics if all(m in record for record in results.values())]
     rows = {}
     for name, record in results.items():
         row = {}

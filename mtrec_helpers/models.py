@@ -145,17 +145,24 @@ class SeqRecModel(BertPreTrainedModel):
         return embedded
 
     def encode(
-        self, input_ids: torch.Tensor, output_attentions: bool = False
+        self,
+        input_ids: torch.Tensor,
+        output_attentions: bool = False,
+        extra_embeddings: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
         """Hidden states (B, L, H) of left-padded item sequences, and attentions if asked.
 
         Positions count from the right (the last item is always at ``max_len - 1``), so a batch
         padded only to its longest sequence sees the same positions as a full-length one.
+        ``extra_embeddings`` (B, L, H), e.g. context features, are added to the item embeddings.
         """
         length = input_ids.shape[1]
         positions = torch.arange(self.config.max_len - length, self.config.max_len, device=input_ids.device)
+        embedded = self.item_embeddings(input_ids)
+        if extra_embeddings is not None:
+            embedded = embedded + extra_embeddings
         output = self.bert(
-            inputs_embeds=self.item_embeddings(input_ids),
+            inputs_embeds=embedded,
             attention_mask=(input_ids != 0).long(),
             position_ids=positions[None, :],
             output_attentions=output_attentions,

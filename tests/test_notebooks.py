@@ -79,9 +79,10 @@ def prepared_ml100k(real_ml100k: Path, tmp_path_factory: pytest.TempPathFactory)
     return folder
 
 
-def test_pretraining_smoke_on_real_ml100k(prepared_ml100k: Path) -> None:
-    """Tiny models, two epochs: the notebook runs end to end and both objectives beat chance."""
-    metrics = run_stage(
+@pytest.fixture(scope="module")
+def pretrained_ml100k(prepared_ml100k: Path) -> dict:
+    """Notebook 02 with tiny models and two epochs on the prepared folder (03 finetunes them)."""
+    return run_stage(
         "02_transformer_pretraining.ipynb",
         "pretraining",
         prepared_ml100k,
@@ -93,6 +94,11 @@ def test_pretraining_smoke_on_real_ml100k(prepared_ml100k: Path) -> None:
         EASE_L2=[200],
         N_BOOT=200,
     )
+
+
+def test_pretraining_smoke_on_real_ml100k(prepared_ml100k: Path, pretrained_ml100k: dict) -> None:
+    """Tiny models, two epochs: the notebook runs end to end and both objectives beat chance."""
+    metrics = pretrained_ml100k
     names = {"pop", "itemknn", "ease", "bert4rec", "causal"}
     assert set(metrics["results"]) == names and set(metrics["results_no_exclusion"]) == names
     for record in metrics["results"].values():
@@ -110,6 +116,45 @@ def test_pretraining_smoke_on_real_ml100k(prepared_ml100k: Path) -> None:
     assert metrics["best"] in ("bert4rec", "causal")
     assert metrics["train_seq_per_s"]["causal"] > 0 and metrics["peak_memory_mb"] > 0
     assert metrics["results"]["ease"]["ndcg@10"] > metrics["results"]["pop"]["ndcg@10"]
+
+
+def test_multitask_smoke_on_real_ml100k(prepared_ml100k: Path, pretrained_ml100k: dict) -> None:
+    """One epoch per configuration on the tiny pretrained encoder: every entry of the contract is
+    there with sane values, the heads beat their trivial baselines, and the model is saved."""
+    metrics = run_stage(
+        "03_multitask_finetuning.ipynb",
+        "multitask",
+        prepared_ml100k,
+        EPOCHS=1,
+        AUX_LAMBDAS=[0.3],
+        LR=1e-3,
+        LORA_RANK=4,
+        N_BOOT=200,
+    )
+    results, trivial = metrics["results"], metrics["trivial_baselines"]
+    mtl = ["mtl_fixed", "mtl_uncertainty", "mtl_gradnorm", "mtl_dwa"]
+    assert set(results) >= {
+        "pretrained",
+        *[f"single_{t}" for t in ("next", "rating", "like", "genre", "profile")],
+        *mtl,
+    }
+    assert set(metrics["paired_vs_pretrained"]) >= set(mtl)
+    for name in mtl:
+        record = results[name]
+        assert record["ndcg@10_ci"][0] <= record["ndcg@10"] <= record["ndcg@10_ci"][1]
+        assert 0 < record["ndcg@10"] <= record["hr@10"] <= 1
+        assert 0.5 < record["like_auc"] <= 1 and record["rating_rmse"] < 2.0
+        assert 0 <= record["profile_accuracy"] <= 1 and 0 <= record["genre_micro_f1"] <= 1
+        diff = metrics["paired_vs_pretrained"][name]
+        assert diff["ndcg@10_diff_ci"][0] <= diff["ndcg@10_diff"] <= diff["ndcg@10_diff_ci"][1]
+    assert results["single_rating"]["rating_rmse"] < trivial["rating_rmse"] + 0.05
+    assert results["single_like"]["like_auc"] > trivial["like_auc"] == 0.5
+    assert {"rating_rmse", "like_auc", "genre_auc", "profile_accuracy", "ndcg@10"} <= set(trivial)
+    assert metrics["best"] in results and metrics["best"].startswith("mtl_")
+    assert "mtl_fixed_lora" in results and 0 < results["mtl_fixed_lora"]["trainable_share"] < 1
+    assert (prepared_ml100k / "artifacts" / "multitask" / "model" / "model.safetensors").is_file()
+    weights = metrics["histories"]["mtl_uncertainty"][0]
+    assert {f"weight_{t}" for t in ("next", "rating", "like", "genre", "profile")} <= set(weights)
 
 
 def test_data_prep_on_real_ml100k(real_ml100k: Path, tmp_path: Path) -> None:

@@ -25,5 +25,15 @@ def test_timings_and_tables(tmp_path: Path, capsys) -> None:
     assert list(tables) == ["pretraining"]
     assert tables["pretraining"].index.tolist() == ["causal", "ease"]  # best NDCG@10 first
     assert tables["pretraining"].loc["causal", "ndcg@10"] == "0.1100 [0.1000, 0.1200]"
+    multitask = {
+        "pretrained": {"ndcg@10": 0.11, "hr@10": 0.2},
+        "mtl_fixed": {"ndcg@10": 0.12, "hr@10": 0.21, "rating_rmse": 0.9},
+        "single_rating": {"rating_rmse": 0.95},  # no ranking metrics: left out of the table
+    }
+    write_metrics(tmp_path, "multitask", wall_time_s=500.0, results=multitask, best="mtl_fixed", **common)
+    table = stage_results(tmp_path)["multitask"]
+    assert table.index.tolist() == ["mtl_fixed", "pretrained"]
+    assert table.columns.tolist() == ["ndcg@10", "hr@10"]  # only what every row has
     assert main(["--artifacts-dir", str(tmp_path)]) == 0
-    assert "pretraining (test split)" in capsys.readouterr().out
+    output = capsys.readouterr().out
+    assert "pretraining (test split)" in output and "multitask (test split)" in output

@@ -54,6 +54,10 @@ class LossWeighting(nn.Module):
     def end_epoch(self, epoch_losses: Mapping[str, float]) -> None:
         """Per-epoch update from the epoch's mean task losses (no-op unless a strategy needs it)."""
 
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """Parameters the model's optimiser should train with the model (e.g. learned log-variances)."""
+        return list(self.parameters())
+
 
 class FixedWeights(LossWeighting):
     """L = Σ λ_t L_t with constant λ."""
@@ -92,13 +96,18 @@ class GradNorm(LossWeighting):
     """Chen et al. (2018): weights trained so per-task gradient norms on ``shared`` meet their targets.
 
     Target for task t: mean_j G_j · (r_t)^α, with r_t = (L_t / L_t(0)) / mean_j (L_j / L_j(0)).
-    The weights take one step of their own optimiser per ``combine`` and are renormalised to sum
-    to the number of tasks; the model's loss is Σ w_t L_t with the weights held fixed.
+    The weights take one step of their own optimiser per ``combine`` (or every ``every`` calls:
+    each update costs one extra backward pass per task) and are renormalised to sum to the number
+    of tasks; the model's loss is Σ w_t L_t with the weights held fixed.
     """
 
-    def __init__(self, tasks: Sequence[str], alpha: float = 1.5, lr: float = 0.025) -> None:
+    def __init__(self, tasks: Sequence[str], alpha: float = 1.5, lr: float = 0.025, every: int = 1) -> None:
         super().__init__(tasks)
+        if every < 1:
+            raise ValueError(f"GradNorm every={every}: update the weights every 1 or more steps")
         self.alpha = alpha
+        self.every = every
+        self.calls = 0
         self.task_weights = nn.Parameter(torch.ones(len(self.tasks)))
         self.register_buffer("initial_losses", torch.zeros(len(self.tasks)))
         self.optimizer = torch.optim.Adam([self.task_weights], lr=lr)
@@ -110,6 +119,9 @@ class GradNorm(LossWeighting):
         stacked = self._stack(losses)
         if not bool(self.initial_losses.any()):
             self.initial_losses.copy_(stacked.detach())
+        self.calls += 1
+        if (self.calls - 1) % self.every:
+            return (self.task_weights.detach() * stacked).sum()
         norms = torch.stack(
             [
                 torch.cat(
@@ -135,6 +147,9 @@ class GradNorm(LossWeighting):
 
     def weights(self) -> dict[str, float]:
         return dict(zip(self.tasks, self.task_weights.detach().tolist(), strict=True))
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return []  # the weights have their own optimiser, stepped inside combine
 
 
 class DynamicWeightAverage(LossWeighting):

@@ -1,0 +1,172 @@
+"""The experiments of notebook 03: one call trains and measures one configuration on the test split.
+
+An :class:`Experiment` names the tasks, the weighting strategy, the sharing layer and whether the
+encoder is finetuned in full or through LoRA adapters. :func:`run_experiment` starts from the same
+pretrained encoder every time, finetunes (model selection on validation), and measures every
+trained head on the test split, next-item metrics with bootstrap intervals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from mtrec_helpers.artifacts import load_recommender
+from mtrec_helpers.baselines import fit_popularity
+from mtrec_helpers.evaluation import RankingResult, evaluate
+from mtrec_helpers.models import scorer
+from mtrec_helpers.multitask.finetune import FinetuneConfig, FinetuneResult, finetune
+from mtrec_helpers.multitask.lora import add_lora, merge_lora, trainable_share
+from mtrec_helpers.multitask.metrics import (
+    best_threshold,
+    multitask_scorer,
+    predict,
+    task_metrics,
+    trivial_predictions,
+)
+from mtrec_helpers.multitask.model import MultiTaskModel, build_multitask
+from mtrec_helpers.multitask.tasks import TASKS, TaskData
+from mtrec_helpers.multitask.weighting import make_weighting
+
+REPORTED = (
+    "ndcg@10", "ndcg@10_ci", "hr@10", "rating_rmse", "rating_mae", "like_auc", "like_logloss",
+    "genre_micro_f1", "genre_auc", "profile_accuracy", "profile_macro_f1",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One configuration: tasks, loss weighting (with options), sharing layer, LoRA or full."""
+
+    name: str
+    tasks: tuple[str, ...] = TASKS
+    weighting: str = "fixed"
+    options: Mapping[str, Any] = field(default_factory=dict)
+    sharing: str = "shared"
+    n_experts: int = 4  # MMoE experts (with sharing="mmoe")
+    lora_rank: int = 0  # 0: finetune the encoder in full; r > 0: LoRA adapters of rank r
+
+
+@dataclass
+class Outcome:
+    """A trained configuration: its model, training log, test record and next-item ranking."""
+
+    experiment: Experiment
+    model: MultiTaskModel
+    training: FinetuneResult
+    test: dict[str, Any]
+    ranking: RankingResult | None
+    trainable_share: float
+
+
+def aux_lambdas(tasks: Sequence[str], aux: float) -> dict[str, float]:
+    """Fixed weights: 1 for the next-item task, ``aux`` for every auxiliary task."""
+    return {task: 1.0 if task == "next" else aux for task in tasks}
+
+
+def ranking_record(ranking: RankingResult, n_boot: int) -> dict[str, Any]:
+    """NDCG@10 and HR@10 with bootstrap intervals, from a ranking."""
+    summary = ranking.summary(ks=(10,), n_boot=n_boot)
+    return {key: summary[key] for key in ("ndcg@10", "ndcg@10_ci", "hr@10", "hr@10_ci")}
+
+
+def test_record(
+    model: MultiTaskModel, task_data: TaskData, genre_threshold: float, n_boot: int
+) -> tuple[dict[str, Any], RankingResult | None]:
+    """Every trained head of ``model`` on the test split."""
+    record: dict[str, Any] = {"split": "test"}
+    ranking = None
+    if "next" in model.config.tasks:
+        ranking = evaluate(
+            multitask_scorer(model, task_data, "test"), task_data.data, "test", device=model.device
+        )
+        record.update(ranking_record(ranking, n_boot))
+    record.update(task_metrics(predict(model, task_data, "test"), task_data.targets("test"), genre_threshold))
+    return record, ranking
+
+
+def run_experiment(
+    experiment: Experiment,
+    encoder_dir: Path,
+    task_data: TaskData,
+    config: FinetuneConfig,
+    device: torch.device,
+    n_boot: int = 2000,
+    progress: bool = True,
+) -> Outcome:
+    """Finetune ``experiment`` from the pretrained encoder and measure it on the test split."""
+    model = build_multitask(
+        encoder_dir, task_data, experiment.tasks, experiment.sharing, n_experts=experiment.n_experts
+    ).to(device)
+    wrapped = (
+        add_lora(model, rank=experiment.lora_rank, alpha=2 * experiment.lora_rank)
+        if experiment.lora_rank
+        else None
+    )
+    share = trainable_share(model)
+    weighting = make_weighting(experiment.weighting, model.config.tasks, **dict(experiment.options))
+    training = finetune(model, weighting, task_data, config, device, progress, label=experiment.name)
+    if wrapped is not None:
+        model = merge_lora(wrapped).eval()
+        training.model = model
+    test, ranking = test_record(model, task_data, training.genre_threshold, n_boot)
+    best = training.history[training.best_epoch - 1]
+    test.update(
+        valid_selection={k.removeprefix("valid_"): v for k, v in best.items() if k.startswith("valid_")},
+        valid_after_refit=training.refit,
+        best_epoch=training.best_epoch,
+        train_seconds=training.train_seconds,
+        trainable_share=share,
+    )
+    return Outcome(experiment, model, training, test, ranking, share)
+
+
+def pretrained_reference(
+    encoder_dir: Path, task_data: TaskData, device: torch.device, n_boot: int
+) -> tuple[dict[str, Any], RankingResult, float]:
+    """The pretrained model alone on test (and its validation NDCG@10): the transfer reference."""
+    encoder = load_recommender(encoder_dir)[0].to(device)
+    data = task_data.data
+    ranking = evaluate(scorer(encoder), data, "test", device=device)
+    valid = float(evaluate(scorer(encoder), data, "valid", device=device).ndcg(10).mean())
+    return {"split": "test", **ranking_record(ranking, n_boot)}, ranking, valid
+
+
+def trivial_baselines(task_data: TaskData, n_boot: int) -> dict[str, Any]:
+    """Most-popular for the next item; biases, base rates and majority classes for the rest."""
+    popularity = fit_popularity(task_data.data)
+    record: dict[str, Any] = ranking_record(evaluate(popularity.score, task_data.data, "test"), n_boot)
+    threshold = best_threshold(
+        trivial_predictions(task_data, "valid")["genre"], task_data.targets("valid")["genres"]
+    )
+    record.update(task_metrics(trivial_predictions(task_data, "test"), task_data.targets("test"), threshold))
+    return {"split": "test", **record}
+
+
+def results_frame(
+    results: Mapping[str, Mapping[str, Any]], metrics: Sequence[str] = REPORTED
+) -> pd.DataFrame:
+    """One row per configuration, one column per metric (intervals as 'low–high' text)."""
+    rows = {}
+    for name, record in results.items():
+        row: dict[str, Any] = {}
+        for metric in metrics:
+            value = record.get(metric)
+            if isinstance(value, list | tuple):
+                row[metric] = f"{value[0]:.4f}–{value[1]:.4f}"
+            else:
+                row[metric] = np.nan if value is None else round(float(value), 4)
+        rows[name] = row
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def choose_best(outcomes: Mapping[str, Outcome], prefix: str = "mtl_") -> str:
+    """The multi-task configuration with the best validation NDCG@10 (never chosen on test)."""
+    candidates = {n: o for n, o in outcomes.items() if n.startswith(prefix) and "next" in o.experiment.tasks}
+    return max(candidates, key=lambda n: candidates[n].test["valid_selection"]["ndcg@10"])

@@ -1,0 +1,36 @@
+"""Parameter-efficient finetuning: LoRA adapters (Hu et al. 2021, via ``peft``) on the encoder.
+
+The pretrained encoder and item embeddings are frozen; low-rank adapters on every attention and
+feed-forward projection learn the update, while the new parameters (input features, heads, experts)
+train in full. After training the adapters are merged into the weights, so the saved model is a
+plain :class:`~mtrec_helpers.multitask.model.MultiTaskModel`.
+"""
+
+from __future__ import annotations
+
+from peft import LoraConfig, PeftModel, get_peft_model
+
+from mtrec_helpers.multitask.model import MultiTaskModel
+
+TARGET_MODULES = ["query", "key", "value", "dense"]
+
+
+def add_lora(model: MultiTaskModel, rank: int = 8, alpha: int = 16) -> PeftModel:
+    """Wrap ``model`` with LoRA adapters; its new parameters stay trainable."""
+    wrapped = get_peft_model(
+        model, LoraConfig(r=rank, lora_alpha=alpha, target_modules=TARGET_MODULES, lora_dropout=0.0)
+    )
+    for parameter in model.new_parameters():
+        parameter.requires_grad_(True)
+    return wrapped
+
+
+def merge_lora(wrapped: PeftModel) -> MultiTaskModel:
+    """The model with the adapters folded into its weights (no peft needed to use it)."""
+    return wrapped.merge_and_unload()
+
+
+def trainable_share(model: MultiTaskModel) -> float:
+    """Share of the model's parameters that receive gradients."""
+    total = sum(p.numel() for p in model.parameters())
+    return sum(p.numel() for p in model.parameters() if p.requires_grad) / total

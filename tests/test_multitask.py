@@ -1,0 +1,327 @@
+"""Multi-task finetuning: no label leakage, a faithful start from the pretrained encoder, labels and
+metrics checked by hand, save/restore, LoRA, and heads that learn on synthetic data."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from mtrec_helpers.artifacts import load_recommender, save_recommender
+from mtrec_helpers.data import ProcessedData, RawData, SyntheticConfig, prepare_dataset
+from mtrec_helpers.data.store import build
+from mtrec_helpers.models import SeqRecModel, build_config, catalogue_scores
+from mtrec_helpers.multitask.finetune import FinetuneConfig, finetune, validation_metrics
+from mtrec_helpers.multitask.lora import add_lora, merge_lora, trainable_share
+from mtrec_helpers.multitask.metrics import (
+    fit_rating_biases,
+    profile_metrics,
+    task_metrics,
+    trivial_predictions,
+)
+from mtrec_helpers.multitask.model import MultiTaskModel, build_multitask
+from mtrec_helpers.multitask.tasks import TASKS, TaskData, check_tasks, gap_buckets, profile_split
+from mtrec_helpers.multitask.weighting import make_weighting
+from mtrec_helpers.sequences import IGNORE
+
+SYNTHETIC = SyntheticConfig(n_users=240, n_items=100, min_length=12, max_length=40)
+MAX_LEN = 20
+
+
+@pytest.fixture(scope="module")
+def task_data(tmp_path_factory: pytest.TempPathFactory) -> TaskData:
+    folder = tmp_path_factory.mktemp("multitask")
+    return TaskData(prepare_dataset("synthetic", folder, min_interactions=3, synthetic=SYNTHETIC), seed=0)
+
+
+@pytest.fixture(scope="module")
+def encoder_dir(task_data: TaskData, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A (randomly initialised) causal encoder saved the way notebook 02 saves one."""
+    torch.manual_seed(0)
+    data = task_data.data
+    genres = len(data.vocab["genres"])
+    config = build_config(data.n_items, "causal", hidden=16, layers=1, heads=2, max_len=MAX_LEN, dropout=0.0,
+                          side_info=True, n_genres=genres, n_year_buckets=13, seen_bias=True)  # fmt: skip
+    model = SeqRecModel(config)
+    model.set_side_information(data.genre_matrix(), data.year_buckets())
+    with torch.no_grad():
+        model.seen_weight.fill_(-0.5)
+    return save_recommender(model, tmp_path_factory.mktemp("encoder") / "causal", data, {})
+
+
+def _model(encoder_dir: Path, task_data: TaskData, tasks=TASKS, seed: int = 0, **options) -> MultiTaskModel:
+    torch.manual_seed(seed)
+    model = build_multitask(encoder_dir, task_data, tasks, **options).eval()
+    with torch.no_grad():  # non-zero input features, so that leakage through them would show
+        for name in ("hour_embeddings", "weekday_embeddings", "gap_embeddings", "rating_embeddings"):
+            getattr(model, name).weight.normal_(0.0, 0.5)
+    return model
+
+
+def _outputs(model: MultiTaskModel, batch) -> dict[str, torch.Tensor]:
+    with torch.no_grad():
+        return model.task_outputs(batch)
+
+
+def test_starts_exactly_at_the_pretrained_encoder(encoder_dir: Path, task_data: TaskData) -> None:
+    model = build_multitask(encoder_dir, task_data, TASKS).eval()
+    encoder = load_recommender(encoder_dir)[0]
+    users = np.arange(12)
+    batch = task_data.split_batch(users, "test", MAX_LEN)
+    histories = [task_data.data.sequences("valid")[u] for u in users]
+    with torch.no_grad():
+        reference = catalogue_scores(encoder, histories)
+    torch.testing.assert_close(_outputs(model, batch)["next"], reference)
+
+
+def test_target_labels_never_reach_the_predictions(encoder_dir: Path, task_data: TaskData) -> None:
+    """Rewrite the held-out interactions' rating and like: no prediction of any head moves."""
+    model = _model(encoder_dir, task_data, sharing="mmoe")
+    users = np.arange(40)
+    before = _outputs(model, task_data.split_batch(users, "test", MAX_LEN))
+    rows = np.flatnonzero(task_data.split_code == 2) + 1
+    changed = TaskData.__new__(TaskData)
+    changed.__dict__.update(task_data.__dict__)
+    changed.rating = task_data.rating.clone()
+    changed.rating_bucket = task_data.rating_bucket.clone()
+    changed.like = task_data.like.clone()
+    changed.rating[rows] = 6.0 - changed.rating[rows]
+    changed.rating_bucket[rows] = torch.randint(1, 11, (len(rows),))
+    changed.like[rows] = 1.0 - changed.like[rows]
+    batch = changed.split_batch(users, "test", MAX_LEN)
+    assert (batch.rating[:, -1] != task_data.split_batch(users, "test", MAX_LEN).rating[:, -1]).any()
+    after = _outputs(model, batch)
+    for name in before:
+        torch.testing.assert_close(after[name], before[name], msg=f"{name} saw the target's labels")
+
+
+def test_genre_head_does_not_see_the_target_item(encoder_dir: Path, task_data: TaskData) -> None:
+    """Swap the predicted item: genres (the user's interest) stay, rating and like may change."""
+    model = _model(encoder_dir, task_data)
+    batch = task_data.split_batch(np.arange(30), "test", MAX_LEN)
+    before = _outputs(model, batch)
+    swapped = dataclasses.replace(batch, next_item=torch.where(batch.next_item == IGNORE, IGNORE, 1))
+    after = _outputs(model, swapped)
+    torch.testing.assert_close(after["genre"], before["genre"])
+    torch.testing.assert_close(after["profile_0"], before["profile_0"])
+    assert not torch.allclose(after["rating"], before["rating"])
+
+
+def test_later_interactions_never_reach_earlier_positions(encoder_dir: Path, task_data: TaskData) -> None:
+    """Every input of positions ≥ j changed: the predictions for positions < j stay the same."""
+    model = _model(encoder_dir, task_data)
+    windows = task_data.train_windows(MAX_LEN)[:16]
+    batch = task_data.batch(windows, last_only=False, profile_users=task_data.profile_users("train"))
+    cut = batch.items.shape[1] - 5
+    edited = dataclasses.replace(
+        batch,
+        items=torch.cat([batch.items[:, :cut], torch.randint(1, 50, (len(windows), 5))], 1),
+        rating_in=torch.cat([batch.rating_in[:, :cut], torch.randint(1, 11, (len(windows), 5))], 1),
+        hour=torch.cat([batch.hour[:, :cut], torch.randint(1, 25, (len(windows), 5))], 1),
+        gap=torch.cat([batch.gap[:, :cut], torch.randint(1, 30, (len(windows), 5))], 1),
+    )
+    early = batch.next_item.clone()
+    early[:, cut:] = IGNORE
+    before = _outputs(model, dataclasses.replace(batch, next_item=early))
+    after = _outputs(model, dataclasses.replace(edited, next_item=early))
+    for name in ("next", "rating", "like", "genre"):
+        torch.testing.assert_close(
+            after[name], before[name], msg=f"{name} at an early position saw the future"
+        )
+
+
+def test_batch_shifts_inputs_and_labels(task_data: TaskData) -> None:
+    rows = task_data.user_rows(0, "train")[:6]
+    batch = task_data.batch([rows], last_only=False, profile_users=np.ones(task_data.data.n_users, bool))
+    assert batch.items[0].tolist() == task_data.item[rows[:-1]].tolist()
+    assert batch.next_item[0].tolist() == task_data.item[rows[1:]].tolist()
+    assert batch.rating_in[0].tolist() == (2 * task_data.rating[rows[:-1]]).long().tolist()
+    assert batch.rating[0].tolist() == task_data.rating[rows[1:]].tolist()
+    assert batch.hour[0].tolist() == task_data.hour[rows[1:]].tolist()  # the predicted moment's context
+    hidden = task_data.batch([rows], last_only=False, profile_users=np.zeros(task_data.data.n_users, bool))
+    assert hidden.profile.eq(-1).all()
+    test = task_data.split_batch(np.array([0]), "test", MAX_LEN)
+    assert int(test.next_item[0, -1]) == int(task_data.data.targets("test")[0])
+    assert (test.next_item[0, :-1] == IGNORE).all()
+
+
+def test_gap_buckets_by_hand() -> None:
+    users = np.array([0, 0, 0, 0, 1, 1])
+    times = np.array([100, 100, 101, 101 + 1024, 5, 5 + 2**20])
+    assert gap_buckets(users, times).tolist() == [1, 2, 3, 3 + 10, 1, 3 + 20]
+
+
+def test_profile_split_is_a_seeded_partition() -> None:
+    codes = profile_split(1000, seed=3)
+    assert np.bincount(codes).tolist() == [800, 100, 100]
+    assert (profile_split(1000, seed=3) == codes).all() and not (profile_split(1000, seed=4) == codes).all()
+
+
+def test_bad_task_names_and_masked_encoders_are_refused(task_data: TaskData) -> None:
+    with pytest.raises(ValueError, match="TASKS=.*choose a non-empty subset"):
+        check_tasks(["next", "ratings"])
+    assert check_tasks(["genre", "next"]) == ("next", "genre")
+    masked = build_config(task_data.data.n_items, "masked", hidden=16, layers=1, heads=2, max_len=MAX_LEN)
+    from mtrec_helpers.multitask.model import multitask_config
+
+    with pytest.raises(ValueError, match="causal encoder.*ENCODER='causal'"):
+        MultiTaskModel(multitask_config(masked, task_data, TASKS))
+
+
+def test_rating_biases_solve_the_regularised_least_squares() -> None:
+    rng = np.random.default_rng(0)
+    users, items = rng.integers(0, 8, 200), rng.integers(0, 6, 200)
+    ratings = 3 + 0.5 * (users % 3) - 0.4 * (items % 2) + rng.normal(0, 0.1, 200)
+    mean, user_bias, item_bias = fit_rating_biases(users, items, ratings, (8, 6), reg=2.0, sweeps=200)
+    residual = ratings - mean - user_bias[users] - item_bias[items]
+    # stationarity: each bias equals the regularised mean of its residual
+    assert np.allclose(np.bincount(users, residual, 8), 2.0 * user_bias, atol=1e-6)
+    assert np.allclose(np.bincount(items, residual, 6), 2.0 * item_bias, atol=1e-6)
+    assert np.sqrt(np.mean(residual**2)) < 0.15
+
+
+def test_task_metrics_by_hand() -> None:
+    targets = {
+        "rating": np.array([4.0, 2.0]),
+        "like": np.array([1.0, 0.0, 1.0]),
+        "genres": np.array([[1, 0], [0, 1]]),
+    }
+    record = task_metrics(
+        {
+            "rating": np.array([3.0, 2.0]),
+            "like": np.array([0.9, 0.2, 0.4]),
+            "genre": np.array([[0.8, 0.3], [0.6, 0.7]]),
+        },
+        targets,
+        genre_threshold=0.5,
+    )
+    assert record["rating_rmse"] == pytest.approx(np.sqrt(0.5)) and record["rating_mae"] == pytest.approx(0.5)
+    assert record["like_auc"] == pytest.approx(1.0)
+    assert record["like_logloss"] == pytest.approx(-(np.log(0.9) + np.log(0.8) + np.log(0.4)) / 3)
+    assert record["genre_micro_f1"] == pytest.approx(2 * 2 / (2 * 2 + 1 + 0))  # tp 2, fp 1, fn 0
+    assert record["genre_auc"] == pytest.approx(1.0)
+
+
+def test_profile_metrics_use_only_the_split_users() -> None:
+    truth = np.array([[0, 1, 2], [1, 0, 2], [1, 1, 0], [0, 0, 0]])
+    guesses = [np.eye(2)[[0, 0, 1, 1]], np.eye(2)[[1, 1, 1, 1]], np.eye(3)[[2, 2, 2, 2]]]
+    record = profile_metrics(
+        guesses, {"profile": truth, "profile_users": np.array([True, True, False, False])}
+    )
+    assert record["profile_age_bucket_accuracy"] == 0.5  # users 0 and 1 only
+    assert record["profile_gender_accuracy"] == 0.5 and record["profile_occupation_accuracy"] == 1.0
+    assert record["profile_accuracy"] == pytest.approx(2 / 3)
+
+
+def test_save_pretrained_restores_heads_and_encoder(
+    encoder_dir: Path, task_data: TaskData, tmp_path: Path
+) -> None:
+    model = _model(encoder_dir, task_data, sharing="mmoe")
+    folder = save_recommender(model, tmp_path / "multitask", task_data.data, {"model": "x"})
+    restored = load_recommender(folder, MultiTaskModel)[0]
+    assert restored.config.sharing == "mmoe" and restored.config.tasks == list(TASKS)
+    batch = task_data.split_batch(np.arange(20), "test", MAX_LEN)
+    for name, value in _outputs(model, batch).items():
+        torch.testing.assert_close(_outputs(restored, batch)[name], value)
+
+
+def test_lora_trains_adapters_and_merges_into_a_plain_model(encoder_dir: Path, task_data: TaskData) -> None:
+    model = build_multitask(encoder_dir, task_data, ("next", "like"))
+    query = model.bert.encoder.layer[0].attention.self.query.weight.detach().clone()
+    wrapped = add_lora(model, rank=4, alpha=8)
+    assert 0 < trainable_share(model) < 0.5
+    assert not model.bert.embeddings.word_embeddings.weight.requires_grad
+    config = FinetuneConfig(epochs=1, batch_size=64, lr=5e-3, head_epochs=0)
+    finetune(
+        model,
+        make_weighting("fixed", ["next", "like"]),
+        task_data,
+        config,
+        torch.device("cpu"),
+        progress=False,
+    )
+    batch = task_data.split_batch(np.arange(10), "test", MAX_LEN)
+    with torch.no_grad():
+        wrapped_scores = model.task_outputs(batch)["next"]
+    merged = merge_lora(wrapped)
+    assert type(merged) is MultiTaskModel and not any("lora" in n for n, _ in merged.named_parameters())
+    assert not torch.allclose(merged.bert.encoder.layer[0].attention.self.query.weight, query)
+    torch.testing.assert_close(_outputs(merged, batch)["next"], wrapped_scores, atol=1e-4, rtol=1e-4)
+
+
+def _two_camps(folder: Path, n_users: int = 160, n_items: int = 40) -> TaskData:
+    """Two kinds of users (gender = kind). Items are 'low' (first half, genre 'low') or 'high'.
+    Kind 0 picks low items 80% of the time and rates low items 5, high items 1; kind 1 the mirror
+    image. Every item is rated 5 by one kind and 1 by the other, which a user + item bias model
+    cannot express; a sequence model can tell the kind from what the user watched and rated."""
+    rng = np.random.default_rng(0)
+    half = n_items // 2
+    rows, users = [], []
+    for user in range(1, n_users + 1):
+        kind = user % 2
+        for step in range(int(rng.integers(10, 18))):
+            low = (rng.random() < 0.8) != bool(kind)
+            item = int(rng.integers(half)) + (1 if low else half + 1)
+            rows.append((user, item, 5.0 if low != bool(kind) else 1.0, 1000 * user + step))
+        users.append((user, 30, "25-34", "FM"[kind], "other"))
+    genres = [["low"] if i <= half else ["high"] for i in range(1, n_items + 1)]
+    items = pd.DataFrame({"item_id": np.arange(1, n_items + 1), "title": "x", "year": 2000, "genres": genres})
+    raw = RawData(
+        "two-camps",
+        pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"]),
+        items,
+        pd.DataFrame(users, columns=["user_id", "age", "age_bucket", "gender", "occupation"]),
+        ["low", "high"],
+        (1.0, 5.0, 1.0),
+        True,
+    )
+    frames = build(raw, min_interactions=3)
+    return TaskData(ProcessedData(*frames, manifest={"fingerprint": "two-camps"}, folder=folder), seed=0)
+
+
+def test_heads_learn_what_trivial_baselines_cannot(tmp_path: Path) -> None:
+    """Rating, like, genre and profile all depend on the user's kind, visible only in the sequence:
+    trained heads beat the bias model, the base rate, genre frequencies and the majority class."""
+    task_data = _two_camps(tmp_path)
+    encoder = SeqRecModel(build_config(task_data.data.n_items, "causal", hidden=16, layers=1, heads=2,
+                                       max_len=MAX_LEN, dropout=0.0, n_genres=2))  # fmt: skip
+    encoder.set_side_information(task_data.data.genre_matrix(), task_data.data.year_buckets())
+    folder = save_recommender(encoder, tmp_path / "encoder", task_data.data, {})
+    torch.manual_seed(0)
+    model = build_multitask(folder, task_data, TASKS)
+    config = FinetuneConfig(epochs=6, batch_size=8, lr=3e-3, head_lr=1e-2, patience=6, head_epochs=1)
+    result = finetune(
+        model, make_weighting("fixed", TASKS), task_data, config, torch.device("cpu"), progress=False
+    )
+    assert len(result.history) == 6 and 1 <= result.best_epoch <= 6
+    assert result.history[-1]["loss_next"] < result.history[0]["loss_next"]
+    trained = validation_metrics(model, task_data)
+    trivial = task_metrics(trivial_predictions(task_data, "valid"), task_data.targets("valid"))
+    assert trained["rating_rmse"] < 0.75 * trivial["rating_rmse"]
+    assert trained["like_auc"] > 0.9 and trivial["like_auc"] == 0.5
+    assert trained["genre_auc"] > 0.7 and trivial["genre_auc"] == pytest.approx(0.5, abs=0.05)
+    assert trained["profile_gender_accuracy"] > 0.9 > 0.7 > trivial["profile_gender_accuracy"]
+
+
+def test_refitting_auxiliary_heads_never_moves_next_item_scores(
+    encoder_dir: Path, task_data: TaskData
+) -> None:
+    from mtrec_helpers.multitask.finetune import _Epoch, train_only
+
+    model = _model(encoder_dir, task_data, sharing="mmoe")
+    batch = task_data.split_batch(np.arange(25), "test", MAX_LEN)
+    before = _outputs(model, batch)
+    examples = task_data.train_windows(MAX_LEN)[:64]
+    run = _Epoch(model, task_data, examples, np.array([len(w) for w in examples]), 32,
+                 torch.Generator().manual_seed(0), torch.device("cpu"))  # fmt: skip
+    model.train()
+    train_only(run, model.aux_head_parameters(), 1, FinetuneConfig(head_lr=1e-2))
+    model.eval()
+    after = _outputs(model, batch)
+    torch.testing.assert_close(after["next"], before["next"])
+    assert not torch.allclose(after["rating"], before["rating"])
+    assert all(p.requires_grad for p in model.parameters())  # nothing left frozen
