@@ -126,6 +126,8 @@ def test_multitask_smoke_on_real_ml100k(prepared_ml100k: Path, pretrained_ml100k
         "multitask",
         prepared_ml100k,
         EPOCHS=1,
+        HEAD_EPOCHS=0,  # the warm-up is tested in test_multitask.py
+        REFIT_EPOCHS=1,
         AUX_LAMBDAS=[0.3],
         LR=1e-3,
         LORA_RANK=4,
