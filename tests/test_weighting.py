@@ -84,6 +84,7 @@ def test_gradnorm_moves_gradient_norms_towards_their_targets() -> None:
 
 def test_dynamic_weight_average_favours_the_stalling_task() -> None:
     weighting = DynamicWeightAverage(TASKS, temperature=2.0)
+    buffer = weighting.current
     losses = {"next": torch.tensor(1.0), "rating": torch.tensor(1.0)}
     assert weighting.weights() == {"next": 1.0, "rating": 1.0}
     weighting.end_epoch({"next": 1.0, "rating": 1.0})
@@ -94,6 +95,8 @@ def test_dynamic_weight_average_favours_the_stalling_task() -> None:
     assert weights["next"] == pytest.approx(expected[0].item())
     assert weights["rating"] > weights["next"] and sum(weights.values()) == pytest.approx(2.0)
     assert weighting.combine(losses).item() == pytest.approx(2.0)
+    # updated in place, so weights moved to a GPU with the model stay there (a new CPU tensor broke CUDA runs)
+    assert weighting.current is buffer and "current" in dict(weighting.named_buffers())
 
 
 def test_make_weighting() -> None:

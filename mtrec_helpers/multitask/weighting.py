@@ -168,7 +168,8 @@ class DynamicWeightAverage(LossWeighting):
         self.history.append(torch.tensor([float(epoch_losses[t]) for t in self.tasks]))
         if len(self.history) >= 2:
             rates = self.history[-1] / self.history[-2]
-            self.current = len(self.tasks) * torch.softmax(rates / self.temperature, dim=0)
+            weights = len(self.tasks) * torch.softmax(rates / self.temperature, dim=0)
+            self.current.copy_(weights)  # in place: the buffer stays on the model's device
 
     def weights(self) -> dict[str, float]:
         return dict(zip(self.tasks, self.current.tolist(), strict=True))
