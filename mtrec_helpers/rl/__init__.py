@@ -1,0 +1,1 @@
+"""Reinforcement-learned re-ranking: a simulated user session environment and its agents."""

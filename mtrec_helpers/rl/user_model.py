@@ -1,0 +1,155 @@
+"""The simulator's user model ("world model"), fitted on the training interactions only.
+
+It is deliberately a *different* family of models from the Transformer the agents use, so that an
+agent cannot score well by exploiting its own scorer:
+
+- **attraction** — how likely a user is to pick an item from a slate: EASE (Steck 2019) scores
+  of the user's current history, standardised per user over the catalogue. After every click the
+  history grows and the scores move (``x_u W`` gains row ``W[i]``).
+- **satisfaction** — how much the user enjoys an item once chosen: a biased matrix factorisation of
+  the explicit ratings, r̂ = μ + b_u + b_i + p_u·q_i (alternating ridge regressions), mapped to
+  [0, 1] by (r̂ − min) / (max − min) of the rating scale.
+
+Its held-out fit is measured on each user's held-out interactions (valid/test): rating RMSE of the
+satisfaction model, and click AUC of the attraction model (the held-out item against every item the
+user has not interacted with).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from mtrec_helpers.baselines import fit_ease
+from mtrec_helpers.data.preprocess import SPLITS
+from mtrec_helpers.data.store import ProcessedData
+from mtrec_helpers.evaluation import history_mask
+
+
+@dataclass
+class RatingModel:
+    """Biased matrix factorisation: r̂(u, i) = μ + b_u + b_i + p_u·q_i."""
+
+    mean: float
+    user_bias: torch.Tensor  # (U,)
+    item_bias: torch.Tensor  # (V,)
+    user_factors: torch.Tensor  # (U, d)
+    item_factors: torch.Tensor  # (V, d)
+
+    def predict(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Predicted ratings for matching (user, item) index tensors of any shape."""
+        dot = (self.user_factors[users] * self.item_factors[items]).sum(-1)
+        return self.mean + self.user_bias[users] + self.item_bias[items] + dot
+
+
+def _ridge_rows(
+    rows: torch.Tensor, features: torch.Tensor, targets: torch.Tensor, n_rows: int, reg: float
+) -> torch.Tensor:
+    """For every row r, argmin_w Σ_{k: rows_k = r} (targets_k − features_k·w)² + reg·‖w‖²."""
+    width = features.shape[1]
+    gram = torch.zeros(n_rows, width, width, dtype=torch.float64)
+    gram.index_add_(0, rows, features[:, :, None] * features[:, None, :])
+    gram += reg * torch.eye(width, dtype=torch.float64)
+    moment = torch.zeros(n_rows, width, dtype=torch.float64).index_add_(0, rows, features * targets[:, None])
+    return torch.linalg.solve(gram, moment)
+
+
+def fit_rating_model(
+    users: np.ndarray,
+    items: np.ndarray,
+    ratings: np.ndarray,
+    shape: tuple[int, int],
+    dim: int = 16,
+    reg: float = 5.0,
+    sweeps: int = 15,
+    seed: int = 0,
+) -> RatingModel:
+    """Biased MF by alternating ridge regressions; ``shape`` = (number of users, item vocabulary)."""
+    generator = torch.Generator().manual_seed(seed)
+    u, i = torch.from_numpy(users.astype(np.int64)), torch.from_numpy(items.astype(np.int64))
+    r = torch.from_numpy(ratings.astype(np.float64))
+    mean = float(r.mean())
+    user_side = torch.zeros(shape[0], dim + 1, dtype=torch.float64)  # [p_u, b_u]
+    item_side = torch.randn(shape[1], dim, generator=generator, dtype=torch.float64) * 0.1
+    item_side = torch.cat([item_side, torch.zeros(shape[1], 1, dtype=torch.float64)], 1)  # [q_i, b_i]
+    ones = torch.ones(len(r), 1, dtype=torch.float64)
+    for _ in range(sweeps):
+        features = torch.cat([item_side[i, :dim], ones], 1)
+        user_side = _ridge_rows(u, features, r - mean - item_side[i, dim], shape[0], reg)
+        features = torch.cat([user_side[u, :dim], ones], 1)
+        item_side = _ridge_rows(i, features, r - mean - user_side[u, dim], shape[1], reg)
+    return RatingModel(
+        mean,
+        user_side[:, dim].float(),
+        item_side[:, dim].float(),
+        user_side[:, :dim].float(),
+        item_side[:, :dim].float(),
+    )
+
+
+def standardise(scores: torch.Tensor) -> torch.Tensor:
+    """Each row minus its mean, over its standard deviation."""
+    return (scores - scores.mean(1, keepdim=True)) / scores.std(1, keepdim=True).clamp(min=1e-6)
+
+
+@dataclass
+class UserModel:
+    """Attraction (EASE weights) and satisfaction (biased MF) of every user for every item."""
+
+    ease: torch.Tensor  # (V, V) item-item weights
+    ratings: RatingModel
+    rating_scale: tuple[float, float]
+
+    def scores(self, history: torch.Tensor) -> torch.Tensor:
+        """Raw EASE scores (B, V) of multi-hot histories (B, V); a click on i adds ``ease[i]``."""
+        return history @ self.ease
+
+    def attraction(self, history: torch.Tensor) -> torch.Tensor:
+        """Standardised EASE scores (B, V) of multi-hot histories (B, V)."""
+        return standardise(self.scores(history))
+
+    def satisfaction(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Predicted enjoyment in [0, 1] for matching (user, item) index tensors."""
+        low, high = self.rating_scale
+        return ((self.ratings.predict(users, items) - low) / (high - low)).clamp(0.0, 1.0)
+
+
+def fit_user_model(data: ProcessedData, l2: float = 100.0, dim: int = 16, reg: float = 5.0) -> UserModel:
+    """Fit the user model on the training split only (valid and test stay held out)."""
+    train = data.interactions[data.interactions["split"] == SPLITS[0]]
+    ratings = fit_rating_model(
+        train["user_idx"].to_numpy(),
+        train["item_idx"].to_numpy(),
+        train["rating"].to_numpy(),
+        (data.n_users, data.n_items + 2),
+        dim=dim,
+        reg=reg,
+    )
+    scale = data.vocab["rating_scale"]
+    return UserModel(fit_ease(data, l2).weights, ratings, (float(scale[0]), float(scale[1])))
+
+
+def held_out_fit(model: UserModel, data: ProcessedData, split: str = "test") -> dict[str, float]:
+    """Rating RMSE/MAE of the satisfaction model and click AUC of the attraction model on ``split``."""
+    held = data.interactions[data.interactions["split"] == split].sort_values("user_idx")
+    users = torch.from_numpy(held["user_idx"].to_numpy().astype(np.int64))
+    items = torch.from_numpy(held["item_idx"].to_numpy().astype(np.int64))
+    error = model.ratings.predict(users, items).numpy() - held["rating"].to_numpy()
+    histories = data.sequences(SPLITS[SPLITS.index(split) - 1])
+    seen = history_mask(histories, data.n_items + 2, torch.device("cpu"))
+    scores = model.attraction(seen.float())
+    target = scores[torch.arange(len(items)), items]
+    negatives = ~seen
+    negatives[:, [0, -1]] = False
+    negatives[torch.arange(len(items)), items] = False
+    below = ((scores < target[:, None]) & negatives).sum(1) + 0.5 * (
+        (scores == target[:, None]) & negatives
+    ).sum(1)
+    auc = (below / negatives.sum(1)).mean()
+    return {
+        "rating_rmse": float(np.sqrt(np.mean(error**2))),
+        "rating_mae": float(np.mean(np.abs(error))),
+        "click_auc": float(auc),
+    }

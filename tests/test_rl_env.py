@@ -1,0 +1,124 @@
+"""The RL simulator: user model fit, choice model, fatigue, leaving, seeding, gymnasium compliance."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from gymnasium.utils.env_checker import check_env
+
+from mtrec_helpers.data import SyntheticConfig, prepare_dataset
+from mtrec_helpers.evaluation import history_mask
+from mtrec_helpers.rl.env import SessionEnv, Sessions, SimulatorConfig
+from mtrec_helpers.rl.user_model import fit_rating_model, fit_user_model, held_out_fit
+
+SYNTHETIC = SyntheticConfig(n_users=200, n_items=80, min_length=10, max_length=30)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory):
+    data = prepare_dataset(
+        "synthetic", tmp_path_factory.mktemp("rl"), min_interactions=3, synthetic=SYNTHETIC
+    )
+    model = fit_user_model(data, l2=50.0, dim=8)
+    histories = history_mask(data.sequences("test"), data.n_items + 2, torch.device("cpu"))
+    genres = torch.from_numpy(data.genre_matrix())
+    return data, model, histories, genres
+
+
+def _popular_unseen(n: int):
+    def candidates(users: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
+        scores = -torch.arange(history.shape[1], dtype=torch.float32).expand(len(users), -1).clone()
+        scores[:, [0, -1]] = -torch.inf
+        scores[history > 0] = -torch.inf
+        return torch.topk(scores, n, dim=1).indices
+
+    return candidates
+
+
+def _sessions(world, config: SimulatorConfig, users: np.ndarray, seed: int = 0) -> Sessions:
+    data, model, histories, genres = world
+    return Sessions(model, config, genres, torch.from_numpy(users), histories[users],
+                    _popular_unseen(config.n_candidates), torch.Generator().manual_seed(seed))  # fmt: skip
+
+
+def test_rating_model_recovers_a_planted_low_rank_matrix() -> None:
+    rng = np.random.default_rng(0)
+    p, q = rng.normal(size=(60, 3)), rng.normal(size=(40, 3))
+    users, items = np.divmod(rng.choice(60 * 40, 1500, replace=False), 40)
+    ratings = 3.0 + 0.3 * (users % 2) + (p[users] * q[items]).sum(1)
+    model = fit_rating_model(users, items, ratings, (60, 40), dim=3, reg=0.1, sweeps=40)
+    held = np.setdiff1d(np.arange(60 * 40), users * 40 + items)[:300]
+    hu, hi = np.divmod(held, 40)
+    truth = 3.0 + 0.3 * (hu % 2) + (p[hu] * q[hi]).sum(1)
+    predicted = model.predict(torch.from_numpy(hu), torch.from_numpy(hi)).numpy()
+    assert np.sqrt(np.mean((predicted - truth) ** 2)) < 0.2 * truth.std()
+
+
+def test_user_model_predicts_held_out_interactions(world) -> None:
+    data, model, _, _ = world
+    fit = held_out_fit(model, data, "test")
+    assert fit["click_auc"] > 0.7  # the held-out item beats a random unseen one
+    frame = data.interactions
+    train_mean = frame.loc[frame["split"] == "train", "rating"].mean()
+    test = frame.loc[frame["split"] == "test", "rating"]
+    assert fit["rating_rmse"] < np.sqrt(((test - train_mean) ** 2).mean())  # beats the global mean
+
+
+def test_choice_probabilities(world) -> None:
+    sessions = _sessions(world, SimulatorConfig(slate_size=4, n_candidates=10), np.arange(6))
+    slates = sessions.candidates[:, :4].clone()
+    slates[:, 3] = slates[:, 0]  # a repeated item can be picked only once
+    seen = sessions.history[0].nonzero()[0, 0]
+    slates[0, 2] = seen  # an item from the history is never picked
+    probabilities = sessions.choice_probabilities(slates)
+    torch.testing.assert_close(probabilities.sum(1), torch.ones(6))
+    assert (probabilities[:, 3] == 0).all() and probabilities[0, 2] == 0
+    better = sessions.attraction.gather(1, slates[:, :2])
+    order = better[:, 0] > better[:, 1]
+    assert ((probabilities[:, 0] > probabilities[:, 1]) == order).all()
+
+
+def test_fatigue_lowers_the_choice_of_a_tired_genre(world) -> None:
+    sessions = _sessions(world, SimulatorConfig(fatigue_weight=2.0), np.arange(5))
+    slates = sessions.candidates[:, :5]
+    fresh = sessions.choice_probabilities(slates)
+    sessions.fatigue[:] = 1.0
+    tired = sessions.choice_probabilities(slates)
+    assert (tired[:, -1] > fresh[:, -1]).all()  # more likely to click nothing
+
+
+def test_session_ends_by_leaving_or_at_the_horizon(world) -> None:
+    always_leave = _sessions(world, SimulatorConfig(leave_base=1.0), np.arange(8))
+    outcome = always_leave.step(always_leave.candidates[:, :5])
+    assert outcome["done"].all() and not always_leave.active.any()
+    staying = _sessions(world, SimulatorConfig(leave_base=0.0, leave_slope=0.0, horizon=3), np.arange(8))
+    for step in range(3):
+        outcome = staying.step(staying.candidates[:, :5])
+        assert outcome["done"].all() == (step == 2)
+        clicked = outcome["click"]
+        assert (outcome["reward"][~clicked] == 0).all() and (outcome["reward"][clicked] > 0).all()
+        assert (staying.history[clicked, outcome["item"][clicked]] == 1).all()
+
+
+def test_same_seed_same_sessions(world) -> None:
+    def returns(seed: int) -> torch.Tensor:
+        sessions = _sessions(world, SimulatorConfig(), np.arange(50), seed=seed)
+        total = torch.zeros(50)
+        while sessions.active.any():
+            total += sessions.step(sessions.candidates[:, :5])["reward"]
+        return total
+
+    assert torch.equal(returns(1), returns(1)) and not torch.equal(returns(1), returns(2))
+
+
+def test_gymnasium_env_checker_passes(world) -> None:
+    data, model, histories, genres = world
+    config = SimulatorConfig(n_candidates=10, slate_size=3, horizon=5)
+    env = SessionEnv(model, config, genres, np.arange(data.n_users), histories, _popular_unseen(10))
+    check_env(env, skip_render_check=True)
+    first, _ = env.reset(seed=3)
+    again, _ = env.reset(seed=3)
+    assert np.array_equal(first["candidates"], again["candidates"])
+    _, reward, terminated, truncated, info = env.step(np.array([0, 1, 2]))
+    assert reward >= 0 and isinstance(terminated, bool) and isinstance(truncated, bool) and "click" in info
