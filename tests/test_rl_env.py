@@ -31,7 +31,8 @@ def _popular_unseen(n: int):
         scores = -torch.arange(history.shape[1], dtype=torch.float32).expand(len(users), -1).clone()
         scores[:, [0, -1]] = -torch.inf
         scores[history > 0] = -torch.inf
-        return torch.topk(scores, n, dim=1).indices
+        top = torch.topk(scores, n, dim=1)
+        return top.indices, top.values
 
     return candidates
 

@@ -30,8 +30,9 @@ from gymnasium import spaces
 
 from mtrec_helpers.rl.user_model import UserModel, standardise
 
-Candidates = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-"""(user indices (B,), multi-hot histories (B, V)) → candidate item indices (B, N), unseen items."""
+Candidates = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+"""(user indices (B,), multi-hot histories (B, V)) → the N best unseen items (B, N) by the
+retrieval model and their scores (B, N), best first."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ class Sessions:
         self.fatigue = torch.zeros(len(users), genres.shape[1])
         self.active = torch.ones(len(users), dtype=torch.bool)
         self.steps = 0
-        self.candidates = self.candidates_fn(self.users, self.history)
+        self.candidates, self.candidate_scores = self.candidates_fn(self.users, self.history)
 
     def choice_probabilities(self, slates: torch.Tensor) -> torch.Tensor:
         """(B, K + 1) probabilities of picking each slate item, and no click in the last column."""
@@ -110,16 +111,17 @@ class Sessions:
             "active": self.active.clone(),
         }
         self.active = self.active & ~done
-        self.candidates = self.candidates_fn(self.users, self.history)
+        self.candidates, self.candidate_scores = self.candidates_fn(self.users, self.history)
         return result
 
 
 class SessionEnv(gym.Env):
     """One simulated session as a gymnasium environment.
 
-    Observation: ``candidates`` (the N retrieved item indices), ``fatigue`` (per genre) and
-    ``step``. Action: K positions into the candidate list (the slate). Reward: the satisfaction of
-    the clicked item, 0 for no click. ``reset(seed=…)`` draws the user from ``users``.
+    Observation: ``candidates`` (the N retrieved item indices, best first), ``scores`` (their
+    retrieval scores, standardised and clipped to ±10), ``fatigue`` (per genre) and ``step``.
+    Action: K positions into the candidate list (the slate). Reward: the satisfaction of the
+    clicked item, 0 for no click. ``reset(seed=…)`` draws the user from ``users``.
     """
 
     metadata = {"render_modes": []}
@@ -140,6 +142,7 @@ class SessionEnv(gym.Env):
         self.observation_space = spaces.Dict(
             {
                 "candidates": spaces.Box(0, n_items - 1, (config.n_candidates,), dtype=np.int64),
+                "scores": spaces.Box(-10.0, 10.0, (config.n_candidates,), dtype=np.float32),
                 "fatigue": spaces.Box(  # a geometric sum of per-click shares ≤ 1
                     0.0, 1.0 / (1.0 - config.fatigue_decay), (genres.shape[1],), dtype=np.float32
                 ),
@@ -153,6 +156,10 @@ class SessionEnv(gym.Env):
         assert self.sessions is not None
         return {
             "candidates": self.sessions.candidates[0].numpy().astype(np.int64),
+            "scores": standardise(self.sessions.candidate_scores[:1])
+            .clamp(-10, 10)[0]
+            .numpy()
+            .astype(np.float32),
             "fatigue": self.sessions.fatigue[0].numpy().astype(np.float32),
             "step": int(self.sessions.steps),
         }
