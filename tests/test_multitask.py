@@ -325,3 +325,32 @@ def test_refitting_auxiliary_heads_never_moves_next_item_scores(
     torch.testing.assert_close(after["next"], before["next"])
     assert not torch.allclose(after["rating"], before["rating"])
     assert all(p.requires_grad for p in model.parameters())  # nothing left frozen
+
+
+def test_candidate_outputs_match_the_heads_on_the_target(encoder_dir: Path, task_data: TaskData) -> None:
+    model = _model(encoder_dir, task_data, sharing="mmoe")
+    batch = task_data.split_batch(np.arange(15), "test", MAX_LEN)
+    targets = batch.next_item[:, -1:]
+    with torch.no_grad():
+        per_target = model.task_outputs(batch)
+        candidates = model.candidate_outputs(batch, torch.cat([targets, targets.flip(0)], dim=1))
+    assert candidates["rating"].shape == (15, 2)
+    torch.testing.assert_close(candidates["rating"][:, 0], per_target["rating"])
+    torch.testing.assert_close(candidates["like"][:, 0], per_target["like"])
+
+
+def test_retrieval_returns_unseen_items_best_first(encoder_dir: Path, task_data: TaskData) -> None:
+    from mtrec_helpers.rl.retrieval import retrieve
+
+    model = _model(encoder_dir, task_data)
+    table = retrieve(model, task_data, n=8)
+    n_users = task_data.data.n_users
+    assert table.items.shape == table.like.shape == table.rating.shape == (n_users, 8)
+    assert (table.scores[:, :-1] >= table.scores[:, 1:]).all()
+    histories = task_data.data.sequences("valid")
+    assert all(not set(table.items[u].tolist()) & set(histories[u].tolist()) for u in range(n_users))
+    assert ((table.like > 0) & (table.like < 1)).all()
+    history = torch.zeros(2, task_data.data.n_items + 2)
+    history[0, table.items[0, 0]] = 1.0
+    items, scores = table.lookup(torch.tensor([0, 1]), history)
+    assert scores[0, 0] == -torch.inf and torch.isfinite(scores[1]).all()

@@ -206,6 +206,24 @@ class MultiTaskModel(SeqRecModel):
                 outputs[f"profile_{k}"] = head(last)
         return outputs
 
+    def candidate_outputs(self, batch: Batch, items: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Rating and like logits (B, N) of the rating/like heads for N candidate ``items`` per
+        row, at each row's last position (the next interaction)."""
+        hidden, _ = self.encode(batch.items, extra_embeddings=self.input_features(batch))
+        states = self.task_states(hidden)
+        history = self.history_features(batch)[:, -1:, :].expand(-1, items.shape[1], -1)
+        embedded = self.item_embeddings(items)
+        outputs = {}
+        for task in ("rating", "like"):
+            if task in states:
+                state = states[task][:, -1:, :].expand(-1, items.shape[1], -1)
+                joined = torch.cat([state, embedded, history], dim=-1)
+                head, bias = getattr(self, f"{task}_head"), getattr(self, f"{task}_item_bias")
+                outputs[task] = (head(joined) + bias(items)).squeeze(-1)
+        if "rating" in outputs:
+            outputs["rating"] = outputs["rating"] + self.config.rating_mean
+        return outputs
+
     def task_losses(self, batch: Batch) -> dict[str, torch.Tensor]:
         """One loss per task: cross-entropy, MSE, binary cross-entropy, mean per-genre BCE, and the
         mean profile cross-entropy over attributes (0 when the batch has no profile label)."""

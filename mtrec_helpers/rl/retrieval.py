@@ -1,0 +1,61 @@
+"""Candidates for the RL stage: the finetuned multi-task model retrieves and describes them.
+
+For every user, the N items the finetuned model scores highest for the next interaction (history
+excluded), their scores, and what the model's own heads predict for each of them — predicted
+rating and like probability. Agents see only these (never the simulator's user model). The
+candidate set is fixed for a session (retrieval, then re-ranking); items the user clicks during
+the session drop out of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from mtrec_helpers.device import autocast
+from mtrec_helpers.evaluation import history_mask
+from mtrec_helpers.multitask.model import MultiTaskModel
+from mtrec_helpers.multitask.tasks import TaskData
+
+
+@dataclass
+class CandidateTable:
+    """Per user (rows in user order): candidate items (U, N), retrieval scores and head predictions."""
+
+    items: torch.Tensor
+    scores: torch.Tensor
+    like: torch.Tensor  # predicted like probability
+    rating: torch.Tensor  # predicted rating
+
+    def lookup(self, users: torch.Tensor, history: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The ``Candidates`` function of the simulator: the users' candidates, clicked ones at −inf."""
+        items = self.items[users]
+        scores = self.scores[users].masked_fill(history.gather(1, items) > 0, -torch.inf)
+        return items, scores
+
+
+def retrieve(
+    model: MultiTaskModel, task_data: TaskData, n: int, split: str = "test", batch_size: int = 256
+) -> CandidateTable:
+    """The model's top-``n`` unseen items per user for the ``split`` interaction, with its heads'
+    rating and like predictions for each."""
+    model.eval()
+    parts: dict[str, list[torch.Tensor]] = {"items": [], "scores": [], "like": [], "rating": []}
+    n_users = task_data.data.n_users
+    with torch.no_grad(), autocast(model.device):
+        for start in range(0, n_users, batch_size):
+            users = np.arange(start, min(start + batch_size, n_users))
+            batch = task_data.split_batch(users, split, model.config.max_len).to(model.device)
+            scores = model.task_outputs(batch)["next"].float()
+            histories = [task_data.item[task_data.user_rows(int(u), split)[:-1]].numpy() for u in users]
+            scores.masked_fill_(history_mask(histories, scores.shape[1], model.device), -torch.inf)
+            scores[:, [0, -1]] = -torch.inf
+            top = torch.topk(scores, n, dim=1)
+            heads = model.candidate_outputs(batch, top.indices)
+            parts["items"].append(top.indices.cpu())
+            parts["scores"].append(top.values.cpu())
+            parts["like"].append(torch.sigmoid(heads["like"].float()).cpu())
+            parts["rating"].append(heads["rating"].float().cpu())
+    return CandidateTable(**{name: torch.cat(values) for name, values in parts.items()})
