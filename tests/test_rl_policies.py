@@ -7,8 +7,21 @@ import pytest
 import torch
 from test_rl_env import SimulatorConfig, _sessions, world  # noqa: F401  (shared fixture)
 
+from mtrec_helpers.rl.agents import (
+    Greedy,
+    LearnedAgent,
+    Random,
+    Reinforce,
+    ReinforceConfig,
+    discounted_returns,
+    plackett_luce_log_prob,
+    train_reinforce,
+)
+from mtrec_helpers.rl.env import Sessions
 from mtrec_helpers.rl.exploration import boltzmann, decayed, epsilon_greedy, top_k, ucb
 from mtrec_helpers.rl.metrics import compare, intra_slate_diversity, simulate
+from mtrec_helpers.rl.retrieval import CandidateTable
+from mtrec_helpers.rl.user_model import RatingModel, UserModel
 
 
 def test_top_k_and_decay() -> None:
@@ -61,14 +74,9 @@ def test_policies_are_compared_paired_on_the_same_sessions(world) -> None:  # no
     config = SimulatorConfig(n_candidates=20, slate_size=4)
     generator = torch.Generator().manual_seed(5)
     runs = {
-        "greedy": simulate(
-            lambda s, t: top_k(s.candidate_scores, 4), _sessions(world, config, users, 1), genres, popularity
-        ),
-        "random": simulate(
-            lambda s, t: top_k(torch.rand(s.candidates.shape, generator=generator), 4),
-            _sessions(world, config, users, 1), genres, popularity,
-        ),
-    }  # fmt: skip
+        "greedy": simulate(Greedy(4), _sessions(world, config, users, 1), genres, popularity),
+        "random": simulate(Random(4, generator), _sessions(world, config, users, 1), genres, popularity),
+    }
     records = compare(runs, n_boot=500)
     assert records["greedy"]["n_sessions"] == data.n_users and "diff_vs_greedy" not in records["greedy"]
     low, high = records["random"]["diff_vs_greedy_ci"]
@@ -79,3 +87,67 @@ def test_policies_are_compared_paired_on_the_same_sessions(world) -> None:  # no
     assert 1 <= records["greedy"]["length_mean"] <= config.horizon
     assert records["greedy"]["clicks_mean"] <= records["greedy"]["length_mean"]
     assert 0 <= records["greedy"]["diversity_mean"] <= 1 and records["greedy"]["novelty_mean"] > 0
+
+
+def test_plackett_luce_probabilities_sum_to_one_over_ordered_slates() -> None:
+    import itertools
+
+    logits = torch.tensor([[0.3, -1.0, 2.0, 0.5]])
+    slates = torch.tensor(list(itertools.permutations(range(4), 2)))
+    log_probs = plackett_luce_log_prob(logits.expand(len(slates), -1), slates)
+    assert log_probs.exp().sum().item() == pytest.approx(1.0, abs=1e-6)
+    first = torch.softmax(logits, 1)[0]
+    expected = first[2] * torch.softmax(logits[0, [0, 1, 3]], 0)[0]  # slate (2, 0)
+    assert log_probs[slates.tolist().index([2, 0])].exp().item() == pytest.approx(expected.item())
+
+
+def test_discounted_returns_by_hand() -> None:
+    rewards = torch.tensor([[1.0, 0.0], [0.0, 2.0], [3.0, 0.0]])
+    still = torch.tensor([[1.0, 1.0], [1.0, 0.0], [0.0, 0.0]])  # session 2 ended after step 2
+    returns = discounted_returns(rewards, still, gamma=0.5)
+    assert returns[:, 0].tolist() == [1.0 + 0.5 * 0.0 + 0.25 * 3.0, 0.0 + 0.5 * 3.0, 3.0]
+    assert returns[:, 1].tolist() == [0.0 + 0.5 * 2.0, 2.0, 0.0]
+
+
+def test_reinforce_learns_to_use_a_feature_greedy_ignores(world) -> None:  # noqa: F811
+    """Candidates ranked by popularity (what greedy follows); satisfaction is a planted item
+    quality unrelated to popularity, and the 'like' feature shows it. REINFORCE must learn to
+    follow it and earn more than greedy."""
+    data, fitted, histories, genres = world
+    generator = torch.Generator().manual_seed(0)
+    vocabulary = data.n_items + 2
+    quality = RatingModel(3.0, torch.zeros(data.n_users), 1.5 * torch.randn(vocabulary, generator=generator),
+                          torch.zeros(data.n_users, 1), torch.zeros(vocabulary, 1))  # fmt: skip
+    model = UserModel(fitted.ease, quality, (1.0, 5.0))
+    n_users, n = data.n_users, 20
+    popularity = histories.float().sum(0)
+    scores = popularity.expand(n_users, -1).masked_fill(histories > 0, -torch.inf).clone()
+    scores[:, [0, -1]] = -torch.inf
+    top = torch.topk(scores, n, dim=1)
+    users = torch.arange(n_users)[:, None].expand(-1, n)
+    table = CandidateTable(
+        top.indices, top.values, model.satisfaction(users, top.indices), torch.zeros(n_users, n)
+    )
+    config = SimulatorConfig(n_candidates=n, slate_size=3, horizon=10)
+
+    def new_sessions(chosen, seed: int) -> Sessions:
+        chosen = torch.as_tensor(chosen)
+        return Sessions(
+            model,
+            config,
+            genres,
+            chosen,
+            histories[chosen],
+            table.lookup,
+            torch.Generator().manual_seed(seed),
+        )
+
+    network = Reinforce(ReinforceConfig(iterations=40, batch_users=64, lr=1e-2))
+    curve = train_reinforce(network, new_sessions, table, genres, np.arange(n_users), 3)
+    assert len(curve) == 40
+    share = popularity / popularity.sum()
+    everyone = np.tile(np.arange(n_users), 3)
+    greedy = simulate(Greedy(3), new_sessions(everyone, 7), genres, share)
+    learned = simulate(LearnedAgent(3, network, table, genres), new_sessions(everyone, 7), genres, share)
+    records = compare({"greedy": greedy, "reinforce": learned}, n_boot=300)
+    assert records["reinforce"]["diff_vs_greedy_ci"][0] > 0, records

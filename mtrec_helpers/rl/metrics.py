@@ -9,7 +9,7 @@ the same simulator seed; the difference in return gets a bootstrap interval over
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,10 +17,8 @@ import numpy as np
 import torch
 
 from mtrec_helpers.evaluation import bootstrap_ci, paired_bootstrap
+from mtrec_helpers.rl.agents import Agent
 from mtrec_helpers.rl.env import Sessions
-
-Policy = Callable[[Sessions, int], torch.Tensor]
-"""(sessions, step) → slate positions (B, K) into ``sessions.candidates``."""
 
 
 def intra_slate_diversity(genres: torch.Tensor, slates: torch.Tensor) -> torch.Tensor:
@@ -56,17 +54,19 @@ class SessionStats:
 
 
 def simulate(
-    policy: Policy, sessions: Sessions, genres: torch.Tensor, popularity: torch.Tensor
+    agent: Agent, sessions: Sessions, genres: torch.Tensor, popularity: torch.Tensor
 ) -> SessionStats:
-    """Run ``policy`` until every session has ended; ``popularity``: each item's training share."""
+    """Run ``agent`` until every session has ended; ``popularity``: each item's training share."""
     n = len(sessions.users)
     totals = {name: torch.zeros(n) for name in ("returns", "clicks", "lengths", "diversity", "novelty")}
     step = 0
+    agent.start(sessions)
     while sessions.active.any():
-        slates = sessions.candidates.gather(1, policy(sessions, step))
+        slates = sessions.candidates.gather(1, agent(sessions, step))
         active = sessions.active.clone().float()
         totals["diversity"] += active * intra_slate_diversity(genres, slates)
         outcome = sessions.step(slates)
+        agent.observe(outcome)
         clicked = outcome["click"].float()
         totals["returns"] += outcome["reward"]
         totals["clicks"] += clicked
