@@ -66,3 +66,20 @@ def sweep_explorer(sweep: dict[float, dict[str, float]], baselines: dict[str, fl
     slider.observe(lambda change: show(change["new"]), names="value")
     show(values[0])
     return widgets.VBox([slider, output])
+
+
+def session_replay(steps: list[dict]) -> widgets.Widget:
+    """Step through one simulated session: the slate shown, the choice, the reward, the user state."""
+    slider = widgets.IntSlider(min=1, max=max(len(steps), 1), value=1, description="step")
+    output = widgets.Output()
+
+    def show(step: int) -> None:
+        output.clear_output(wait=True)
+        record = steps[step - 1]
+        with output:
+            for key, value in record.items():
+                print(f"{key}: {value}")
+
+    slider.observe(lambda change: show(change["new"]), names="value")
+    show(1)
+    return widgets.VBox([slider, output])

@@ -1,0 +1,108 @@
+"""The pieces notebook 04 puts together: the world, session factories, evaluation and replays."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from mtrec_helpers.data.store import ProcessedData
+from mtrec_helpers.evaluation import history_mask
+from mtrec_helpers.rl.agents import Agent
+from mtrec_helpers.rl.env import Sessions, SimulatorConfig
+from mtrec_helpers.rl.metrics import SessionStats, compare, simulate
+from mtrec_helpers.rl.retrieval import CandidateTable
+from mtrec_helpers.rl.user_model import UserModel
+
+SessionFactory = Callable[[np.ndarray, int], Sessions]
+
+
+@dataclass
+class World:
+    """What every simulated session shares: histories, genres, popularity and the candidates."""
+
+    data: ProcessedData
+    table: CandidateTable
+    histories: torch.Tensor  # (U, V) multi-hot, through the validation split
+    genres: torch.Tensor  # (V, G)
+    popularity: torch.Tensor  # (V,) training share of each item
+
+    @classmethod
+    def build(cls, data: ProcessedData, table: CandidateTable) -> World:
+        histories = history_mask(data.sequences("valid"), data.n_items + 2, torch.device("cpu"))
+        counts = history_mask(data.sequences("train"), data.n_items + 2, torch.device("cpu")).float().sum(0)
+        return cls(data, table, histories, torch.from_numpy(data.genre_matrix()), counts / counts.sum())
+
+
+def session_factory(world: World, user_model: UserModel, config: SimulatorConfig) -> SessionFactory:
+    """``factory(users, seed)`` starts one session per entry of ``users`` (repeats allowed)."""
+
+    def start(users: np.ndarray, seed: int) -> Sessions:
+        chosen = torch.as_tensor(np.asarray(users), dtype=torch.long)
+        return Sessions(
+            user_model, config, world.genres, chosen, world.histories[chosen], world.table.lookup,
+            torch.Generator().manual_seed(seed),
+        )  # fmt: skip
+
+    return start
+
+
+def split_users(n_users: int, heldout_share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Users whose sessions train the agents, and held-out users whose sessions evaluate them."""
+    order = np.random.default_rng(seed).permutation(n_users)
+    cut = int(round(n_users * (1 - heldout_share)))
+    return np.sort(order[:cut]), np.sort(order[cut:])
+
+
+def evaluate_agents(
+    agents: Mapping[str, Agent],
+    factory: SessionFactory,
+    world: World,
+    users: np.ndarray,
+    seed: int,
+    n_boot: int,
+) -> tuple[dict[str, dict[str, Any]], dict[str, SessionStats]]:
+    """Every agent on the same sessions (same users, same simulator seed), compared with greedy."""
+    stats = {
+        name: simulate(agent, factory(users, seed), world.genres, world.popularity)
+        for name, agent in agents.items()
+    }
+    return compare(stats, "greedy", n_boot=n_boot, seed=seed), stats
+
+
+def replay(
+    agent: Agent,
+    factory: SessionFactory,
+    user: int,
+    seed: int,
+    titles: Mapping[int, str],
+    genre_names: list[str],
+) -> list[dict[str, Any]]:
+    """One session step by step: slate titles, the choice, the reward and the user's fatigue."""
+    sessions = factory(np.array([user]), seed)
+    agent.start(sessions)
+    steps, step = [], 0
+    while sessions.active.any():
+        slate = sessions.candidates.gather(1, agent(sessions, step))[0]
+        fatigue = sessions.fatigue[0].clone()
+        outcome = sessions.step(slate[None, :])
+        agent.observe(outcome)
+        steps.append(
+            {
+                "step": step + 1,
+                "slate": [titles.get(int(i), str(int(i))) for i in slate],
+                "clicked": titles.get(int(outcome["item"][0]), "—")
+                if bool(outcome["click"][0])
+                else "no click",
+                "reward": float(outcome["reward"][0]),
+                "most tired of": [genre_names[int(g)] for g in torch.topk(fatigue, 2).indices]
+                if fatigue.any()
+                else [],
+                "left": bool(outcome["done"][0]),
+            }
+        )
+        step += 1
+    return steps
