@@ -118,10 +118,10 @@ def test_pretraining_smoke_on_real_ml100k(prepared_ml100k: Path, pretrained_ml10
     assert metrics["results"]["ease"]["ndcg@10"] > metrics["results"]["pop"]["ndcg@10"]
 
 
-def test_multitask_smoke_on_real_ml100k(prepared_ml100k: Path, pretrained_ml100k: dict) -> None:
-    """One epoch per configuration on the tiny pretrained encoder: every entry of the contract is
-    there with sane values, the heads beat their trivial baselines, and the model is saved."""
-    metrics = run_stage(
+@pytest.fixture(scope="module")
+def multitask_ml100k(prepared_ml100k: Path, pretrained_ml100k: dict) -> dict:
+    """Notebook 03 with one epoch per configuration on the tiny pretrained encoder (04 uses it)."""
+    return run_stage(
         "03_multitask_finetuning.ipynb",
         "multitask",
         prepared_ml100k,
@@ -133,6 +133,12 @@ def test_multitask_smoke_on_real_ml100k(prepared_ml100k: Path, pretrained_ml100k
         LORA_RANK=4,
         N_BOOT=200,
     )
+
+
+def test_multitask_smoke_on_real_ml100k(prepared_ml100k: Path, multitask_ml100k: dict) -> None:
+    """Every entry of the contract is there with sane values, the heads beat their trivial
+    baselines, and the model is saved."""
+    metrics = multitask_ml100k
     results, trivial = metrics["results"], metrics["trivial_baselines"]
     mtl = ["mtl_fixed", "mtl_uncertainty", "mtl_gradnorm", "mtl_dwa"]
     assert set(results) >= {
@@ -157,6 +163,27 @@ def test_multitask_smoke_on_real_ml100k(prepared_ml100k: Path, pretrained_ml100k
     assert (prepared_ml100k / "artifacts" / "multitask" / "model" / "model.safetensors").is_file()
     weights = metrics["histories"]["mtl_uncertainty"][0]
     assert {f"weight_{t}" for t in ("next", "rating", "like", "genre", "profile")} <= set(weights)
+
+
+def test_rl_smoke_on_real_ml100k(prepared_ml100k: Path, multitask_ml100k: dict) -> None:
+    """A few REINFORCE updates on the tiny multi-task model: both simulator variants, every agent,
+    the contract's keys, sane values, the user model's held-out fit."""
+    metrics = run_stage(
+        "04_rl_ranking.ipynb", "rl", prepared_ml100k, ITERATIONS=5, BATCH_USERS=64, EVAL_REPEATS=1, N_BOOT=200
+    )
+    assert set(metrics["variants"]) == {"tuning", "heldout"}
+    for records in metrics["variants"].values():
+        assert set(records) == {"greedy", "random", "by_like", "reinforce"}
+        for name, record in records.items():
+            assert record["return_ci"][0] <= record["return_mean"] <= record["return_ci"][1]
+            assert 0 <= record["clicks_mean"] <= record["length_mean"] <= 20
+            assert 0 <= record["diversity_mean"] <= 1
+            if name != "greedy":
+                low, high = record["diff_vs_greedy_ci"]
+                assert low <= record["diff_vs_greedy"] <= high
+        assert records["random"]["return_mean"] < records["greedy"]["return_mean"]
+    assert metrics["best"] == "reinforce" and len(metrics["learning_curve"]) == 5
+    assert 0.6 < metrics["user_model"]["click_auc"] <= 1 and 0.5 < metrics["user_model"]["rating_rmse"] < 1.5
 
 
 def test_data_prep_on_real_ml100k(real_ml100k: Path, tmp_path: Path) -> None:
