@@ -152,18 +152,17 @@ def tradeoff(results: dict[str, dict[str, float]], reference: float, auxiliary: 
     return fig
 
 
-def rl_learning_curve(curve: list[dict[str, float]], references: dict[str, float]) -> Figure:
-    """Mean session return per training iteration, with horizontal lines for reference agents."""
+def rl_learning_curve(curves: dict[str, list[dict[str, float]]], references: dict[str, float]) -> Figure:
+    """Mean return of the training sessions per iteration for each learner (rolling mean of 10),
+    with dashed lines for reference agents (measured on the evaluation sessions)."""
     set_style()
     fig, ax = plt.subplots(figsize=(8, 4), constrained_layout=True)
-    frame = pd.DataFrame(curve)
-    ax.plot(frame["iteration"], frame["return"], alpha=0.4, label="per iteration")
-    ax.plot(frame["iteration"], frame["return"].rolling(10, min_periods=1).mean(), label="rolling mean (10)")
+    for name, curve in curves.items():
+        frame = pd.DataFrame(curve)
+        ax.plot(frame["iteration"], frame["return"].rolling(10, min_periods=1).mean(), label=name)
     for name, value in references.items():
         ax.axhline(value, linestyle="--", color="grey")
-        ax.annotate(
-            name, (frame["iteration"].iloc[0], value), fontsize=8, xytext=(2, 3), textcoords="offset points"
-        )
-    ax.set(title="REINFORCE: training sessions' return", xlabel="iteration", ylabel="return per session")
+        ax.annotate(name, (1, value), fontsize=8, xytext=(2, 3), textcoords="offset points")
+    ax.set(title="Learning curves (training sessions)", xlabel="iteration", ylabel="return per session")
     ax.legend()
     return fig

@@ -21,6 +21,7 @@ from mtrec_helpers.rl.env import Sessions
 from mtrec_helpers.rl.exploration import boltzmann, decayed, epsilon_greedy, top_k, ucb
 from mtrec_helpers.rl.metrics import compare, intra_slate_diversity, simulate
 from mtrec_helpers.rl.retrieval import CandidateTable
+from mtrec_helpers.rl.slateq import SlateQ, SlateQAgent, SlateQConfig, train_slateq
 from mtrec_helpers.rl.user_model import RatingModel, UserModel
 
 
@@ -109,10 +110,9 @@ def test_discounted_returns_by_hand() -> None:
     assert returns[:, 1].tolist() == [0.0 + 0.5 * 2.0, 2.0, 0.0]
 
 
-def test_reinforce_learns_to_use_a_feature_greedy_ignores(world) -> None:  # noqa: F811
+def _planted(world):  # noqa: F811
     """Candidates ranked by popularity (what greedy follows); satisfaction is a planted item
-    quality unrelated to popularity, and the 'like' feature shows it. REINFORCE must learn to
-    follow it and earn more than greedy."""
+    quality unrelated to popularity, and the 'like' feature shows it."""
     data, fitted, histories, genres = world
     generator = torch.Generator().manual_seed(0)
     vocabulary = data.n_items + 2
@@ -142,12 +142,44 @@ def test_reinforce_learns_to_use_a_feature_greedy_ignores(world) -> None:  # noq
             torch.Generator().manual_seed(seed),
         )
 
+    return table, new_sessions, genres, popularity / popularity.sum(), n_users
+
+
+def _beats_greedy(agent, new_sessions, genres, share, n_users) -> dict:
+    everyone = np.tile(np.arange(n_users), 3)
+    greedy = simulate(Greedy(3), new_sessions(everyone, 7), genres, share)
+    learned = simulate(agent, new_sessions(everyone, 7), genres, share)
+    return compare({"greedy": greedy, "learned": learned}, n_boot=300)["learned"]
+
+
+def test_reinforce_learns_to_use_a_feature_greedy_ignores(world) -> None:  # noqa: F811
+    table, new_sessions, genres, share, n_users = _planted(world)
     network = Reinforce(ReinforceConfig(iterations=40, batch_users=64, lr=1e-2))
     curve = train_reinforce(network, new_sessions, table, genres, np.arange(n_users), 3)
     assert len(curve) == 40
-    share = popularity / popularity.sum()
-    everyone = np.tile(np.arange(n_users), 3)
-    greedy = simulate(Greedy(3), new_sessions(everyone, 7), genres, share)
-    learned = simulate(LearnedAgent(3, network, table, genres), new_sessions(everyone, 7), genres, share)
-    records = compare({"greedy": greedy, "reinforce": learned}, n_boot=300)
-    assert records["reinforce"]["diff_vs_greedy_ci"][0] > 0, records
+    record = _beats_greedy(LearnedAgent(3, network, table, genres), new_sessions, genres, share, n_users)
+    assert record["diff_vs_greedy_ci"][0] > 0, record
+
+
+def test_slateq_learns_to_use_a_feature_greedy_ignores(world) -> None:  # noqa: F811
+    table, new_sessions, genres, share, n_users = _planted(world)
+    agent = SlateQAgent(
+        3, SlateQ(SlateQConfig(iterations=15, batch_users=64, minibatch=128, lr=1e-2)), table, genres
+    )
+    curve = train_slateq(agent, new_sessions, np.arange(n_users))
+    assert len(curve) == 15 and curve[0]["epsilon"] == 0.5 and agent.epsilon == 0.0
+    record = _beats_greedy(agent, new_sessions, genres, share, n_users)
+    assert record["diff_vs_greedy_ci"][0] > 0, record
+
+
+def test_slate_value_is_the_choice_weighted_item_value() -> None:
+    network = SlateQ(SlateQConfig(hidden=4))
+    features = torch.randn(2, 6, 5)
+    available = torch.ones(2, 6, dtype=torch.bool)
+    value = network.slate_value(features, available, k=3)
+    scores = network.slate_scores(features, available, target=True)
+    slate = torch.topk(scores, 3, dim=1).indices
+    v = torch.exp(network.choice(features).squeeze(-1)).gather(1, slate)
+    q = network.target(features).squeeze(-1).gather(1, slate)
+    expected = (v * q).sum(1) / (torch.exp(network.no_click) + v.sum(1))
+    torch.testing.assert_close(value, expected)
