@@ -110,7 +110,8 @@ class Random(Agent):
         return top_k(keys.masked_fill(~available_mask(sessions), -1.0), self.slate_size)
 
 
-def _mlp(inputs: int, hidden: int) -> nn.Sequential:
+def small_mlp(inputs: int, hidden: int) -> nn.Sequential:
+    """Features → hidden (tanh) → one number: the small scoring networks of the learners."""
     return nn.Sequential(nn.Linear(inputs, hidden), nn.Tanh(), nn.Linear(hidden, 1))
 
 
@@ -146,8 +147,8 @@ class Reinforce(nn.Module):
         super().__init__()
         torch.manual_seed(config.seed)
         self.config = config
-        self.policy = _mlp(len(FEATURES), config.hidden)
-        self.value = _mlp(2 * len(FEATURES), config.hidden)
+        self.policy = small_mlp(len(FEATURES), config.hidden)
+        self.value = small_mlp(2 * len(FEATURES), config.hidden)
 
     def logits(self, features: torch.Tensor, available: torch.Tensor) -> torch.Tensor:
         """(B, N) candidate logits; unavailable candidates at −inf."""
@@ -166,27 +167,38 @@ class Reinforce(nn.Module):
             return top_k(self.logits(features, available), k)
 
 
-class LearnedAgent(Agent):
-    """Acts with a trained :class:`Reinforce` network on :func:`candidate_features`."""
+class FeatureAgent(Agent):
+    """An agent that acts on :func:`candidate_features`, keeping its own record of the clicks."""
 
-    def __init__(
-        self, slate_size: int, network: Reinforce, table: CandidateTable, genres: torch.Tensor
-    ) -> None:
+    def __init__(self, slate_size: int, table: CandidateTable, genres: torch.Tensor) -> None:
         super().__init__(slate_size)
-        self.network, self.table, self.genre_table = network, table, genres
+        self.table, self.genre_table = table, genres
         self.observer: SessionObserver | None = None
 
     def start(self, sessions: Sessions) -> None:
         self.observer = SessionObserver(len(sessions.users), self.genre_table)
 
-    def __call__(self, sessions: Sessions, step: int) -> torch.Tensor:
+    def features(self, sessions: Sessions, step: int) -> torch.Tensor:
+        """(B, N, F) features of the current candidates."""
         assert self.observer is not None, "start() first"
-        features = candidate_features(sessions, self.table, self.observer, step)
-        return self.network.act(features, available_mask(sessions), self.slate_size)
+        return candidate_features(sessions, self.table, self.observer, step)
 
     def observe(self, outcome: dict[str, torch.Tensor]) -> None:
-        assert self.observer is not None
+        assert self.observer is not None, "start() first"
         self.observer.observe(outcome)
+
+
+class LearnedAgent(FeatureAgent):
+    """Acts with a trained :class:`Reinforce` network: the K highest logits."""
+
+    def __init__(
+        self, slate_size: int, network: Reinforce, table: CandidateTable, genres: torch.Tensor
+    ) -> None:
+        super().__init__(slate_size, table, genres)
+        self.network = network
+
+    def __call__(self, sessions: Sessions, step: int) -> torch.Tensor:
+        return self.network.act(self.features(sessions, step), available_mask(sessions), self.slate_size)
 
 
 def discounted_returns(rewards: torch.Tensor, active: torch.Tensor, gamma: float) -> torch.Tensor:

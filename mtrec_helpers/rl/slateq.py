@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mtrec_helpers.rl.agents import FEATURES, Agent, SessionObserver, available_mask, candidate_features
+from mtrec_helpers.rl.agents import FEATURES, FeatureAgent, available_mask, small_mlp
 from mtrec_helpers.rl.env import Sessions
 from mtrec_helpers.rl.exploration import decayed, epsilon_greedy, top_k
 from mtrec_helpers.rl.retrieval import CandidateTable
@@ -51,8 +51,8 @@ class SlateQ(nn.Module):
         torch.manual_seed(config.seed)
         self.config = config
         width = len(FEATURES)
-        self.q = nn.Sequential(nn.Linear(width, config.hidden), nn.Tanh(), nn.Linear(config.hidden, 1))
-        self.target = nn.Sequential(nn.Linear(width, config.hidden), nn.Tanh(), nn.Linear(config.hidden, 1))
+        self.q = small_mlp(width, config.hidden)
+        self.target = small_mlp(width, config.hidden)
         self.target.load_state_dict(self.q.state_dict())
         self.choice = nn.Linear(width, 1)  # log v(s, i)
         self.no_click = nn.Parameter(torch.zeros(1))  # log v₀
@@ -107,31 +107,22 @@ class _Replay:
         return torch.randint(min(self.count, self.size), (n,), generator=generator)
 
 
-class SlateQAgent(Agent):
-    """Acts greedily (or ε-greedily while training) on v·Q̄."""
+class SlateQAgent(FeatureAgent):
+    """Acts greedily (or ε-greedily while training) on v·Q̄; keeps the last step's features."""
 
     def __init__(self, slate_size: int, network: SlateQ, table: CandidateTable, genres: torch.Tensor) -> None:
-        super().__init__(slate_size)
-        self.network, self.table, self.genre_table = network, table, genres
+        super().__init__(slate_size, table, genres)
+        self.network = network
         self.epsilon, self.generator = 0.0, torch.Generator().manual_seed(network.config.seed)
-        self.observer: SessionObserver | None = None
-        self.features: torch.Tensor | None = None
-
-    def start(self, sessions: Sessions) -> None:
-        self.observer = SessionObserver(len(sessions.users), self.genre_table)
+        self.last_features: torch.Tensor | None = None
 
     def __call__(self, sessions: Sessions, step: int) -> torch.Tensor:
-        assert self.observer is not None, "start() first"
-        self.features = candidate_features(sessions, self.table, self.observer, step)
+        self.last_features = self.features(sessions, step)
         with torch.no_grad():
-            scores = self.network.slate_scores(self.features, available_mask(sessions))
+            scores = self.network.slate_scores(self.last_features, available_mask(sessions))
         if self.epsilon > 0:
             return epsilon_greedy(scores, self.slate_size, self.epsilon, self.generator)
         return top_k(scores, self.slate_size)
-
-    def observe(self, outcome: dict[str, torch.Tensor]) -> None:
-        assert self.observer is not None
-        self.observer.observe(outcome)
 
 
 def train_slateq(agent: SlateQAgent, new_sessions, train_users: np.ndarray) -> list[dict[str, float]]:
@@ -151,7 +142,7 @@ def train_slateq(agent: SlateQAgent, new_sessions, train_users: np.ndarray) -> l
         total, step = torch.zeros(config.batch_users), 0
         while sessions.active.any():
             positions = agent(sessions, step)
-            features = agent.features
+            features = agent.last_features
             active = sessions.active.clone()
             outcome = sessions.step(sessions.candidates.gather(1, positions))
             agent.observe(outcome)
@@ -164,7 +155,7 @@ def train_slateq(agent: SlateQAgent, new_sessions, train_users: np.ndarray) -> l
             choice = torch.where(outcome["click"], shown_rank, positions.shape[1])
             clicked = outcome["click"] & active
             if clicked.any():
-                next_features = candidate_features(sessions, agent.table, agent.observer, step)
+                next_features = agent.features(sessions, step)
                 item_features = slate_features[clicked, shown_rank[clicked]]
                 replay.add(item_features, outcome["reward"][clicked], next_features[clicked],
                            available_mask(sessions)[clicked], outcome["done"][clicked])  # fmt: skip
