@@ -10,6 +10,7 @@ from gymnasium.utils.env_checker import check_env
 from mtrec_helpers.data import SyntheticConfig, prepare_dataset
 from mtrec_helpers.evaluation import history_mask
 from mtrec_helpers.rl.env import SessionEnv, Sessions, SimulatorConfig
+from mtrec_helpers.rl.retrieval import CandidateTable
 from mtrec_helpers.rl.user_model import fit_rating_model, fit_user_model, held_out_fit
 
 SYNTHETIC = SyntheticConfig(n_users=200, n_items=80, min_length=10, max_length=30)
@@ -123,3 +124,15 @@ def test_gymnasium_env_checker_passes(world) -> None:
     assert np.array_equal(first["candidates"], again["candidates"])
     _, reward, terminated, truncated, info = env.step(np.array([0, 1, 2]))
     assert reward >= 0 and isinstance(terminated, bool) and isinstance(truncated, bool) and "click" in info
+    items, scores = _popular_unseen(10)(torch.arange(data.n_users), histories)  # fixed per session
+    table = CandidateTable(items, scores, torch.zeros_like(scores), torch.zeros_like(scores))
+    env = SessionEnv(model, config, genres, np.arange(data.n_users), histories, table.lookup)
+    env.reset(seed=0)
+    clicks = 0
+    for _ in range(50):  # clicked candidates (score −inf) keep the observation inside its space
+        observation, _, terminated, truncated, info = env.step(np.array([0, 1, 2]))
+        clicks += info["click"]
+        assert env.observation_space.contains(observation)
+        if terminated or truncated:
+            env.reset()
+    assert clicks > 0

@@ -152,14 +152,19 @@ class SessionEnv(gym.Env):
         self.action_space = spaces.MultiDiscrete([config.n_candidates] * config.slate_size)
         self.sessions: Sessions | None = None
 
+    def _scores(self) -> np.ndarray:
+        """Standardised retrieval scores of the unclicked candidates; clicked ones at the floor −10."""
+        assert self.sessions is not None
+        scores = self.sessions.candidate_scores[:1]
+        available = torch.isfinite(scores)
+        filled = torch.where(available, scores, scores[available].min() if available.any() else 0.0)
+        return standardise(filled).clamp(-10, 10).masked_fill(~available, -10.0)[0].numpy().astype(np.float32)
+
     def _observation(self) -> dict[str, np.ndarray | int]:
         assert self.sessions is not None
         return {
             "candidates": self.sessions.candidates[0].numpy().astype(np.int64),
-            "scores": standardise(self.sessions.candidate_scores[:1])
-            .clamp(-10, 10)[0]
-            .numpy()
-            .astype(np.float32),
+            "scores": self._scores(),
             "fatigue": self.sessions.fatigue[0].numpy().astype(np.float32),
             "step": int(self.sessions.steps),
         }
