@@ -5,7 +5,7 @@ items chosen from ``n_candidates`` retrieved for the user (by the finetuned mode
 ``candidates`` function). The user:
 
 1. picks at most one item by a conditional logit with a no-click option (as in RecSim):
-   utility_j = attraction_j − fatigue_weight · (genre fatigue · genres_j), no-click utility
+   utility_j = attraction_scale · attraction_j − fatigue_weight · (genre fatigue · genres_j), no-click utility
    ``no_click_utility``; items already in the history are never picked;
 2. gets reward = satisfaction of the picked item (0 for no click); the item joins the history,
    which moves the attraction of every item;
@@ -40,6 +40,7 @@ class SimulatorConfig:
     """The user's behaviour: choice, fatigue and leaving, and the session's shape."""
 
     slate_size: int = 5
+    attraction_scale: float = 1.0  # fitted on held-out choices by rl.calibration.fit_attraction_scale
     n_candidates: int = 50
     horizon: int = 20
     no_click_utility: float = 1.0
@@ -75,9 +76,9 @@ class Sessions:
 
     def choice_probabilities(self, slates: torch.Tensor) -> torch.Tensor:
         """(B, K + 1) probabilities of picking each slate item, and no click in the last column."""
-        utility = self.attraction.gather(1, slates) - self.config.fatigue_weight * torch.einsum(
-            "bg,bkg->bk", self.fatigue, self.genres[slates]
-        )
+        utility = self.config.attraction_scale * self.attraction.gather(
+            1, slates
+        ) - self.config.fatigue_weight * torch.einsum("bg,bkg->bk", self.fatigue, self.genres[slates])
         seen = self.history.gather(1, slates) > 0
         repeated = torch.zeros_like(seen)
         repeated[:, 1:] = (slates[:, 1:, None] == slates[:, None, :-1]).tril().any(-1)

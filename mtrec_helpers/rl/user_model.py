@@ -131,19 +131,46 @@ def fit_user_model(data: ProcessedData, l2: float = 100.0, dim: int = 16, reg: f
     return UserModel(fit_ease(data, l2).weights, ratings, (float(scale[0]), float(scale[1])))
 
 
+@dataclass
+class HeldOut:
+    """Each user's held-out interaction of one split and the history before it."""
+
+    users: torch.Tensor  # (U,)
+    items: torch.Tensor  # (U,)
+    ratings: np.ndarray  # (U,)
+    seen: torch.Tensor  # (U, V) multi-hot history before the held-out interaction
+
+    @classmethod
+    def of(cls, data: ProcessedData, split: str) -> HeldOut:
+        if split not in SPLITS[1:]:
+            raise ValueError(f"split must be one of {SPLITS[1:]}, got {split!r}")
+        held = data.interactions[data.interactions["split"] == split].sort_values("user_idx")
+        seen = history_mask(
+            data.sequences(SPLITS[SPLITS.index(split) - 1]), data.n_items + 2, torch.device("cpu")
+        )
+        return cls(
+            torch.from_numpy(held["user_idx"].to_numpy().astype(np.int64)),
+            torch.from_numpy(held["item_idx"].to_numpy().astype(np.int64)),
+            held["rating"].to_numpy(),
+            seen,
+        )
+
+    def candidates(self) -> torch.Tensor:
+        """(U, V) items the user could pick next: neither seen nor padding/mask."""
+        allowed = ~self.seen
+        allowed[:, [0, -1]] = False
+        return allowed
+
+
 def held_out_fit(model: UserModel, data: ProcessedData, split: str = "test") -> dict[str, float]:
     """Rating RMSE/MAE of the satisfaction model and click AUC of the attraction model on ``split``."""
-    held = data.interactions[data.interactions["split"] == split].sort_values("user_idx")
-    users = torch.from_numpy(held["user_idx"].to_numpy().astype(np.int64))
-    items = torch.from_numpy(held["item_idx"].to_numpy().astype(np.int64))
-    error = model.ratings.predict(users, items).numpy() - held["rating"].to_numpy()
-    histories = data.sequences(SPLITS[SPLITS.index(split) - 1])
-    seen = history_mask(histories, data.n_items + 2, torch.device("cpu"))
-    scores = model.attraction(seen.float())
-    target = scores[torch.arange(len(items)), items]
-    negatives = ~seen
-    negatives[:, [0, -1]] = False
-    negatives[torch.arange(len(items)), items] = False
+    held = HeldOut.of(data, split)
+    error = model.ratings.predict(held.users, held.items).numpy() - held.ratings
+    scores = model.attraction(held.seen.float())
+    rows = torch.arange(len(held.items))
+    target = scores[rows, held.items]
+    negatives = held.candidates()
+    negatives[rows, held.items] = False
     below = ((scores < target[:, None]) & negatives).sum(1) + 0.5 * (
         (scores == target[:, None]) & negatives
     ).sum(1)

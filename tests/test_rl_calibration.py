@@ -1,0 +1,62 @@
+"""Calibrating the simulated user: the attraction scale is recovered from choices it generated."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from test_rl_env import _sessions, world  # noqa: F401  (shared fixture)
+
+from mtrec_helpers.rl.calibration import (
+    calibrate,
+    choice_log_likelihood,
+    fit_attraction_scale,
+    rating_calibration,
+    uniform_log_likelihood,
+)
+from mtrec_helpers.rl.env import SimulatorConfig
+from mtrec_helpers.rl.user_model import HeldOut
+
+
+def _choices_at_scale(world, scale: float, repeats: int = 10) -> HeldOut:  # noqa: F811
+    """Held-out 'next items' drawn from the logit model itself at a known scale."""
+    data, model, histories, _ = world
+    users = torch.arange(data.n_users).repeat(repeats)
+    seen = histories[users]
+    held = HeldOut(users, torch.zeros_like(users), np.zeros(len(users)), seen)
+    logits = (scale * model.attraction(seen.float())).masked_fill(~held.candidates(), -torch.inf)
+    held.items = torch.multinomial(torch.softmax(logits, 1), 1, generator=torch.Generator().manual_seed(0))[
+        :, 0
+    ]
+    return held
+
+
+@pytest.mark.parametrize("scale", [0.7, 2.0])
+def test_fitted_scale_recovers_the_scale_that_generated_the_choices(world, scale: float) -> None:  # noqa: F811
+    held = _choices_at_scale(world, scale)
+    fitted = fit_attraction_scale(world[1], held)
+    assert fitted == pytest.approx(scale, rel=0.12)
+    best = choice_log_likelihood(world[1], held, fitted)
+    assert best >= choice_log_likelihood(world[1], held, fitted * 1.3)
+    assert best >= choice_log_likelihood(world[1], held, fitted / 1.3)
+    assert choice_log_likelihood(world[1], held, 0.0) == pytest.approx(uniform_log_likelihood(held), abs=1e-5)
+
+
+def test_scale_zero_makes_every_valid_slate_item_equally_likely(world) -> None:  # noqa: F811
+    config = SimulatorConfig(slate_size=4, n_candidates=10, attraction_scale=0.0, fatigue_weight=0.0)
+    sessions = _sessions(world, config, np.arange(5))
+    probabilities = sessions.choice_probabilities(sessions.candidates[:, :4])
+    torch.testing.assert_close(probabilities[:, :4], probabilities[:, :1].expand(-1, 4))
+
+
+def test_calibration_on_real_held_out_splits(world) -> None:  # noqa: F811
+    data, model, _, _ = world
+    report = calibrate(model, data)
+    assert report["choice_loglik_test"] > report["choice_loglik_test_uniform"]  # beats picking at random
+    assert (
+        report["choice_loglik_valid"] >= choice_log_likelihood(model, HeldOut.of(data, "valid"), 1.0) - 1e-6
+    )
+    table = rating_calibration(model, HeldOut.of(data, "test"), bins=4)
+    assert table["n"].sum() == data.n_users and table["predicted"].is_monotonic_increasing
+    with pytest.raises(ValueError, match="split"):
+        HeldOut.of(data, "train")
