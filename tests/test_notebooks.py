@@ -203,6 +203,33 @@ def test_rl_smoke_on_real_ml100k(prepared_ml100k: Path, multitask_ml100k: dict) 
     assert len(metrics["offpolicy_training"]["reinforce_offpolicy"]) == 2
 
 
+def test_distillation_smoke_on_real_ml100k(prepared_ml100k: Path, multitask_ml100k: dict) -> None:
+    """Two tiny students and the ablation for one epoch each: the contract's keys and sane values."""
+    metrics = run_stage(
+        "05_kmeans_distillation.ipynb",
+        "distillation",
+        prepared_ml100k,
+        K_RANGE=[3, 4],
+        STUDENT_HIDDEN=[8],
+        ABLATION_HIDDEN=8,
+        EPOCHS=1,
+        THROUGHPUT_REPEATS=1,
+        N_BOOT=200,
+    )
+    results = metrics["results"]
+    assert {"teacher", "student_h8", "h8_alone", "h8_soft", "h8_alone_random_start"} == set(results)
+    for record in results.values():
+        assert record["params"] > 0 and record["size_bytes"] > 0 and record["throughput_users_per_s"] > 0
+        assert record["ndcg@10_ci"][0] <= record["ndcg@10"] <= record["ndcg@10_ci"][1] <= 1
+        assert 0 <= record["ndcg@10"] <= record["hr@10"] <= 1
+    assert results["student_h8"]["params"] < results["teacher"]["params"]  # the smoke teacher is tiny too
+    kmeans = metrics["kmeans"]
+    assert kmeans["k"] in (3, 4) and abs(kmeans["inertia_torch"] / kmeans["inertia_sklearn"] - 1) < 0.01
+    assert sum(kmeans["sizes"]) == 943 and metrics["best"] in results and metrics["best"] != "teacher"
+    assert set(metrics["per_cluster_ndcg"]) == {str(c) for c in range(kmeans["k"])}
+    assert (prepared_ml100k / "artifacts" / "distillation" / "model" / "model.safetensors").is_file()
+
+
 def test_data_prep_on_real_ml100k(real_ml100k: Path, tmp_path: Path) -> None:
     metrics = run_stage("01_data_prep.ipynb", "data_prep", tmp_path, MIN_INTERACTIONS=5)
     assert metrics["stage"] == "data_prep" and metrics["dataset"] == "ml-100k"

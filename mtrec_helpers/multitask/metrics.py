@@ -36,7 +36,7 @@ def multitask_scorer(model: MultiTaskModel, task_data: TaskData, split: str) -> 
     def score(users: np.ndarray, histories: list[np.ndarray]) -> torch.Tensor:
         batch = task_data.split_batch(users, split, model.config.max_len).to(model.device)
         with torch.no_grad(), autocast(model.device):
-            return model.task_outputs(batch)["next"].float()
+            return model.next_item_outputs(batch).float()
 
     return score
 

@@ -178,17 +178,32 @@ class MultiTaskModel(SeqRecModel):
             for task, gate in self.gates.items()
         }
 
+    def labelled_states(self, batch: Batch) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+        """Each task's states (B, L, H) and the (rows, positions) of the labelled positions."""
+        hidden, _ = self.encode(batch.items, extra_embeddings=self.input_features(batch))
+        rows, positions = torch.nonzero(batch.next_item != IGNORE, as_tuple=True)
+        return self.task_states(hidden), rows, positions
+
+    def next_scores(
+        self, batch: Batch, state: torch.Tensor, rows: torch.Tensor, positions: torch.Tensor
+    ) -> torch.Tensor:
+        """Catalogue scores (N, V) from the next-item states (B, L, H) at (rows, positions)."""
+        seen = self.seen_items(batch.items, rows, positions) if self.config.seen_bias else None
+        return self.scores(state[rows, positions], seen)
+
+    def next_item_outputs(self, batch: Batch) -> torch.Tensor:
+        """The next-item scores (N, V) alone (no auxiliary head is computed)."""
+        states, rows, positions = self.labelled_states(batch)
+        return self.next_scores(batch, states["next"], rows, positions)
+
     def task_outputs(self, batch: Batch) -> dict[str, torch.Tensor]:
         """Predictions at the labelled positions: ``next`` scores (N, V), ``rating`` (N,), ``like``
         logits (N,), ``genre`` logits (N, G); ``profile_<k>`` logits at each row's last position."""
-        hidden, _ = self.encode(batch.items, extra_embeddings=self.input_features(batch))
-        states = self.task_states(hidden)
-        rows, positions = torch.nonzero(batch.next_item != IGNORE, as_tuple=True)
+        states, rows, positions = self.labelled_states(batch)
         target = batch.next_item[rows, positions]
         outputs: dict[str, torch.Tensor] = {}
         if "next" in states:
-            seen = self.seen_items(batch.items, rows, positions) if self.config.seen_bias else None
-            outputs["next"] = self.scores(states["next"][rows, positions], seen)
+            outputs["next"] = self.next_scores(batch, states["next"], rows, positions)
         if "rating" in states or "like" in states:
             item, history = self.item_embeddings(target), self.history_features(batch)[rows, positions]
         for task in ("rating", "like"):

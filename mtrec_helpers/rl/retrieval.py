@@ -48,7 +48,7 @@ def retrieve(
         for start in range(0, n_users, batch_size):
             users = np.arange(start, min(start + batch_size, n_users))
             batch = task_data.split_batch(users, split, model.config.max_len).to(model.device)
-            scores = model.task_outputs(batch)["next"].float()
+            scores = model.next_item_outputs(batch).float()
             histories = [task_data.item[task_data.user_rows(int(u), split)[:-1]].numpy() for u in users]
             scores.masked_fill_(history_mask(histories, scores.shape[1], model.device), -torch.inf)
             scores[:, [0, -1]] = -torch.inf

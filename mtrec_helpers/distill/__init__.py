@@ -1,0 +1,1 @@
+"""K-means distillation of the multi-task teacher into small, fast students (notebook 05)."""

@@ -1,0 +1,101 @@
+"""The runs of notebook 05: one call trains, saves and measures one student (or the teacher)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mtrec_helpers.artifacts import save_recommender
+from mtrec_helpers.distill.benchmark import scoring_throughput, size_on_disk
+from mtrec_helpers.distill.clusters import per_cluster_mean
+from mtrec_helpers.distill.student import StudentSize, build_student, init_from_teacher, scoring_parameters
+from mtrec_helpers.distill.train import Clusters, DistillConfig, DistillResult, distill
+from mtrec_helpers.evaluation import RankingResult, evaluate
+from mtrec_helpers.multitask.experiments import ranking_record
+from mtrec_helpers.multitask.metrics import multitask_scorer
+from mtrec_helpers.multitask.model import MultiTaskModel
+from mtrec_helpers.multitask.tasks import TaskData
+
+
+@dataclass(frozen=True)
+class StudentRun:
+    """One student: its size, which loss terms it trains with, and how it starts."""
+
+    name: str
+    size: StudentSize
+    soft_weight: float = 1.0
+    cluster_weight: float = 0.1
+    from_teacher: bool = True  # embeddings started in the teacher's principal subspace
+
+
+def measure(
+    model: MultiTaskModel,
+    folder: Path,
+    task_data: TaskData,
+    labels: np.ndarray,
+    n_boot: int,
+    throughput_repeats: int = 3,
+) -> tuple[dict[str, Any], RankingResult]:
+    """Serving cost (parameters, bytes on disk, CPU users/s) and test quality of a saved model,
+    with its NDCG@10 in every teacher cluster."""
+    ranking = evaluate(
+        multitask_scorer(model, task_data, "test"), task_data.data, "test", device=model.device
+    )
+    valid = evaluate(
+        multitask_scorer(model, task_data, "valid"), task_data.data, "valid", device=model.device
+    )
+    record = {
+        "params": scoring_parameters(model),
+        "size_bytes": size_on_disk(folder),
+        "throughput_users_per_s": scoring_throughput(model, task_data, repeats=throughput_repeats),
+        **ranking_record(ranking, n_boot),
+        "valid_ndcg@10": float(valid.ndcg(10).mean()),
+        "per_cluster_ndcg@10": per_cluster_mean(ranking.ndcg(10), labels),
+    }
+    return record, ranking
+
+
+def run_student(
+    run: StudentRun,
+    teacher: MultiTaskModel,
+    task_data: TaskData,
+    base: DistillConfig,
+    clusters: Clusters,
+    folder: Path,
+    device: torch.device,
+    n_boot: int,
+    progress: bool = True,
+) -> tuple[dict[str, Any], DistillResult, RankingResult]:
+    """Build, train (``base`` with this run's loss weights), save to ``folder`` and measure a student."""
+    student = build_student(teacher, task_data, run.size)
+    if run.from_teacher:
+        init_from_teacher(student, teacher.cpu())
+    config = replace(base, soft_weight=run.soft_weight, cluster_weight=run.cluster_weight)
+    result = distill(student, teacher, task_data, config, device, clusters, progress, label=run.name)
+    params = {"size": run.size.__dict__, "from_teacher": run.from_teacher, "distill": config.__dict__}
+    save_recommender(result.model, folder, task_data.data, params)
+    record, ranking = measure(result.model, folder, task_data, clusters.labels.cpu().numpy(), n_boot)
+    record.update(
+        best_epoch=result.best_epoch,
+        train_seconds=result.train_seconds,
+        soft_weight=run.soft_weight,
+        cluster_weight=run.cluster_weight,
+        hidden=run.size.hidden,
+        layers=run.size.layers,
+        from_teacher=run.from_teacher,
+    )
+    return record, result, ranking
+
+
+def choose_student(results: dict[str, dict[str, Any]], teacher_params: int, compression: float) -> str:
+    """The student with the best validation NDCG@10 among those at least ``compression``× smaller
+    than the teacher (all students when none is)."""
+    small = {
+        n: r for n, r in results.items() if n != "teacher" and teacher_params / r["params"] >= compression
+    }
+    pool = small or {n: r for n, r in results.items() if n != "teacher"}
+    return max(pool, key=lambda name: pool[name]["valid_ndcg@10"])

@@ -1,0 +1,230 @@
+"""K-means against scikit-learn, the distillation losses by hand, the teacher-subspace start, and
+students that learn what each loss term asks of them."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sklearn.cluster import KMeans
+from sklearn.metrics import adjusted_rand_score, silhouette_score
+
+from mtrec_helpers.artifacts import load_recommender, save_recommender
+from mtrec_helpers.data import SyntheticConfig, prepare_dataset
+from mtrec_helpers.distill.benchmark import scoring_throughput, size_on_disk
+from mtrec_helpers.distill.clusters import dominant_genres, user_representations
+from mtrec_helpers.distill.experiments import choose_student
+from mtrec_helpers.distill.kmeans import kmeans, silhouette, sweep_k
+from mtrec_helpers.distill.losses import centroid_logits, cluster_balanced_loss, soft_target_loss
+from mtrec_helpers.distill.student import StudentSize, build_student, init_from_teacher, scoring_parameters
+from mtrec_helpers.distill.train import Clusters, DistillConfig, distill
+from mtrec_helpers.multitask.tasks import TaskData
+
+CPU = torch.device("cpu")
+
+
+def _blobs(seed: int = 0) -> tuple[torch.Tensor, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 10, size=(5, 8))
+    truth = rng.integers(0, 5, 600)
+    return torch.tensor(centres[truth] + rng.normal(0, 1, size=(600, 8)), dtype=torch.float32), truth
+
+
+def test_kmeans_recovers_separated_blobs_and_matches_sklearn() -> None:
+    points, truth = _blobs()
+    ours = kmeans(points, 5, n_init=3, seed=0)
+    assert adjusted_rand_score(truth, ours.labels.numpy()) == pytest.approx(1.0)
+    reference = KMeans(5, n_init=3, random_state=0).fit(points.numpy())
+    assert ours.inertia == pytest.approx(reference.inertia_, rel=0.01)
+    recomputed = ((points - ours.centroids[ours.labels]) ** 2).sum()
+    assert ours.inertia == pytest.approx(float(recomputed), rel=1e-5)
+
+
+@pytest.mark.parametrize("k", [3, 8, 20])
+def test_kmeans_inertia_within_one_percent_of_sklearn_on_unstructured_data(k: int) -> None:
+    points = torch.randn(1500, 16, generator=torch.Generator().manual_seed(k))
+    ours = kmeans(points, k, n_init=3, seed=0)
+    reference = KMeans(k, n_init=3, random_state=0).fit(points.numpy()).inertia_
+    assert abs(ours.inertia / reference - 1) < 0.01
+
+
+def test_kmeans_is_seeded_and_refuses_bad_k() -> None:
+    points, _ = _blobs(1)
+    first, second = kmeans(points, 4, seed=3), kmeans(points, 4, seed=3)
+    assert torch.equal(first.labels, second.labels)
+    with pytest.raises(ValueError, match="k must be"):
+        kmeans(points[:3], 4)
+
+
+def test_silhouette_matches_sklearn_and_sweep_reports_it() -> None:
+    points, _ = _blobs(2)
+    labels = kmeans(points, 4, seed=0).labels
+    assert silhouette(points, labels, chunk=97) == pytest.approx(
+        silhouette_score(points.numpy(), labels.numpy()), abs=1e-4
+    )
+    sweep = sweep_k(points, [2, 5, 8])
+    assert list(sweep["k"]) == [2, 5, 8] and sweep["inertia"].is_monotonic_decreasing
+    assert int(sweep.loc[sweep["silhouette"].idxmax(), "k"]) == 5  # the planted number of blobs
+
+
+def test_soft_target_loss_is_temperature_squared_kl() -> None:
+    teacher = torch.tensor([[2.0, 0.0, -1.0]])
+    student = torch.tensor([[0.5, 0.5, 0.0]])
+    p = torch.softmax(teacher / 2, 1)
+    q = torch.softmax(student / 2, 1)
+    expected = 4 * (p * (p.log() - q.log())).sum()
+    assert soft_target_loss(student, teacher, 2.0).item() == pytest.approx(expected.item(), rel=1e-5)
+    assert soft_target_loss(teacher, teacher, 3.0).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_cluster_loss_averages_per_cluster() -> None:
+    logits = centroid_logits(
+        torch.tensor([[0.0, 0.0], [0.0, 1.0], [3.0, 3.0]]), torch.tensor([[0.0, 0.0], [3.0, 3.0]])
+    )
+    assert logits[2, 1].item() == 0.0 and logits[0, 1].item() == pytest.approx(-18.0)
+    clusters = torch.tensor([0, 0, 1])
+    ce = torch.nn.functional.cross_entropy(logits, clusters, reduction="none")
+    expected = ((ce[0] + ce[1]) / 2 + ce[2]) / 3  # K = 3 clusters, one of them absent from the batch
+    assert cluster_balanced_loss(logits, clusters, 3).item() == pytest.approx(expected.item())
+    # a lone member of a small cluster weighs as much as a whole large cluster
+    many = torch.tensor([0] * 9 + [1])
+    wrong = torch.zeros(10, 2)
+    wrong[-1] = torch.tensor([5.0, -5.0])  # the small cluster's member is misassigned
+    ce = torch.nn.functional.cross_entropy(wrong, many, reduction="none")
+    assert cluster_balanced_loss(wrong, many, 2).item() == pytest.approx((ce[:9].mean() + ce[9]).item() / 2)
+    assert cluster_balanced_loss(wrong, many, 2).item() > 3 * ce.mean().item()  # per-user mean: 1/10
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory):
+    """A small teacher (32 wide) trained on synthetic data, and its clusters."""
+    data = prepare_dataset(
+        "synthetic", tmp_path_factory.mktemp("distill"), min_interactions=3,
+        synthetic=SyntheticConfig(n_users=200, n_items=60, min_length=10, max_length=30),
+    )  # fmt: skip
+    task_data = TaskData(data, seed=0)
+    teacher = _teacher(task_data, 32, 20)
+    fitted = kmeans(user_representations(teacher, task_data), 3, seed=0)
+    return task_data, teacher, Clusters(fitted.labels, fitted.centroids)
+
+
+def _kl_to_teacher(student, teacher, task_data: TaskData) -> float:
+    batch = task_data.split_batch(np.arange(task_data.data.n_users), "test", 20)
+    with torch.no_grad():
+        return soft_target_loss(
+            student.next_item_outputs(batch), teacher.next_item_outputs(batch), 1.0
+        ).item()
+
+
+def test_teacher_subspace_start_keeps_the_item_geometry(setup) -> None:
+    task_data, teacher, _ = setup
+    same_width = build_student(teacher, task_data, StudentSize(32, heads=2))
+    init_from_teacher(same_width, teacher)
+    items_t = teacher.bert.embeddings.word_embeddings.weight
+    items_s = same_width.bert.embeddings.word_embeddings.weight
+    torch.testing.assert_close(items_s @ items_s.T, items_t @ items_t.T, atol=1e-4, rtol=1e-4)
+    assert torch.equal(same_width.cls.predictions.bias, teacher.cls.predictions.bias)
+    small = build_student(teacher, task_data, StudentSize(8))
+    init_from_teacher(small, teacher)
+    assert scoring_parameters(small) < scoring_parameters(teacher) / 2
+    with pytest.raises(ValueError, match="multiple of heads"):
+        StudentSize(10, heads=3)
+
+
+def test_soft_targets_pull_the_student_towards_the_teacher(setup) -> None:
+    task_data, teacher, clusters = setup
+    base = DistillConfig(epochs=8, lr=1e-2, patience=8, soft_weight=0.0)
+    kls = {}
+    for name, config in {"alone": base, "soft": replace(base, ce_weight=0.0, soft_weight=1.0)}.items():
+        torch.manual_seed(1)
+        student = build_student(teacher, task_data, StudentSize(8))
+        distill(student, teacher, task_data, config, CPU, clusters, progress=False)
+        kls[name] = _kl_to_teacher(student, teacher, task_data)
+    assert kls["soft"] < 0.7 * kls["alone"], kls
+
+
+def _teacher(task_data: TaskData, hidden: int, epochs: int):
+    from mtrec_helpers.models import build_config
+    from mtrec_helpers.multitask.model import MultiTaskModel, multitask_config
+
+    torch.manual_seed(0)
+    data = task_data.data
+    encoder = build_config(
+        data.n_items, "causal", hidden=hidden, layers=1, heads=2, max_len=20, dropout=0.0, side_info=True,
+        n_genres=len(data.vocab["genres"]), n_year_buckets=13, seen_bias=True,
+    )  # fmt: skip
+    teacher = MultiTaskModel(multitask_config(encoder, task_data, ("next",)))
+    teacher.set_side_information(data.genre_matrix(), data.year_buckets())
+    config = DistillConfig(soft_weight=0.0, epochs=epochs, lr=1e-2, patience=epochs)
+    distill(teacher, teacher, task_data, config, CPU, progress=False)
+    return teacher
+
+
+def test_cluster_loss_teaches_the_teacher_clusters(tmp_path: Path) -> None:
+    """Two planted kinds of users; the 'clusters' are the kinds, their centroids the teacher's mean
+    representation of each kind. Only the student trained with the cluster loss places held-out
+    states (the validation-time representation) nearer the right centroid."""
+    from test_multitask import _two_camps
+
+    task_data = _two_camps(tmp_path)
+    teacher = _teacher(task_data, 16, 6)
+    kinds = task_data.profiles[:, 1]
+    representations = user_representations(teacher, task_data)
+    clusters = Clusters(kinds, torch.stack([representations[kinds == k].mean(0) for k in (0, 1)]))
+    accuracy, loss = {}, {}
+    for weight in (0.0, 1.0):
+        torch.manual_seed(2)
+        student = build_student(teacher, task_data, StudentSize(8))
+        config = DistillConfig(epochs=10, lr=1e-2, patience=10, soft_weight=0.0, cluster_weight=weight)
+        result = distill(student, teacher, task_data, config, CPU, clusters, progress=False)
+        with torch.no_grad():
+            projected = result.probe(user_representations(student, task_data))
+        logits = centroid_logits(projected, clusters.centroids)
+        accuracy[weight] = float((logits.argmax(1) == kinds).float().mean())
+        loss[weight] = cluster_balanced_loss(logits, kinds, 2).item()
+    # measured: accuracy 0.82 vs 0.69, balanced loss 0.41 vs 0.64 (seeded, CPU)
+    assert accuracy[1.0] > 0.78 and accuracy[1.0] > accuracy[0.0] + 0.08, (accuracy, loss)
+    assert loss[1.0] < 0.8 * loss[0.0], (accuracy, loss)
+    with pytest.raises(ValueError, match="clusters"):
+        distill(build_student(teacher, task_data, StudentSize(8)), teacher, task_data,
+                DistillConfig(cluster_weight=1.0), CPU, None, progress=False)  # fmt: skip
+
+
+def test_student_round_trip_size_and_throughput(setup, tmp_path: Path) -> None:
+    task_data, teacher, _ = setup
+    student = build_student(teacher, task_data, StudentSize(8)).eval()
+    folder = save_recommender(student, tmp_path / "student", task_data.data, {})
+    restored = load_recommender(folder, type(student))[0]
+    batch = task_data.split_batch(np.arange(10), "test", 20)
+    with torch.no_grad():
+        torch.testing.assert_close(restored.next_item_outputs(batch), student.next_item_outputs(batch))
+    assert size_on_disk(folder) == (folder / "model.safetensors").stat().st_size
+    with pytest.raises(FileNotFoundError, match="save_pretrained"):
+        size_on_disk(tmp_path)
+    assert scoring_throughput(student, task_data, repeats=1) > 0
+
+
+def test_dominant_genres_and_choice_of_student(setup) -> None:
+    task_data, _, clusters = setup
+    table = dominant_genres(task_data, clusters.labels.numpy())
+    assert table["users"].sum() == task_data.data.n_users and "unknown" not in " ".join(
+        table["dominant_genres"]
+    )
+    results = {
+        "teacher": {"params": 100, "valid_ndcg@10": 0.3},
+        "big": {"params": 50, "valid_ndcg@10": 0.29},
+        "small": {"params": 20, "valid_ndcg@10": 0.2},
+        "tiny": {"params": 10, "valid_ndcg@10": 0.1},
+    }
+    assert choose_student(results, 100, 4.0) == "small"  # "big" is only 2x smaller
+    assert choose_student(results, 100, 50.0) == "big"  # none qualifies: the best of all
+
+
+def test_bad_distill_config_is_refused() -> None:
+    with pytest.raises(ValueError, match="every loss weight is 0"):
+        DistillConfig(ce_weight=0.0, soft_weight=0.0)
+    with pytest.raises(ValueError, match="temperature"):
+        DistillConfig(temperature=0.0)
