@@ -73,7 +73,7 @@ def run_student(
     """Build, train (``base`` with this run's loss weights), save to ``folder`` and measure a student."""
     student = build_student(teacher, task_data, run.size)
     if run.from_teacher:
-        init_from_teacher(student, teacher.cpu())
+        init_from_teacher(student, teacher)
     config = replace(base, soft_weight=run.soft_weight, cluster_weight=run.cluster_weight)
     result = distill(student, teacher, task_data, config, device, clusters, progress, label=run.name)
     params = {"size": run.size.__dict__, "from_teacher": run.from_teacher, "distill": config.__dict__}

@@ -75,9 +75,12 @@ def init_from_teacher(student: MultiTaskModel, teacher: MultiTaskModel) -> torch
     right-singular vectors of the teacher's item embeddings, every embedding table becomes W_t P,
     the genre projection Pᵀ W_t; the output bias (item popularity) and the seen-item bias are
     copied. The encoder layers start fresh. Returns P."""
-    items = teacher.bert.embeddings.word_embeddings.weight.float()
+    items = teacher.bert.embeddings.word_embeddings.weight.float().cpu()
     projection = torch.linalg.svd(items, full_matrices=False).Vh[: student.config.hidden_size].T
-    source, target = teacher.state_dict(), student.state_dict()
+    source = {name: value.cpu() for name, value in teacher.state_dict().items()}
+    target = student.state_dict()
+    projection = projection.to(next(iter(target.values())).device)
+    source = {name: value.to(projection.device) for name, value in source.items()}
     for name in PROJECTED_ROWS:
         if name in source and name in target:
             target[name].copy_(source[name].float() @ projection)
