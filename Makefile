@@ -7,6 +7,12 @@ DATASET ?= ml-100k
 ARTIFACTS_DIR ?= data/artifacts/$(DATASET)
 RUNS_DIR ?= runs/$(DATASET)
 DEVICE ?= auto
+# `make run DEVICE=cuda` uses the larger GPU settings unless PARAMS is given (see README, "On a GPU").
+GPU_PARAMS ?= HIDDEN=128 LAYERS=3 HEADS=4 MAX_LEN=200 BATCH_SIZE=256 STUDENT_HIDDEN=[64,48,32,16] \
+	ITERATIONS=400 N_CANDIDATES=100
+ifeq ($(DEVICE),cuda)
+  PARAMS ?= $(GPU_PARAMS)
+endif
 PARAMS ?=
 PYTEST_ARGS ?=
 BENCH_DIR ?= data/artifacts/bench/$(DATASET)

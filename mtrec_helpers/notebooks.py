@@ -105,13 +105,8 @@ def parameters_for(notebook: Path, common: Mapping[str, Any], overrides: Mapping
     return chosen
 
 
-def run_pipeline(
-    notebooks: Sequence[Path],
-    runs_dir: Path,
-    common: Mapping[str, Any],
-    overrides: Mapping[str, Any],
-) -> list[tuple[Path, float]]:
-    """Run notebooks in order into ``runs_dir``, stopping at the first failure."""
+def check_declared_somewhere(notebooks: Sequence[Path], overrides: Mapping[str, Any]) -> None:
+    """Refuse overrides that none of ``notebooks`` declares, listing those they do."""
     everywhere = {name for nb in notebooks for name in declared_parameters(nb)}
     unknown = sorted(set(overrides) - everywhere)
     if unknown:
@@ -119,6 +114,16 @@ def run_pipeline(
             f"no notebook declares {', '.join(unknown)}; "
             f"declared parameters: {', '.join(sorted(everywhere))}."
         )
+
+
+def run_pipeline(
+    notebooks: Sequence[Path],
+    runs_dir: Path,
+    common: Mapping[str, Any],
+    overrides: Mapping[str, Any],
+) -> list[tuple[Path, float]]:
+    """Run notebooks in order into ``runs_dir``, stopping at the first failure."""
+    check_declared_somewhere(notebooks, overrides)
     timings = []
     for notebook in notebooks:
         start = time.perf_counter()

@@ -7,7 +7,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
+from matplotlib.figure import Figure
 
+from mtrec_helpers.atomic import atomic_directory
 from mtrec_helpers.comparison import results_table
 from mtrec_helpers.paths import resolve_artifacts_dir
 from mtrec_helpers.results import STAGES, metrics_path, read_metrics
@@ -34,6 +36,16 @@ def stage_results(artifacts_dir: Path) -> dict[str, pd.DataFrame]:
             if ranked:
                 tables[stage] = results_table(ranked)
     return tables
+
+
+def write_report(folder: Path, tables: dict[str, pd.DataFrame], figures: dict[str, Figure]) -> list[Path]:
+    """Replace ``folder`` (atomically) with ``<name>.csv`` per table and ``<name>.png`` per figure."""
+    with atomic_directory(Path(folder)) as tmp:
+        for name, table in tables.items():
+            table.to_csv(tmp / f"{name}.csv")
+        for name, figure in figures.items():
+            figure.savefig(tmp / f"{name}.png", dpi=120, bbox_inches="tight")
+    return sorted(Path(folder).iterdir())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,11 +1,12 @@
-"""The papermill test harness: run one notebook into a temporary folder, return its metrics."""
+"""The papermill test harness: run one notebook (or all of them in order) into a temporary folder."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
-from mtrec_helpers.notebooks import run_notebook
+from mtrec_helpers.notebooks import numbered_notebooks, parameters_for, run_notebook
 from mtrec_helpers.paths import notebooks_dir
 from mtrec_helpers.results import read_metrics
 
@@ -23,3 +24,16 @@ def run_stage(notebook: str, stage: str, tmp_path: Path, **parameters: Any) -> d
         {"ARTIFACTS_DIR": str(artifacts), **parameters},
     )
     return read_metrics(artifacts, stage)
+
+
+def run_all(folder: Path, overrides: dict[str, dict[str, Any]], dataset: str = "ml-100k") -> dict[str, float]:
+    """Every numbered notebook in order from an empty ``folder/artifacts``, as `make run` does, with
+    per-notebook overrides (keyed by the number, e.g. "02"); returns seconds per notebook."""
+    common = {"DATASET": dataset, "ARTIFACTS_DIR": str(folder / "artifacts"), "DEVICE": "cpu"}
+    seconds = {}
+    for notebook in numbered_notebooks():
+        start = time.perf_counter()
+        parameters = parameters_for(notebook, common, overrides.get(notebook.name[:2], {}))
+        run_notebook(notebook, folder / "runs" / notebook.name, parameters)
+        seconds[notebook.name[:2]] = time.perf_counter() - start
+    return seconds

@@ -1,4 +1,4 @@
-"""Notebook hygiene, the papermill runner, and notebook 01 end to end on the real ML-100k."""
+"""Notebook hygiene, the papermill runner, and all six notebooks end to end on the real ML-100k."""
 
 from __future__ import annotations
 
@@ -6,19 +6,22 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
-from harness import run_stage
+from harness import run_all, run_stage
 
 from mtrec_helpers.data import load_processed
 from mtrec_helpers.notebooks import (
     NotebookFailed,
     NotebookParameterError,
+    check_declared_somewhere,
     numbered_notebooks,
     parse_assignment,
     run_notebook,
     run_pipeline,
 )
 from mtrec_helpers.paths import notebooks_dir
+from mtrec_helpers.results import read_metrics
 
 NOTEBOOKS = numbered_notebooks()
 
@@ -53,6 +56,17 @@ def test_pipeline_refuses_an_override_no_notebook_declares(tmp_path: Path) -> No
         run_pipeline(NOTEBOOKS[:1], tmp_path, {}, {"MIN_INTERACTION": 3})
 
 
+def test_gpu_settings_in_the_makefile_are_declared_by_the_notebooks() -> None:
+    """`make run DEVICE=cuda` passes GPU_PARAMS; each must be a parameter some notebook declares."""
+    makefile = (notebooks_dir().parent / "Makefile").read_text(encoding="utf-8").replace("\\\n", " ")
+    line = next(row for row in makefile.splitlines() if row.startswith("GPU_PARAMS ?="))
+    settings = dict(parse_assignment(word) for word in line.split("?=", 1)[1].split())
+    assert settings["HIDDEN"] == 128 and settings["STUDENT_HIDDEN"] == [64, 48, 32, 16]
+    check_declared_somewhere(NOTEBOOKS, settings)
+    with pytest.raises(NotebookParameterError, match="HIDEN"):
+        check_declared_somewhere(NOTEBOOKS, {"HIDEN": 128})
+
+
 def test_parse_assignment() -> None:
     assert parse_assignment("EPOCHS=3") == ("EPOCHS", 3)
     assert parse_assignment("LR=1e-3") == ("LR", 0.001)
@@ -71,74 +85,72 @@ def test_failing_notebook_names_cell_and_executed_copy(tmp_path: Path) -> None:
     assert str(tmp_path / "runs" / "01_data_prep.ipynb") in message
 
 
+TINY = {
+    "02": {"EPOCHS": 2, "HIDDEN": 16, "MAX_LEN": 20, "LR": 5e-3, "KNN_NEIGHBOURS": [20], "EASE_L2": [200],
+           "N_BOOT": 200},
+    "03": {"EPOCHS": 1, "HEAD_EPOCHS": 0, "REFIT_EPOCHS": 1, "AUX_LAMBDAS": [0.3], "LR": 1e-3, "LORA_RANK": 4,
+           "N_BOOT": 200},
+    "04": {"ITERATIONS": 5, "SLATEQ_ITERATIONS": 3, "BATCH_USERS": 64, "EVAL_REPEATS": 1, "LOG_REPEATS": 1,
+           "OFFPOLICY_EPOCHS": 2, "N_BOOT": 200},
+    "05": {"K_RANGE": [3, 4], "STUDENT_HIDDEN": [8], "ABLATION_HIDDEN": 8, "EPOCHS": 1,
+           "THROUGHPUT_REPEATS": 1, "N_BOOT": 200},
+    "06": {"N_BOOT": 200},
+}  # fmt: skip
+"""Tiny settings per notebook (HEAD_EPOCHS=0: the warm-up is tested in test_multitask.py)."""
+CONTRACT = {"stage", "dataset", "device", "wall_time_s", "params", "results", "best"}
+
+
 @pytest.fixture(scope="module")
-def prepared_ml100k(real_ml100k: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder where notebook 01 has run on the real ML-100k; later notebooks' smoke runs use it."""
+def pipeline(real_ml100k: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """All six notebooks in order with tiny settings on the real ML-100k, from an empty artifacts
+    folder, as `make run` runs them; the stage tests below read what each one wrote."""
     folder = tmp_path_factory.mktemp("pipeline")
-    run_stage("01_data_prep.ipynb", "data_prep", folder)
+    seconds = run_all(folder, TINY)
+    print("notebook seconds:", {name: round(value, 1) for name, value in seconds.items()})
     return folder
 
 
-@pytest.fixture(scope="module")
-def pretrained_ml100k(prepared_ml100k: Path) -> dict:
-    """Notebook 02 with tiny models and two epochs on the prepared folder (03 finetunes them)."""
-    return run_stage(
-        "02_transformer_pretraining.ipynb",
-        "pretraining",
-        prepared_ml100k,
-        EPOCHS=2,
-        HIDDEN=16,
-        MAX_LEN=20,
-        LR=5e-3,
-        KNN_NEIGHBOURS=[20],
-        EASE_L2=[200],
-        N_BOOT=200,
-    )
+def stage_metrics(folder: Path, stage: str) -> dict:
+    return read_metrics(folder / "artifacts", stage)
 
 
-def test_pretraining_smoke_on_real_ml100k(prepared_ml100k: Path, pretrained_ml100k: dict) -> None:
+def test_end_to_end_pipeline_writes_every_stage(pipeline: Path) -> None:
+    """Every stage's metrics.json has the contract's keys and a positive wall time; every executed
+    copy and the final report are there."""
+    stages = ("data_prep", "pretraining", "multitask", "rl", "distillation", "ensemble")
+    for stage in stages:
+        metrics = stage_metrics(pipeline, stage)
+        assert set(metrics) >= CONTRACT, f"{stage}: missing {CONTRACT - set(metrics)}"
+        assert metrics["stage"] == stage and metrics["dataset"] == "ml-100k" and metrics["device"] == "cpu"
+        assert metrics["wall_time_s"] > 0
+    assert sorted(p.name for p in (pipeline / "runs").iterdir()) == [nb.name for nb in NOTEBOOKS]
+    assert len(NOTEBOOKS) == 6
+
+
+def test_pretraining_smoke_on_real_ml100k(pipeline: Path) -> None:
     """Tiny models, two epochs: the notebook runs end to end and both objectives beat chance."""
-    metrics = pretrained_ml100k
+    metrics = stage_metrics(pipeline, "pretraining")
     names = {"pop", "itemknn", "ease", "bert4rec", "causal"}
     assert set(metrics["results"]) == names and set(metrics["results_no_exclusion"]) == names
     for record in metrics["results"].values():
         assert 0 <= record["ndcg@10"] <= record["hr@10"] <= 1
         assert record["ndcg@10_ci"][0] <= record["ndcg@10"] <= record["ndcg@10_ci"][1]
-    n_items = json.loads((prepared_ml100k / "artifacts" / "data_prep" / "metrics.json").read_text())[
-        "n_items"
-    ]
+    n_items = stage_metrics(pipeline, "data_prep")["n_items"]
     chance_hr = 10 / (n_items - 100)  # a random ranking, even after excluding a long history
     for name in ("bert4rec", "causal"):
         assert metrics["training"][name]["valid_ndcg@10"] > 0
         best_hr = max(h["valid_hr@10"] for h in metrics["training"][name]["history"])
         assert best_hr > 3 * chance_hr, f"{name} does not beat a random ranking on validation"
-        assert (prepared_ml100k / "artifacts" / "pretrained" / name / "model.safetensors").is_file()
+        assert (pipeline / "artifacts" / "pretrained" / name / "model.safetensors").is_file()
     assert metrics["best"] in ("bert4rec", "causal")
     assert metrics["train_seq_per_s"]["causal"] > 0 and metrics["peak_memory_mb"] > 0
     assert metrics["results"]["ease"]["ndcg@10"] > metrics["results"]["pop"]["ndcg@10"]
 
 
-@pytest.fixture(scope="module")
-def multitask_ml100k(prepared_ml100k: Path, pretrained_ml100k: dict) -> dict:
-    """Notebook 03 with one epoch per configuration on the tiny pretrained encoder (04 uses it)."""
-    return run_stage(
-        "03_multitask_finetuning.ipynb",
-        "multitask",
-        prepared_ml100k,
-        EPOCHS=1,
-        HEAD_EPOCHS=0,  # the warm-up is tested in test_multitask.py
-        REFIT_EPOCHS=1,
-        AUX_LAMBDAS=[0.3],
-        LR=1e-3,
-        LORA_RANK=4,
-        N_BOOT=200,
-    )
-
-
-def test_multitask_smoke_on_real_ml100k(prepared_ml100k: Path, multitask_ml100k: dict) -> None:
+def test_multitask_smoke_on_real_ml100k(pipeline: Path) -> None:
     """Every entry of the contract is there with sane values, the heads beat their trivial
     baselines, and the model is saved."""
-    metrics = multitask_ml100k
+    metrics = stage_metrics(pipeline, "multitask")
     results, trivial = metrics["results"], metrics["trivial_baselines"]
     mtl = ["mtl_fixed", "mtl_uncertainty", "mtl_gradnorm", "mtl_dwa"]
     assert set(results) >= {
@@ -160,26 +172,15 @@ def test_multitask_smoke_on_real_ml100k(prepared_ml100k: Path, multitask_ml100k:
     assert {"rating_rmse", "like_auc", "genre_auc", "profile_accuracy", "ndcg@10"} <= set(trivial)
     assert metrics["best"] in results and metrics["best"].startswith("mtl_")
     assert "mtl_fixed_lora" in results and 0 < results["mtl_fixed_lora"]["trainable_share"] < 1
-    assert (prepared_ml100k / "artifacts" / "multitask" / "model" / "model.safetensors").is_file()
+    assert (pipeline / "artifacts" / "multitask" / "model" / "model.safetensors").is_file()
     weights = metrics["histories"]["mtl_uncertainty"][0]
     assert {f"weight_{t}" for t in ("next", "rating", "like", "genre", "profile")} <= set(weights)
 
 
-def test_rl_smoke_on_real_ml100k(prepared_ml100k: Path, multitask_ml100k: dict) -> None:
+def test_rl_smoke_on_real_ml100k(pipeline: Path) -> None:
     """A few REINFORCE updates on the tiny multi-task model: both simulator variants, every agent,
-    the contract's keys, sane values, the user model's held-out fit."""
-    metrics = run_stage(
-        "04_rl_ranking.ipynb",
-        "rl",
-        prepared_ml100k,
-        ITERATIONS=5,
-        SLATEQ_ITERATIONS=3,
-        BATCH_USERS=64,
-        EVAL_REPEATS=1,
-        LOG_REPEATS=1,
-        OFFPOLICY_EPOCHS=2,
-        N_BOOT=200,
-    )
+    the contract's keys, sane values, the user model's held-out fit, the saved policy."""
+    metrics = stage_metrics(pipeline, "rl")
     learners = {"reinforce", "slateq", "reinforce_offpolicy", "reinforce_offpolicy_uncorrected"}
     assert set(metrics["variants"]) == {"tuning", "heldout"}
     for records in metrics["variants"].values():
@@ -201,21 +202,13 @@ def test_rl_smoke_on_real_ml100k(prepared_ml100k: Path, multitask_ml100k: dict) 
     assert 0.3 < user_model["attraction_scale"] < 3  # fitted on the validation choices
     assert user_model["choice_loglik_test"] > user_model["choice_loglik_test_uniform"]
     assert len(metrics["offpolicy_training"]["reinforce_offpolicy"]) == 2
+    assert metrics["policy"] in learners - {"slateq"}
+    assert (pipeline / "artifacts" / "rl" / "policy" / "policy.pt").is_file()
 
 
-def test_distillation_smoke_on_real_ml100k(prepared_ml100k: Path, multitask_ml100k: dict) -> None:
+def test_distillation_smoke_on_real_ml100k(pipeline: Path) -> None:
     """Two tiny students and the ablation for one epoch each: the contract's keys and sane values."""
-    metrics = run_stage(
-        "05_kmeans_distillation.ipynb",
-        "distillation",
-        prepared_ml100k,
-        K_RANGE=[3, 4],
-        STUDENT_HIDDEN=[8],
-        ABLATION_HIDDEN=8,
-        EPOCHS=1,
-        THROUGHPUT_REPEATS=1,
-        N_BOOT=200,
-    )
+    metrics = stage_metrics(pipeline, "distillation")
     results = metrics["results"]
     assert {"teacher", "student_h8", "h8_alone", "h8_soft", "h8_alone_random_start"} == set(results)
     for record in results.values():
@@ -227,7 +220,41 @@ def test_distillation_smoke_on_real_ml100k(prepared_ml100k: Path, multitask_ml10
     assert kmeans["k"] in (3, 4) and abs(kmeans["inertia_torch"] / kmeans["inertia_sklearn"] - 1) < 0.01
     assert sum(kmeans["sizes"]) == 943 and metrics["best"] in results and metrics["best"] != "teacher"
     assert set(metrics["per_cluster_ndcg"]) == {str(c) for c in range(kmeans["k"])}
-    assert (prepared_ml100k / "artifacts" / "distillation" / "model" / "model.safetensors").is_file()
+    assert (pipeline / "artifacts" / "distillation" / "model" / "model.safetensors").is_file()
+
+
+def test_ensemble_smoke_on_real_ml100k(pipeline: Path) -> None:
+    """Notebook 06 on the tiny models: every member and ensemble with the report's metrics and
+    intervals, the paired tests against the best single model, the fitted weights, the report files."""
+    metrics = stage_metrics(pipeline, "ensemble")
+    members = {"pop", "itemknn", "ease", "bert4rec", "causal", "multitask", "student", "rl_reranker"}
+    ensembles = {"ensemble_softmax", "ensemble_uniform", "ensemble_rrf"}
+    results = metrics["results"]
+    assert set(results) == members | ensembles
+    for name, record in results.items():
+        for metric in ("ndcg@10", "hr@10", "mrr", "coverage@10", "diversity@10"):
+            low, high = record[f"{metric}_ci"]
+            assert 0 <= low <= record[metric] <= high <= 1, (name, metric)
+        assert record["ndcg@10"] <= record["hr@10"] and record["n_users"] == 943
+    assert metrics["best_single"] in members
+    assert results[metrics["best_single"]]["ndcg@10"] == max(results[m]["ndcg@10"] for m in members)
+    assert set(metrics["paired"]) == ensembles
+    for record in metrics["paired"].values():
+        low, high = record["ndcg@10_diff_ci"]
+        assert low <= record["ndcg@10_diff"] <= high and record["b"] == metrics["best_single"]
+    assert set(metrics["alphas"]) == members - {"rl_reranker"} and min(metrics["alphas"].values()) > 0
+    assert metrics["fusion"]["valid_loss"] <= metrics["fusion"]["uniform_valid_loss"]
+    assert results["ensemble_softmax"]["ndcg@10"] > results["pop"]["ndcg@10"]
+    assert set(metrics["leave_one_out"]) == set(metrics["alphas"])
+    report = {p.name for p in (pipeline / "artifacts" / "report").iterdir()}
+    assert {
+        "final_table.csv",
+        "paired_vs_best_single.csv",
+        "final_comparison.png",
+        "fusion_weights.png",
+    } <= report
+    table = pd.read_csv(pipeline / "artifacts" / "report" / "final_table.csv", index_col="model")
+    assert set(table.index) == set(results) and table["ndcg@10"].is_monotonic_decreasing
 
 
 def test_data_prep_on_real_ml100k(real_ml100k: Path, tmp_path: Path) -> None:

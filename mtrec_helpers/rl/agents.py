@@ -51,8 +51,24 @@ def candidate_features(
     users = sessions.users
     overlap = (observer.genres[sessions.candidates] * observer.recent[:, None, :]).sum(-1)
     progress = torch.full_like(scores, step / sessions.config.horizon)
-    rating = (table.rating[users] - 3.5) / 1.0
-    return torch.stack([standardise(scores), table.like[users], rating, overlap, progress], dim=-1)
+    return feature_stack(scores, table.like[users], table.rating[users], overlap, progress)
+
+
+def feature_stack(
+    scores: torch.Tensor,
+    like: torch.Tensor,
+    rating: torch.Tensor,
+    overlap: torch.Tensor,
+    progress: torch.Tensor,
+) -> torch.Tensor:
+    """(B, N, F) in the order of :data:`FEATURES`, scores standardised per row, ratings centred."""
+    return torch.stack([standardise(scores), like, rating - 3.5, overlap, progress], dim=-1)
+
+
+def first_step_features(table: CandidateTable) -> torch.Tensor:
+    """(U, N, F) features of every user's candidates before a session's first slate (no clicks)."""
+    zeros = torch.zeros_like(table.scores)
+    return feature_stack(table.scores, table.like, table.rating, zeros, zeros)
 
 
 def available_mask(sessions: Sessions) -> torch.Tensor:

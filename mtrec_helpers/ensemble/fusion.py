@@ -1,0 +1,123 @@
+"""Three ways to combine members' scores into one ranking.
+
+- **Softmax-weighted fusion** (the course's ensemble): ŷ_u = softmax(Σ_m α_m z_m(u)) over the items
+  user u can be recommended, z_m the member's per-user z-scores (:func:`.scores.zscore`). The
+  weights α_m = exp(w_m) > 0 are fitted on the *validation* split by minimising the mean
+  cross-entropy of every user's held-out validation item under ŷ (full batch, L-BFGS): a proper,
+  smooth surrogate of the ranking metrics whose optimum is found in a few dozen steps. Their sum
+  acts as a temperature and does not change rankings; their shares say how much each member counts.
+- **Uniform averaging**: the same with every α_m = 1 (no fitting).
+- **Reciprocal-rank fusion** (Cormack et al. 2009): Σ_m 1 / (k + rank_m(i)), ranks over the
+  eligible items, optionally only a member's top ``depth`` (a re-ranker that orders only its
+  candidates contributes nothing beyond them). Scale-free, so no normalisation and no fitting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+import math
+from dataclasses import dataclass
+
+import torch
+
+RRF_K = 60  # Cormack et al.'s constant
+
+
+@dataclass(frozen=True)
+class FusionFit:
+    """Fitted weights and the validation cross-entropy before (uniform averaging) and after."""
+
+    alphas: dict[str, float]
+    valid_loss: float
+    uniform_loss: float
+    steps: int
+
+    @property
+    def shares(self) -> dict[str, float]:
+        """Each member's α as a share of their sum (the ranking depends only on these)."""
+        total = sum(self.alphas.values())
+        return {name: value / total for name, value in self.alphas.items()}
+
+
+def weighted_sum(normalised: Mapping[str, torch.Tensor], alphas: Mapping[str, float]) -> torch.Tensor:
+    """Σ_m α_m z_m over the members named in ``alphas``."""
+    missing = sorted(set(alphas) - set(normalised))
+    if missing:
+        raise KeyError(f"no scores for member(s) {', '.join(missing)}; members: {', '.join(normalised)}")
+    return sum(alphas[name] * normalised[name] for name in alphas)
+
+
+def uniform(normalised: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """The mean of the members' z-scores."""
+    return weighted_sum(normalised, {name: 1.0 / len(normalised) for name in normalised})
+
+
+def fusion_loss(
+    stacked: torch.Tensor, log_alphas: torch.Tensor, eligible: torch.Tensor, targets: torch.Tensor
+) -> torch.Tensor:
+    """Mean cross-entropy of the targets under softmax(Σ_m exp(w_m) z_m) over eligible items;
+    ``stacked`` is (members, users, items)."""
+    logits = torch.einsum("m,muv->uv", log_alphas.exp(), stacked).masked_fill(~eligible, -torch.inf)
+    return torch.nn.functional.cross_entropy(logits, targets)
+
+
+def fit_softmax_fusion(
+    normalised: Mapping[str, torch.Tensor],
+    eligible: torch.Tensor,
+    targets: torch.Tensor,
+    max_steps: int = 100,
+) -> FusionFit:
+    """Fit α on one split's held-out items (use the validation split), starting from uniform
+    averaging (every α = 1/M), whose loss is reported beside the fitted one."""
+    if not normalised:
+        raise ValueError("fit_softmax_fusion needs at least one member")
+    names = list(normalised)
+    stacked = torch.stack([normalised[name].float() for name in names])
+    log_alphas = torch.full((len(names),), -math.log(len(names)), requires_grad=True)  # uniform
+    optimiser = torch.optim.LBFGS([log_alphas], lr=1.0, max_iter=max_steps, line_search_fn="strong_wolfe")
+    steps = 0
+
+    def closure() -> torch.Tensor:
+        nonlocal steps
+        steps += 1
+        optimiser.zero_grad()
+        loss = fusion_loss(stacked, log_alphas, eligible, targets)
+        loss.backward()
+        return loss
+
+    with torch.no_grad():
+        start = float(fusion_loss(stacked, log_alphas, eligible, targets))
+    optimiser.step(closure)
+    with torch.no_grad():
+        final = float(fusion_loss(stacked, log_alphas, eligible, targets))
+    alphas = {name: float(value) for name, value in zip(names, log_alphas.detach().exp(), strict=True)}
+    return FusionFit(alphas=alphas, valid_loss=final, uniform_loss=start, steps=steps)
+
+
+def ranks(scores: torch.Tensor, eligible: torch.Tensor) -> torch.Tensor:
+    """0-based rank of every item in its row among the eligible ones (ineligible: after them all)."""
+    masked = scores.masked_fill(~eligible, -torch.inf)
+    order = torch.argsort(masked, dim=1, descending=True, stable=True)
+    result = torch.empty_like(order)
+    result.scatter_(1, order, torch.arange(scores.shape[1]).expand_as(order).contiguous())
+    return result
+
+
+def reciprocal_rank_fusion(
+    scores: Mapping[str, torch.Tensor],
+    eligible: torch.Tensor,
+    k: float = RRF_K,
+    depth: Mapping[str, int] | None = None,
+) -> torch.Tensor:
+    """Σ_m 1/(k + 1 + rank_m) over eligible items (1-based ranks as in the paper); a member with a
+    ``depth`` contributes only for its top ``depth`` items."""
+    depth = depth or {}
+    fused = torch.zeros(eligible.shape)
+    for name, member in scores.items():
+        rank = ranks(member, eligible)
+        contribution = 1.0 / (k + 1.0 + rank.float())
+        limit = depth.get(name)
+        if limit is not None:
+            contribution = contribution.masked_fill(rank >= limit, 0.0)
+        fused += contribution.masked_fill(~eligible, 0.0)
+    return fused

@@ -1,0 +1,126 @@
+"""The ensemble's members, loaded from what notebooks 02–05 saved in the artifacts folder.
+
+- ``pop``, ``itemknn``, ``ease``: refitted on the training items with the settings 02 chose on
+  validation (seconds; they are not saved as files);
+- ``bert4rec``, ``causal``: the two pretrained objectives (``pretrained/<name>/``);
+- ``multitask``: the finetuned multi-task model (``multitask/model/``);
+- ``student``: the distilled student chosen in 05 (``distillation/model/``);
+- ``rl_reranker``: 04's REINFORCE policy re-ordering the multitask model's top-N candidates
+  (``rl/policy/``). Its scores exist only among those candidates, so it joins the table and the
+  rank fusion (its top N), not the score fusions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mtrec_helpers.artifacts import load_recommender
+from mtrec_helpers.baselines import fit_ease, fit_itemknn, fit_popularity
+from mtrec_helpers.data.store import ProcessedData
+from mtrec_helpers.ensemble.scores import score_matrix
+from mtrec_helpers.evaluation import ScoreFn
+from mtrec_helpers.models import SeqRecModel, scorer
+from mtrec_helpers.multitask.metrics import multitask_scorer
+from mtrec_helpers.multitask.model import MultiTaskModel
+from mtrec_helpers.multitask.tasks import TaskData
+from mtrec_helpers.results import read_metrics
+from mtrec_helpers.rl.policy import first_slate_logits, load_policy, reranked_scores
+from mtrec_helpers.rl.retrieval import retrieve
+
+RERANKER = "rl_reranker"
+FINETUNED = {"multitask": ("multitask", "model"), "student": ("distillation", "model")}
+
+
+@dataclass
+class Members:
+    """Every member's model; :meth:`scorers` gives their score functions for one split."""
+
+    baselines: dict[str, Any]
+    pretrained: dict[str, SeqRecModel]
+    finetuned: dict[str, MultiTaskModel]
+    policy: Any
+    policy_name: str
+    n_candidates: int
+    task_data: TaskData
+
+    @property
+    def score_names(self) -> list[str]:
+        """The members with catalogue-wide scores (all but the re-ranker)."""
+        return [*self.baselines, *self.pretrained, *self.finetuned]
+
+    def check_score_members(self, names: list[str], parameter: str = "SCORE_MEMBERS") -> None:
+        """Refuse names that are not catalogue-wide members, saying which are."""
+        unknown = sorted(set(names) - set(self.score_names))
+        if unknown or not names:
+            raise ValueError(
+                f"{parameter}={names!r}: {', '.join(unknown) or 'empty'} cannot be fused by score; "
+                f"choose among {', '.join(self.score_names)} ({RERANKER} only joins rank fusion)."
+            )
+
+    def scorers(self, split: str) -> dict[str, ScoreFn]:
+        """Score functions of the catalogue-wide members (all but the re-ranker) for ``split``."""
+        scorers: dict[str, ScoreFn] = {name: model.score for name, model in self.baselines.items()}
+        scorers.update({name: scorer(model) for name, model in self.pretrained.items()})
+        scorers.update(
+            {name: multitask_scorer(model, self.task_data, split) for name, model in self.finetuned.items()}
+        )
+        return scorers
+
+    def matrices(self, split: str) -> dict[str, torch.Tensor]:
+        """Every member's (users, V) scores on ``split``, the re-ranker's included."""
+        data = self.task_data.data
+        matrices = {name: score_matrix(fn, data, split) for name, fn in self.scorers(split).items()}
+        table = retrieve(self.finetuned["multitask"], self.task_data, self.n_candidates, split)
+        table.items, table.scores = table.items.cpu(), table.scores.cpu()
+        logits = first_slate_logits(self.policy, table)
+        matrices[RERANKER] = reranked_scores(matrices["multitask"], table, logits)
+        return matrices
+
+
+def _stage(artifacts: Path, stage: str, notebook: str) -> dict[str, Any]:
+    """A stage's metrics.json, or an error saying which notebook writes it."""
+    try:
+        return read_metrics(artifacts, stage)
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(
+            f"{artifacts / stage / 'metrics.json'} is missing: "
+            f"run notebooks/{notebook} with this ARTIFACTS_DIR first."
+        ) from exc
+
+
+def fit_saved_baselines(data: ProcessedData, tuning: dict[str, Any]) -> dict[str, Any]:
+    """Most-popular, item-kNN and EASE with the neighbours and λ chosen in notebook 02."""
+    return {
+        "pop": fit_popularity(data),
+        "itemknn": fit_itemknn(data, int(tuning["itemknn"]["best"])),
+        "ease": fit_ease(data, float(tuning["ease"]["best"])),
+    }
+
+
+def load_members(
+    artifacts: Path, task_data: TaskData, device: torch.device, progress: Callable[[str], None] = print
+) -> Members:
+    """Load every member saved under ``artifacts`` onto ``device``."""
+    artifacts = Path(artifacts)
+    pretraining = _stage(artifacts, "pretraining", "02_transformer_pretraining.ipynb")
+    rl = _stage(artifacts, "rl", "04_rl_ranking.ipynb")
+    _stage(artifacts, "distillation", "05_kmeans_distillation.ipynb")
+    baselines = fit_saved_baselines(task_data.data, pretraining["tuning"])
+    pretrained = {
+        name: load_recommender(artifacts / "pretrained" / name)[0].to(device)
+        for name in pretraining["model_dirs"]
+    }
+    finetuned = {
+        name: load_recommender(artifacts.joinpath(*parts), MultiTaskModel)[0].to(device)
+        for name, parts in FINETUNED.items()
+    }
+    policy, policy_name = load_policy(artifacts / "rl" / "policy")
+    progress(f"members: {', '.join([*baselines, *pretrained, *finetuned, RERANKER])} (policy: {policy_name})")
+    return Members(
+        baselines, pretrained, finetuned, policy, policy_name, int(rl["params"]["N_CANDIDATES"]), task_data
+    )

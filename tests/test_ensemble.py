@@ -1,0 +1,184 @@
+"""Score normalisation, the three fusions, beyond-accuracy metrics and the RL re-ranker's scores,
+checked by hand and on planted members whose usefulness is known."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mtrec_helpers.baselines import fit_ease, fit_popularity
+from mtrec_helpers.data import SyntheticConfig, prepare_dataset
+from mtrec_helpers.ensemble.beyond_accuracy import coverage_interval, intra_list_diversity
+from mtrec_helpers.ensemble.fusion import (
+    fit_softmax_fusion,
+    ranks,
+    reciprocal_rank_fusion,
+    uniform,
+    weighted_sum,
+)
+from mtrec_helpers.ensemble.report import best_single, final_frame, model_record, paired_against
+from mtrec_helpers.ensemble.scores import eligible_items, score_matrix, zscore
+from mtrec_helpers.evaluation import evaluate
+from mtrec_helpers.rl.agents import Reinforce, ReinforceConfig
+from mtrec_helpers.rl.policy import first_slate_logits, load_policy, reranked_scores, save_policy
+from mtrec_helpers.rl.retrieval import CandidateTable
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory):
+    return prepare_dataset(
+        "synthetic", tmp_path_factory.mktemp("ensemble"), min_interactions=3,
+        synthetic=SyntheticConfig(n_users=150, n_items=80, min_length=10, max_length=30),
+    )  # fmt: skip
+
+
+def test_eligible_items_exclude_history_and_special_ids_but_keep_the_target(data) -> None:
+    eligible = eligible_items(data, "test")
+    histories, targets = data.sequences("valid"), data.targets("test")
+    assert eligible.shape == (data.n_users, data.n_items + 2)
+    assert not eligible[:, 0].any() and not eligible[:, -1].any()
+    for user in (0, 7, 42):
+        seen = set(histories[user].tolist()) - {int(targets[user])}
+        assert not eligible[user, sorted(seen)].any()
+        assert eligible[user, int(targets[user])]
+        assert int(eligible[user].sum()) == data.n_items - len(seen)
+
+
+def test_zscore_standardises_each_row_over_eligible_items_only() -> None:
+    scores = torch.tensor([[100.0, 1.0, 2.0, 3.0, -50.0], [0.0, 10.0, 10.0, 40.0, 0.0]])
+    eligible = torch.tensor([[False, True, True, True, False], [False, True, True, True, False]])
+    z = zscore(scores, eligible)
+    assert z[:, [0, 4]].abs().max() == 0
+    assert torch.allclose(z[0, 1:4], torch.tensor([-1.0, 0.0, 1.0]) * math.sqrt(1.5), atol=1e-5)
+    assert torch.allclose(z[:, 1:4].mean(1), torch.zeros(2), atol=1e-6)
+    assert torch.allclose((z[:, 1:4] ** 2).mean(1), torch.ones(2), atol=1e-5)
+    assert torch.allclose(zscore(scores * 7 + 3, eligible), z, atol=1e-5)  # scale-free
+
+
+def _planted(n_users: int = 300, n_items: int = 200, seed: int = 0):
+    """Targets, and members: 'a' and 'b' each see the target half of the time, 'noise' never."""
+    gen = torch.Generator().manual_seed(seed)
+    targets = torch.randint(1, n_items + 1, (n_users,), generator=gen)
+    eligible = torch.ones(n_users, n_items + 2, dtype=torch.bool)
+    eligible[:, [0, -1]] = False
+    rows = torch.arange(n_users)
+    members = {}
+    for name, users in {"a": rows < n_users // 2, "b": rows >= n_users // 2, "noise": rows < 0}.items():
+        scores = torch.randn(n_users, n_items + 2, generator=gen)
+        scores[rows[users], targets[users]] += 3.0
+        members[name] = zscore(scores, eligible)
+    return members, eligible, targets
+
+
+def _ndcg10(scores: torch.Tensor, eligible: torch.Tensor, targets: torch.Tensor) -> float:
+    rank = ranks(scores, eligible)[torch.arange(len(targets)), targets].float()
+    return float(torch.where(rank < 10, 1.0 / torch.log2(rank + 2.0), torch.zeros(())).mean())
+
+
+def test_softmax_fusion_weights_useful_members_and_beats_each_of_them() -> None:
+    members, eligible, targets = _planted()
+    fit = fit_softmax_fusion(members, eligible, targets)
+    assert fit.valid_loss < fit.uniform_loss
+    assert fit.shares["noise"] < 0.1 and fit.shares["a"] > 0.35 and fit.shares["b"] > 0.35
+    assert sum(fit.shares.values()) == pytest.approx(1.0)
+    fused = weighted_sum(members, fit.alphas)
+    singles = {name: _ndcg10(scores, eligible, targets) for name, scores in members.items()}
+    assert _ndcg10(fused, eligible, targets) > max(singles.values()) + 0.02
+    assert _ndcg10(fused, eligible, targets) >= _ndcg10(uniform(members), eligible, targets)
+    with pytest.raises(KeyError, match="absent"):
+        weighted_sum(members, {"absent": 1.0})
+
+
+def test_ranks_are_zero_based_positions_among_eligible_items() -> None:
+    scores = torch.tensor([[0.0, 5.0, 1.0, 9.0, 3.0]])
+    eligible = torch.tensor([[False, True, True, True, True]])
+    assert ranks(scores, eligible)[0, 1:].tolist() == [1, 3, 0, 2]
+
+
+def test_reciprocal_rank_fusion_by_hand_and_its_depth() -> None:
+    eligible = torch.ones(1, 4, dtype=torch.bool)
+    first = torch.tensor([[4.0, 3.0, 2.0, 1.0]])  # ranks 1, 2, 3, 4
+    second = torch.tensor([[1.0, 4.0, 3.0, 2.0]])  # ranks 4, 1, 2, 3
+    fused = reciprocal_rank_fusion({"x": first, "y": second}, eligible, k=60)
+    expected = [1 / 61 + 1 / 64, 1 / 62 + 1 / 61, 1 / 63 + 1 / 62, 1 / 64 + 1 / 63]
+    assert torch.allclose(fused[0], torch.tensor(expected))
+    shallow = reciprocal_rank_fusion({"x": first, "y": second}, eligible, k=60, depth={"y": 1})
+    assert torch.allclose(shallow[0], torch.tensor([1 / 61, 1 / 62 + 1 / 61, 1 / 63, 1 / 64]))
+
+
+def test_intra_list_diversity_by_hand() -> None:
+    genres = np.array([[1, 0], [1, 0], [0, 1], [1, 1]], dtype=float)
+    top = np.array(
+        [
+            [0, 1],
+            [0, 2],
+            [0, 3],
+            [
+                0,
+                1,
+            ],
+        ]
+    )
+    assert intra_list_diversity(top, genres, 2).tolist() == pytest.approx(
+        [0.0, 1.0, 1 - 1 / math.sqrt(2), 0.0]
+    )
+    three = intra_list_diversity(np.array([[0, 1, 2]]), genres, 3)
+    assert three[0] == pytest.approx((0 + 1 + 1) / 3)
+    with pytest.raises(ValueError, match="two items"):
+        intra_list_diversity(top, genres, 1)
+
+
+def test_coverage_interval_surrounds_the_coverage_and_is_a_point_when_lists_agree() -> None:
+    rng = np.random.default_rng(0)
+    top = rng.integers(1, 1001, size=(40, 10))
+    coverage = len(np.unique(top)) / 1000
+    low, high = coverage_interval(top, 1000, 10, n_boot=300)
+    assert low < coverage < high and 0.01 < high - low < 0.2
+    same = np.tile(np.arange(1, 11), (50, 1))
+    assert coverage_interval(same, 100, 10, n_boot=50) == pytest.approx((0.1, 0.1))
+
+
+def test_score_matrix_and_records_on_real_baselines(data) -> None:
+    ease = fit_ease(data, 50.0)
+    matrix = score_matrix(ease.score, data, "test", batch_size=32)
+    assert matrix.shape == (data.n_users, data.n_items + 2)
+    direct = evaluate(ease.score, data, "test")
+    via_matrix = evaluate(lambda users, histories: matrix[users], data, "test")
+    assert np.array_equal(direct.ranks, via_matrix.ranks)
+    rankings = {"ease": direct, "pop": evaluate(fit_popularity(data).score, data, "test")}
+    results = {name: model_record(r, data.genre_matrix(), n_boot=200) for name, r in rankings.items()}
+    for record in results.values():
+        for metric in ("ndcg@10", "hr@10", "mrr", "coverage@10", "diversity@10"):
+            low, high = record[f"{metric}_ci"]
+            assert low <= record[metric] <= high
+        assert 0 < record["diversity@10"] < 1
+    assert results["pop"]["coverage@10"] < results["ease"]["coverage@10"]
+    assert best_single(results, ["ease", "pop"]) == "ease"
+    compared = paired_against(rankings, ["pop"], "ease", n_boot=200)["pop"]
+    assert compared["ndcg@10_diff"] == pytest.approx(results["pop"]["ndcg@10"] - results["ease"]["ndcg@10"])
+    assert "hr@10_diff_ci" in compared
+    frame = final_frame(results)
+    assert list(frame.index) == ["ease", "pop"] and "diversity@10_low" in frame.columns
+
+
+def test_reranked_scores_put_candidates_first_in_policy_order(tmp_path: Path) -> None:
+    base = torch.tensor([[0.0, 5.0, 4.0, 3.0, 2.0, 1.0, 0.0]])
+    table = CandidateTable(
+        items=torch.tensor([[2, 4]]), scores=torch.tensor([[4.0, 2.0]]),
+        like=torch.tensor([[0.1, 0.9]]), rating=torch.tensor([[3.0, 4.5]]),
+    )  # fmt: skip
+    network = Reinforce(ReinforceConfig(hidden=4, seed=1))
+    logits = first_slate_logits(network, table)
+    scores = reranked_scores(base, table, logits)
+    order = torch.argsort(scores[0, 1:-1], descending=True).add(1).tolist()
+    candidates = [2, 4] if logits[0, 0] > logits[0, 1] else [4, 2]
+    assert order == [*candidates, 1, 3, 5]
+    loaded, name = load_policy(save_policy(network, tmp_path / "policy", "reinforce_offpolicy"))
+    assert name == "reinforce_offpolicy"
+    assert torch.equal(first_slate_logits(loaded, table), logits)
+    with pytest.raises(FileNotFoundError, match="04_rl_ranking"):
+        load_policy(tmp_path / "nothing")
