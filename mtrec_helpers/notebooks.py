@@ -146,6 +146,16 @@ def parse_assignment(text: str) -> tuple[str, Any]:
         return key.strip(), value
 
 
+def notebook_number(text: str) -> str:
+    """A two-digit notebook number for ``--only``; anything else (e.g. a KEY=VALUE that ``--only``
+    swallowed) is refused rather than silently matching no notebook."""
+    if len(text) != 2 or not text.isdigit():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a notebook number like 02; put KEY=VALUE overrides before --only"
+        )
+    return text
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line for `make run`."""
     parser = argparse.ArgumentParser(description="Run the mtrec notebooks in order with papermill.")
@@ -153,7 +163,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--artifacts-dir", default="", help="default: data/artifacts/<dataset>")
     parser.add_argument("--runs-dir", default="", help="default: runs/<dataset>")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--only", nargs="*", default=None, help="notebook number prefixes, e.g. 01 02")
+    parser.add_argument(
+        "--only",
+        nargs="*",
+        default=None,
+        type=notebook_number,
+        help="notebook numbers, e.g. 01 02 (after KEY=VALUE)",
+    )
     parser.add_argument("overrides", nargs="*", type=parse_assignment, help="KEY=VALUE parameters")
     args = parser.parse_args(argv)
     root = notebooks_dir().parent

@@ -20,6 +20,7 @@ from mtrec_helpers.notebooks import (
     run_notebook,
     run_pipeline,
 )
+from mtrec_helpers.notebooks import main as notebooks_main
 from mtrec_helpers.paths import notebooks_dir
 from mtrec_helpers.results import read_metrics
 
@@ -65,6 +66,13 @@ def test_gpu_settings_in_the_makefile_are_declared_by_the_notebooks() -> None:
     check_declared_somewhere(NOTEBOOKS, settings)
     with pytest.raises(NotebookParameterError, match="HIDEN"):
         check_declared_somewhere(NOTEBOOKS, {"HIDEN": 128})
+
+
+def test_only_refuses_an_override_it_would_swallow(capsys: pytest.CaptureFixture[str]) -> None:
+    """`--only 06 KEY=VALUE` would take the override as a notebook number and drop it silently."""
+    with pytest.raises(SystemExit):
+        notebooks_main(["--only", "06", "SCORE_MEMBERS=['ease']"])
+    assert "put KEY=VALUE overrides before --only" in capsys.readouterr().err
 
 
 def test_parse_assignment() -> None:
