@@ -75,8 +75,7 @@ class Members:
         """Every member's (users, V) scores on ``split``, the re-ranker's included."""
         data = self.task_data.data
         matrices = {name: score_matrix(fn, data, split) for name, fn in self.scorers(split).items()}
-        table = retrieve(self.finetuned["multitask"], self.task_data, self.n_candidates, split)
-        table.items, table.scores = table.items.cpu(), table.scores.cpu()
+        table = retrieve(self.finetuned["multitask"], self.task_data, self.n_candidates, split)  # on the CPU
         logits = first_slate_logits(self.policy, table)
         matrices[RERANKER] = reranked_scores(matrices["multitask"], table, logits)
         return matrices
