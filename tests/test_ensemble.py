@@ -20,9 +20,11 @@ from mtrec_helpers.ensemble.fusion import (
     uniform,
     weighted_sum,
 )
+from mtrec_helpers.ensemble.members import Members, load_members
 from mtrec_helpers.ensemble.report import best_single, final_frame, model_record, paired_against
 from mtrec_helpers.ensemble.scores import eligible_items, score_matrix, zscore
 from mtrec_helpers.evaluation import evaluate
+from mtrec_helpers.multitask.tasks import TaskData
 from mtrec_helpers.rl.agents import Reinforce, ReinforceConfig
 from mtrec_helpers.rl.policy import first_slate_logits, load_policy, reranked_scores, save_policy
 from mtrec_helpers.rl.retrieval import CandidateTable
@@ -182,3 +184,15 @@ def test_reranked_scores_put_candidates_first_in_policy_order(tmp_path: Path) ->
     assert torch.equal(first_slate_logits(loaded, table), logits)
     with pytest.raises(FileNotFoundError, match="04_rl_ranking"):
         load_policy(tmp_path / "nothing")
+
+
+def test_members_fail_early_naming_the_missing_notebook_and_the_parameter(data, tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="02_transformer_pretraining"):
+        load_members(tmp_path, TaskData(data, seed=0), torch.device("cpu"))
+    members = Members({"pop": None, "ease": None}, {"causal": None}, {"multitask": None}, None, "", 50, None)
+    assert members.score_names == ["pop", "ease", "causal", "multitask"]
+    members.check_score_members(["ease", "multitask"])
+    with pytest.raises(ValueError, match="SCORE_MEMBERS.*rl_reranker.*cannot be fused"):
+        members.check_score_members(["ease", "rl_reranker"])
+    with pytest.raises(ValueError, match="empty"):
+        members.check_score_members([])
