@@ -24,6 +24,13 @@ ScoreFn = Callable[[np.ndarray, list[np.ndarray]], torch.Tensor]
 DEFAULT_KS = (10, 20)
 
 
+def split_histories(data: ProcessedData, split: str) -> list[np.ndarray]:
+    """Every user's input for a held-out ``split`` item: the sequence through the split before it."""
+    if split not in SPLITS[1:]:
+        raise ValueError(f"split={split!r}; use 'valid' or 'test'")
+    return data.sequences(SPLITS[SPLITS.index(split) - 1])
+
+
 def history_mask(histories: Sequence[np.ndarray], n_columns: int, device: torch.device) -> torch.Tensor:
     """Boolean (B, n_columns) mask of the items in each history."""
     mask = torch.zeros((len(histories), n_columns), dtype=torch.bool, device=device)
@@ -112,10 +119,8 @@ def evaluate(
     device: torch.device | str = "cpu",
 ) -> RankingResult:
     """Rank every user's held-out ``split`` item over the full catalogue, in batches on ``device``."""
-    if split not in SPLITS[1:]:
-        raise ValueError(f"split={split!r}; evaluate on 'valid' or 'test'")
+    histories = split_histories(data, split)
     device = torch.device(device)
-    histories = data.sequences(SPLITS[SPLITS.index(split) - 1])
     targets = torch.from_numpy(data.targets(split).astype(np.int64))
     ranks, tops = [], []
     with torch.no_grad():

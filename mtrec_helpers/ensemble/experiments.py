@@ -43,6 +43,41 @@ def normalised(
 
 
 @dataclass
+class FusionInputs:
+    """What every softmax fusion needs, computed once: the score members' z-scores on both splits,
+    the validation targets and which items each user may be recommended on each split."""
+
+    z_valid: dict[str, torch.Tensor]
+    z_test: dict[str, torch.Tensor]
+    eligible_valid: torch.Tensor
+    eligible_test: torch.Tensor
+    targets_valid: torch.Tensor
+
+    @classmethod
+    def of(
+        cls,
+        valid: Mapping[str, torch.Tensor],
+        test: Mapping[str, torch.Tensor],
+        data: ProcessedData,
+        score_members: list[str],
+    ) -> FusionInputs:
+        """From the members' raw score matrices on the validation and test splits."""
+        return cls(
+            z_valid=normalised({m: valid[m] for m in score_members}, data, "valid"),
+            z_test=normalised({m: test[m] for m in score_members}, data, "test"),
+            eligible_valid=eligible_items(data, "valid"),
+            eligible_test=eligible_items(data, "test"),
+            targets_valid=torch.from_numpy(data.targets("valid").astype(np.int64)),
+        )
+
+    def fit(self, members: list[str]) -> FusionFit:
+        """Softmax fusion of ``members`` fitted on the validation split."""
+        return fit_softmax_fusion(
+            {m: self.z_valid[m] for m in members}, self.eligible_valid, self.targets_valid
+        )
+
+
+@dataclass
 class Fusion:
     """The fitted softmax fusion and the three ensembles' scores on the evaluation split."""
 
@@ -50,46 +85,26 @@ class Fusion:
     scores: dict[str, torch.Tensor]
 
 
-def fuse(
-    valid: Mapping[str, torch.Tensor],
-    test: Mapping[str, torch.Tensor],
-    data: ProcessedData,
-    score_members: list[str],
-    rrf_depth: Mapping[str, int],
-) -> Fusion:
-    """Fit α on ``valid`` (the validation split's matrices) and build the ensembles for ``test``:
-    softmax fusion and uniform averaging over ``score_members``; rank fusion over every member
-    (those in ``rrf_depth`` only for their top items)."""
-    z_valid = normalised({m: valid[m] for m in score_members}, data, "valid")
-    targets = torch.from_numpy(data.targets("valid").astype(np.int64))
-    fit = fit_softmax_fusion(z_valid, eligible_items(data, "valid"), targets)
-    z_test = normalised({m: test[m] for m in score_members}, data, "test")
+def fuse(inputs: FusionInputs, test: Mapping[str, torch.Tensor], rrf_depth: Mapping[str, int]) -> Fusion:
+    """The three ensembles on the test split: softmax fusion (α fitted on validation) and uniform
+    averaging of the score members; rank fusion of every member in ``test`` (those in ``rrf_depth``
+    only for their top items)."""
+    fit = inputs.fit(list(inputs.z_valid))
     scores = {
-        "ensemble_softmax": weighted_sum(z_test, fit.alphas),
-        "ensemble_uniform": uniform(z_test),
-        "ensemble_rrf": reciprocal_rank_fusion(test, eligible_items(data, "test"), depth=rrf_depth),
+        "ensemble_softmax": weighted_sum(inputs.z_test, fit.alphas),
+        "ensemble_uniform": uniform(inputs.z_test),
+        "ensemble_rrf": reciprocal_rank_fusion(test, inputs.eligible_test, depth=rrf_depth),
     }
     return Fusion(fit, scores)
 
 
-def leave_one_out(
-    valid: Mapping[str, torch.Tensor],
-    test: Mapping[str, torch.Tensor],
-    data: ProcessedData,
-    score_members: list[str],
-) -> dict[str, dict[str, float]]:
-    """For each member: the softmax fusion refitted without it, its validation loss and test NDCG@10."""
-    eligible, targets = (
-        eligible_items(data, "valid"),
-        torch.from_numpy(data.targets("valid").astype(np.int64)),
-    )
-    z_valid = normalised({m: valid[m] for m in score_members}, data, "valid")
-    z_test = normalised({m: test[m] for m in score_members}, data, "test")
+def leave_one_out(inputs: FusionInputs, data: ProcessedData) -> dict[str, dict[str, float]]:
+    """For each score member: the softmax fusion refitted without it, its validation loss and test
+    NDCG@10."""
     outcome = {}
-    for dropped in score_members:
-        kept = [m for m in score_members if m != dropped]
-        fit = fit_softmax_fusion({m: z_valid[m] for m in kept}, eligible, targets)
-        fused = weighted_sum({m: z_test[m] for m in kept}, fit.alphas)
+    for dropped in inputs.z_valid:
+        fit = inputs.fit([m for m in inputs.z_valid if m != dropped])
+        fused = weighted_sum(inputs.z_test, fit.alphas)
         ranking = evaluate(matrix_scorer(fused), data, "test")
         outcome[dropped] = {"valid_loss": fit.valid_loss, "ndcg@10": float(ranking.ndcg(10).mean())}
     return outcome

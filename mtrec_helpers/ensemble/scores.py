@@ -12,16 +12,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from mtrec_helpers.data.preprocess import SPLITS
 from mtrec_helpers.data.store import ProcessedData
-from mtrec_helpers.evaluation import ScoreFn, history_mask
-
-
-def split_histories(data: ProcessedData, split: str) -> list[np.ndarray]:
-    """The inputs the evaluator gives every user for ``split``: the sequence before that item."""
-    if split not in SPLITS[1:]:
-        raise ValueError(f"split={split!r}; use 'valid' or 'test'")
-    return data.sequences(SPLITS[SPLITS.index(split) - 1])
+from mtrec_helpers.evaluation import ScoreFn, history_mask, split_histories
 
 
 def score_matrix(score_fn: ScoreFn, data: ProcessedData, split: str, batch_size: int = 256) -> torch.Tensor:

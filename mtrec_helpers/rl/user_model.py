@@ -25,7 +25,7 @@ import torch
 from mtrec_helpers.baselines import fit_ease
 from mtrec_helpers.data.preprocess import SPLITS
 from mtrec_helpers.data.store import ProcessedData
-from mtrec_helpers.evaluation import history_mask
+from mtrec_helpers.evaluation import history_mask, split_histories
 
 
 @dataclass
@@ -142,12 +142,8 @@ class HeldOut:
 
     @classmethod
     def of(cls, data: ProcessedData, split: str) -> HeldOut:
-        if split not in SPLITS[1:]:
-            raise ValueError(f"split must be one of {SPLITS[1:]}, got {split!r}")
+        seen = history_mask(split_histories(data, split), data.n_items + 2, torch.device("cpu"))
         held = data.interactions[data.interactions["split"] == split].sort_values("user_idx")
-        seen = history_mask(
-            data.sequences(SPLITS[SPLITS.index(split) - 1]), data.n_items + 2, torch.device("cpu")
-        )
         return cls(
             torch.from_numpy(held["user_idx"].to_numpy().astype(np.int64)),
             torch.from_numpy(held["item_idx"].to_numpy().astype(np.int64)),
