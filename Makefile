@@ -1,4 +1,5 @@
 # mtrec — the two commands are `make run` and `make test`; `make help` lists the rest.
+# Any upper-case variable a notebook declares is a parameter override: `make run EPOCHS=1`.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -9,7 +10,7 @@ RUNS_DIR ?= runs/$(DATASET)
 DEVICE ?= auto
 # `make run DEVICE=cuda` uses the larger GPU settings unless PARAMS is given (see README, "On a GPU").
 GPU_PARAMS ?= HIDDEN=128 LAYERS=3 HEADS=4 MAX_LEN=200 BATCH_SIZE=256 STUDENT_HIDDEN=[64,48,32,16] ABLATION_HIDDEN=48 \
-	ITERATIONS=400 N_CANDIDATES=100
+	ITERATIONS=400 N_CANDIDATES=100 POLICY_HIDDEN=128
 ifeq ($(DEVICE),cuda)
   PARAMS ?= $(GPU_PARAMS)
 endif
@@ -56,7 +57,7 @@ data: setup ## find (or download and verify) DATASET and prepare it into ARTIFAC
 
 run: setup ## execute every numbered notebook in order with papermill into RUNS_DIR
 	$(PY) -m mtrec_helpers.notebooks --dataset $(DATASET) --artifacts-dir $(ARTIFACTS_DIR) \
-		--runs-dir $(RUNS_DIR) --device $(DEVICE) $(PARAMS)
+		--runs-dir $(RUNS_DIR) --device $(DEVICE) --make-variables $(PARAMS)
 
 test: setup ## unit tests and papermill notebook tests
 	$(PY) -m pytest $(PYTEST_ARGS)

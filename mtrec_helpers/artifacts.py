@@ -11,12 +11,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+from safetensors import SafetensorError
 from transformers.utils import logging as hf_logging
 
 from mtrec_helpers.atomic import atomic_directory
 from mtrec_helpers.data.store import ProcessedData
 from mtrec_helpers.models import SeqRecModel
 from mtrec_helpers.results import plain
+from mtrec_helpers.stages import damaged_artifact, missing_artifact
 
 
 def save_recommender(model: SeqRecModel, folder: Path, data: ProcessedData, params: dict[str, Any]) -> Path:
@@ -36,12 +38,18 @@ def load_recommender(
     """The model (in eval mode; ``model_class`` e.g. ``MultiTaskModel``), its vocabulary and parameters."""
     folder = Path(folder)
     if not (folder / "config.json").is_file():
-        raise FileNotFoundError(
-            f"{folder} holds no saved model: run notebooks/02_transformer_pretraining.ipynb with this "
-            "ARTIFACTS_DIR first."
-        )
+        raise missing_artifact(folder, "a saved model (config.json)")
     hf_logging.disable_progress_bar()
-    model = model_class.from_pretrained(folder).eval()
-    vocab = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
-    params = json.loads((folder / "mtrec_params.json").read_text(encoding="utf-8"))
+    try:
+        model = model_class.from_pretrained(folder, use_safetensors=True).eval()
+        vocab = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
+        params = json.loads((folder / "mtrec_params.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, RuntimeError, KeyError, SafetensorError) as exc:  # JSON, shape errors too
+        raise damaged_artifact(folder, f"the saved model cannot be loaded ({_first_line(exc)})") from exc
     return model, vocab, params
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, with its type."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"

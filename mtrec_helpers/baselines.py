@@ -91,20 +91,17 @@ def tune(
     gram: torch.Tensor | None = None,
 ) -> Tuned:
     """Fit ``fit(data, value)`` for each grid value; keep the best validation NDCG@10."""
+    if not grid:
+        raise ValueError("the tuning grid is empty: give at least one value (KNN_NEIGHBOURS, EASE_L2).")
     gram = cooccurrence(data) if gram is None else gram
     search: dict[float, float] = {}
-    best: tuple[float, float, Any] | None = None
+    fitted: list[tuple[float, float, Any]] = []
     for value in grid:
         model = fit(data, value, gram)
-        ndcg = float(evaluate(model.score, data, "valid").ndcg(10).mean())
-        search[value] = ndcg
-        if best is None or ndcg > best[0]:
-            best = (ndcg, value, model)
-    assert best is not None, "empty grid"
-    return Tuned(model=best[2], value=best[1], search=search)
-
-
-BASELINES = ("pop", "itemknn", "ease")
+        search[value] = float(evaluate(model.score, data, "valid").ndcg(10).mean())
+        fitted.append((search[value], value, model))
+    _, value, model = max(fitted, key=lambda entry: entry[0])
+    return Tuned(model=model, value=value, search=search)
 
 
 def fit_baselines(

@@ -7,8 +7,8 @@ so a typo in an override never runs a notebook with its defaults silently.
 from __future__ import annotations
 
 import argparse
-import ast
 import os
+import re
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -17,18 +17,26 @@ from typing import Any
 
 import papermill
 from jupyter_client.kernelspec import NoSuchKernel
+from nbclient.exceptions import DeadKernelError
 from papermill.exceptions import PapermillExecutionError
 
-from mtrec_helpers.paths import absolutize_data_dir_env, notebooks_dir
+from mtrec_helpers.data.errors import DataError
+from mtrec_helpers.parameters import (
+    NotebookParameterError,
+    check_declared_somewhere,
+    check_parameters,
+    declared_parameters,
+    parse_assignment,
+)
+from mtrec_helpers.paths import absolutize_data_dir_env, ensure_writable, notebooks_dir
 
 KERNEL_ENV = "MTREC_KERNEL"
 DEFAULT_KERNEL = "mtrec"
-COMMON_PARAMETERS = ("DATASET", "ARTIFACTS_DIR", "DEVICE")
-"""Passed to every notebook that declares them; other overrides must be declared somewhere."""
-
-
-class NotebookParameterError(ValueError):
-    """An override names a parameter the notebook does not declare."""
+MAKEFILE_VARIABLES = (
+    "PYTHON", "DATASET", "ARTIFACTS_DIR", "RUNS_DIR", "DEVICE", "GPU_PARAMS", "PARAMS", "PYTEST_ARGS",
+    "BENCH_DIR", "TORCH_SPEC",
+)  # fmt: skip
+"""The Makefile's own variables; any other upper-case `make run NAME=VALUE` is a notebook override."""
 
 
 class NotebookFailed(RuntimeError):
@@ -45,25 +53,6 @@ def numbered_notebooks(folder: Path | None = None) -> list[Path]:
     return sorted((folder or notebooks_dir()).glob("[0-9][0-9]_*.ipynb"))
 
 
-def declared_parameters(notebook: Path) -> dict[str, Any]:
-    """Names and defaults of the notebook's ``parameters`` cell."""
-    found = papermill.inspect_notebook(str(notebook))
-    if not found:
-        raise NotebookParameterError(f"{notebook} has no cell tagged 'parameters'.")
-    return {name: info["default"] for name, info in found.items()}
-
-
-def check_parameters(notebook: Path, parameters: Mapping[str, Any]) -> None:
-    """Refuse overrides the notebook does not declare, listing the ones it does."""
-    declared = declared_parameters(notebook)
-    unknown = sorted(set(parameters) - set(declared))
-    if unknown:
-        raise NotebookParameterError(
-            f"{notebook.name} does not declare {', '.join(unknown)}; "
-            f"its parameters are {', '.join(sorted(declared))}."
-        )
-
-
 def run_notebook(
     notebook: Path,
     output: Path,
@@ -73,7 +62,7 @@ def run_notebook(
     """Execute ``notebook`` into ``output`` with papermill, in the notebooks folder."""
     parameters = dict(parameters or {})
     check_parameters(notebook, parameters)
-    output.parent.mkdir(parents=True, exist_ok=True)
+    ensure_writable(output.parent, "RUNS_DIR")
     absolutize_data_dir_env()
     try:
         papermill.execute_notebook(
@@ -88,6 +77,12 @@ def run_notebook(
         raise NotebookFailed(
             f"{notebook.name} failed in cell {exc.cell_index} (execution count {exc.exec_count}): "
             f"{exc.ename}: {exc.evalue}\n  executed copy with the traceback: {output}"
+        ) from exc
+    except DeadKernelError as exc:
+        raise NotebookFailed(
+            f"{notebook.name} stopped: its Jupyter kernel died ({exc}). Likely causes: out of memory "
+            "(try a smaller BATCH_SIZE, MAX_LEN or HIDDEN, or a smaller DATASET) or the process was "
+            f"killed.\n  executed copy, up to the last cell that finished: {output}"
         ) from exc
     except NoSuchKernel as exc:
         raise NotebookFailed(
@@ -105,17 +100,6 @@ def parameters_for(notebook: Path, common: Mapping[str, Any], overrides: Mapping
     return chosen
 
 
-def check_declared_somewhere(notebooks: Sequence[Path], overrides: Mapping[str, Any]) -> None:
-    """Refuse overrides that none of ``notebooks`` declares, listing those they do."""
-    everywhere = {name for nb in notebooks for name in declared_parameters(nb)}
-    unknown = sorted(set(overrides) - everywhere)
-    if unknown:
-        raise NotebookParameterError(
-            f"no notebook declares {', '.join(unknown)}; "
-            f"declared parameters: {', '.join(sorted(everywhere))}."
-        )
-
-
 def run_pipeline(
     notebooks: Sequence[Path],
     runs_dir: Path,
@@ -124,6 +108,7 @@ def run_pipeline(
 ) -> list[tuple[Path, float]]:
     """Run notebooks in order into ``runs_dir``, stopping at the first failure."""
     check_declared_somewhere(notebooks, overrides)
+    ensure_writable(runs_dir, "RUNS_DIR")
     timings = []
     for notebook in notebooks:
         start = time.perf_counter()
@@ -135,15 +120,28 @@ def run_pipeline(
     return timings
 
 
-def parse_assignment(text: str) -> tuple[str, Any]:
-    """``KEY=VALUE`` with VALUE read as a Python literal when it is one, else as a string."""
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    key, value = text.split("=", 1)
-    try:
-        return key.strip(), ast.literal_eval(value)
-    except (ValueError, SyntaxError):
-        return key.strip(), value
+def make_overrides(makeflags: str, environ: Mapping[str, str]) -> dict[str, Any]:
+    """The upper-case variables given on the `make` command line (listed after `--` in MAKEFLAGS,
+    their values exported to the environment) that are not the Makefile's own: notebook overrides."""
+    _, found, assigned = makeflags.partition(" -- ")
+    if not found:
+        assigned = makeflags.removeprefix("-- ") if makeflags.startswith("-- ") else ""
+    names = [word.split("=", 1)[0] for word in re.split(r"(?<!\\) ", assigned) if "=" in word]
+    chosen = [n for n in names if n.isupper() and n not in MAKEFILE_VARIABLES and n in environ]
+    return dict(parse_assignment(f"{name}={environ[name]}") for name in chosen)
+
+
+def select_notebooks(notebooks: Sequence[Path], only: Sequence[str] | None) -> list[Path]:
+    """The notebooks numbered in ``only`` (all when it is empty); a number without a notebook is refused."""
+    if not only:
+        return list(notebooks)
+    numbers = {nb.name[:2] for nb in notebooks}
+    missing = sorted(set(only) - numbers)
+    if missing:
+        raise NotebookParameterError(
+            f"--only {' '.join(missing)}: no such notebook; the notebooks are {', '.join(sorted(numbers))}."
+        )
+    return [nb for nb in notebooks if nb.name[:2] in set(only)]
 
 
 def notebook_number(text: str) -> str:
@@ -170,18 +168,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=notebook_number,
         help="notebook numbers, e.g. 01 02 (after KEY=VALUE)",
     )
+    parser.add_argument(
+        "--make-variables",
+        action="store_true",
+        help="also take upper-case variables of the `make` command line (MAKEFLAGS) as overrides",
+    )
     parser.add_argument("overrides", nargs="*", type=parse_assignment, help="KEY=VALUE parameters")
     args = parser.parse_args(argv)
     root = notebooks_dir().parent
     runs_dir = Path(args.runs_dir or root / "runs" / args.dataset).resolve()
     artifacts = str(Path(args.artifacts_dir).resolve()) if args.artifacts_dir else ""
-    notebooks = numbered_notebooks()
-    if args.only:
-        notebooks = [nb for nb in notebooks if nb.name[:2] in set(args.only)]
+    overrides = dict(args.overrides)
+    if args.make_variables:
+        overrides.update(make_overrides(os.environ.get("MAKEFLAGS", ""), os.environ))
     common = {"DATASET": args.dataset, "ARTIFACTS_DIR": artifacts, "DEVICE": args.device}
     try:
-        timings = run_pipeline(notebooks, runs_dir, common, dict(args.overrides))
-    except (NotebookFailed, NotebookParameterError) as exc:
+        check_declared_somewhere(numbered_notebooks(), {**common, **overrides})
+        notebooks = select_notebooks(numbered_notebooks(), args.only)
+        timings = run_pipeline(notebooks, runs_dir, common, overrides)
+    except (NotebookFailed, NotebookParameterError, DataError) as exc:
         print(f"✗ {exc}", file=sys.stderr)
         return 1
     total = sum(seconds for _, seconds in timings)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 DATA_DIR_ENV = "MTREC_DATA_DIR"
@@ -31,6 +32,25 @@ def absolutize_data_dir_env() -> None:
     folder = user_data_dir()
     if folder is not None:
         os.environ[DATA_DIR_ENV] = str(folder)
+
+
+def ensure_writable(folder: Path, parameter: str) -> Path:
+    """Create ``folder`` if needed and check that files can be written in it, before any long work;
+    a one-line error names the folder and the parameter to change otherwise."""
+    from mtrec_helpers.data.errors import DataError
+
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise DataError(
+            f"cannot create or write this folder ({exc.strerror or exc}).",
+            path=folder,
+            fix=f"set {parameter} to a folder you can write to, or fix its permissions.",
+        ) from exc
+    return folder
 
 
 def default_artifacts_dir(dataset: str) -> Path:

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from mtrec_helpers.atomic import atomic_write_text
+from mtrec_helpers.stages import STAGE_NAMES, damaged_artifact, missing_artifact
 
-STAGES = ("data_prep", "pretraining", "multitask", "rl", "distillation", "ensemble")
+STAGES = STAGE_NAMES
 REQUIRED_KEYS = ("stage", "dataset", "device", "wall_time_s", "params", "results", "best")
 
 
@@ -83,9 +84,12 @@ def read_metrics(artifacts_dir: Path, stage: str) -> dict[str, Any]:
     """A stage's metrics.json, checked for the contract's keys."""
     path = metrics_path(artifacts_dir, stage)
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: has the {stage} notebook run with this ARTIFACTS_DIR?")
-    record = json.loads(path.read_text(encoding="utf-8"))
+        raise missing_artifact(path, "the stage's metrics.json")
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise damaged_artifact(path, f"is not readable JSON ({exc})") from exc
     missing = [key for key in REQUIRED_KEYS if key not in record]
     if missing:
-        raise ValueError(f"{path} lacks {missing} (see the results contract in DESIGN.md)")
+        raise damaged_artifact(path, f"lacks {missing} (see the results contract in docs/design.md)")
     return record

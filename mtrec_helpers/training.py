@@ -3,7 +3,9 @@
 A checkpoint (model, optimizer, scheduler, random states, history) is written atomically after
 every epoch; calling :func:`train` again with the same arguments continues from it, so a killed
 run loses at most one epoch, and a finished run is returned without training again. On CPU the
-same arguments give the same numbers, resumed or not.
+same arguments give the same numbers, resumed or not. Checkpoints hold only tensors, numbers,
+strings, lists and dicts and are read back with ``weights_only=True``: a file that would need to
+unpickle anything else (code) is refused, never executed.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import pickle
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +31,7 @@ from mtrec_helpers.device import autocast, peak_memory_mb
 from mtrec_helpers.evaluation import evaluate
 from mtrec_helpers.models import SeqRecConfig, SeqRecModel, scorer
 from mtrec_helpers.sequences import causal_batch, length_grouped_batches, masked_batch, windows
+from mtrec_helpers.stages import damaged_artifact
 
 CHECKPOINT = "checkpoint.pt"
 TRAINING_VERSION = 1  # bump when a change to this loop makes old checkpoints stale
@@ -107,6 +111,19 @@ def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint written by :func:`train`, read without unpickling arbitrary objects; anything
+    else (a planted pickle, a truncated file) is refused with what to do."""
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise damaged_artifact(path, f"is not a checkpoint that can be loaded safely ({first})") from exc
+    if not isinstance(saved, dict) or "fingerprint" not in saved:
+        raise damaged_artifact(path, "is not a training checkpoint of this course")
+    return saved
+
+
 def new_model(model_config: SeqRecConfig, data: ProcessedData) -> SeqRecModel:
     """A freshly initialised model carrying the dataset's side-information tables."""
     model = SeqRecModel(model_config)
@@ -157,7 +174,7 @@ def train(
     }
     resumed_from = 0
     if checkpoint_path.is_file():
-        saved = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+        saved = load_checkpoint(checkpoint_path)
         if saved["fingerprint"] == key:
             state = saved
             model.load_state_dict(saved["model"])

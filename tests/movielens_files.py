@@ -5,6 +5,11 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
+from mtrec_helpers.data.synthetic import SyntheticConfig, generate
+
 ML100K_GENRES = [
     "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",
     "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller",
@@ -63,7 +68,7 @@ def write_csv_release(folder: Path) -> Path:
     (folder / "ratings.csv").write_text(
         "userId,movieId,rating,timestamp\n"
         "1,1,4.0,964982703\n1,3,4.5,964981247\n1,6,0.5,964982224\n"
-        "2,1,5.0,1445714835\n2,3,3.5,1445714885\n2,6,2.0,1445714952\n"
+        "2,1,5.0,1262304000\n2,3,3.5,1262304050\n2,6,2.0,1262304117\n"
     )
     (folder / "movies.csv").write_text(
         "movieId,title,genres\n"
@@ -81,3 +86,76 @@ def zip_release(folder: Path, archive: Path) -> Path:
         for path in sorted(folder.iterdir()):
             bundle.write(path, f"{folder.name}/{path.name}")
     return archive
+
+
+ML1M_AGE_CODES = {"Under 18": 1, "18-24": 18, "25-34": 25, "35-44": 35, "45-49": 45, "50-55": 50, "56+": 56}
+RELEASE_WINDOWS = {"ml-100k": (880_000_000, 890_000_000), "ml-1m": (960_000_000, 1_040_000_000)}
+"""Where a synthetic release's timestamps are spread: inside each release's collection window."""
+
+
+def _release_timestamps(timestamps: np.ndarray, release: str) -> np.ndarray:
+    """The synthetic timestamps moved (and squeezed, order kept) into the release's window."""
+    low, high = RELEASE_WINDOWS.get(release, (1_200_000_000, 1_400_000_000))
+    span = max(int(timestamps.max() - timestamps.min()), 1)
+    return low + (timestamps - timestamps.min()) * (high - low) // span
+
+
+def write_synthetic_release(
+    folder: Path, release: str, config: SyntheticConfig | None = None, id_stride: int = 1
+) -> Path:
+    """The synthetic generator's data written in ``release``'s official format (ml-100k, ml-1m, or a
+    CSV release), so that it goes through the real reader: Latin-1 titles, ml-1m's age and occupation
+    codes, the CSV releases' half stars, quoted titles, items without genres and sparse movie ids
+    (``id_stride``), and no user profiles where the release has none."""
+    config = config or SyntheticConfig()
+    raw, _ = generate(config)
+    folder.mkdir(parents=True, exist_ok=True)
+    ratings = raw.interactions.copy()
+    ratings["timestamp"] = _release_timestamps(ratings["timestamp"].to_numpy(), release)
+    ratings["item_id"] = ratings["item_id"] * id_stride
+    items = raw.items.assign(item_id=raw.items["item_id"] * id_stride)
+    titles = [f"Mélodie n°{i}, La ({year})" for i, year in zip(items["item_id"], items["year"], strict=True)]
+    users = raw.users
+    if release == "ml-100k":
+        genres = [f"genre-{g}" for g in range(config.n_genres)]
+        (folder / "u.genre").write_text("".join(f"{g}|{i}\n" for i, g in enumerate(genres)) + "\n")
+        (folder / "u.item").write_bytes(
+            "".join(
+                f"{i}|{t}|01-Jan-{y}||http://x|" + "|".join("1" if g in gs else "0" for g in genres) + "\n"
+                for i, t, y, gs in zip(items["item_id"], titles, items["year"], items["genres"], strict=True)
+            ).encode("latin-1")
+        )
+        (folder / "u.user").write_text(
+            "".join(
+                f"{u}|{a}|{g}|{o}|00000\n"
+                for u, a, g, o in zip(users["user_id"], users["age"], users["gender"], users["occupation"],
+                                      strict=True)
+            )
+        )  # fmt: skip
+        rows = ratings.astype({"rating": int})
+        (folder / "u.data").write_text(rows.to_csv(sep="\t", header=False, index=False))
+    elif release == "ml-1m":
+        lines = [f"{u}::{i}::{int(r)}::{t}\n" for u, i, r, t in ratings.itertuples(index=False)]
+        (folder / "ratings.dat").write_text("".join(lines))
+        (folder / "movies.dat").write_bytes(
+            "".join(
+                f"{i}::{t}::{'|'.join(gs)}\n"
+                for i, t, gs in zip(items["item_id"], titles, items["genres"], strict=True)
+            ).encode("latin-1")
+        )
+        occupation = {name: code for code, name in enumerate(sorted(set(users["occupation"])))}
+        profiles = zip(
+            users["user_id"], users["gender"], users["age_bucket"], users["occupation"], strict=True
+        )
+        (folder / "users.dat").write_text(
+            "".join(f"{u}::{g}::{ML1M_AGE_CODES[a]}::{occupation[o]}::00000\n" for u, g, a, o in profiles)
+        )
+    else:
+        half = np.random.default_rng(config.seed).random(len(ratings)) < 0.5
+        ratings["rating"] = np.clip(ratings["rating"] - 0.5 * half, 0.5, 5.0)
+        ratings = ratings.rename(columns={"user_id": "userId", "item_id": "movieId"})
+        (folder / "ratings.csv").write_text(ratings.to_csv(index=False, float_format="%.1f"))
+        genres = ["|".join(gs) if i % 7 else "(no genres listed)" for i, gs in enumerate(items["genres"])]
+        movies = pd.DataFrame({"movieId": items["item_id"], "title": titles, "genres": genres})
+        (folder / "movies.csv").write_text(movies.to_csv(index=False), encoding="utf-8")
+    return folder

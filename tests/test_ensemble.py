@@ -28,6 +28,7 @@ from mtrec_helpers.multitask.tasks import TaskData
 from mtrec_helpers.rl.agents import Reinforce, ReinforceConfig
 from mtrec_helpers.rl.policy import first_slate_logits, load_policy, reranked_scores, save_policy
 from mtrec_helpers.rl.retrieval import CandidateTable
+from mtrec_helpers.stages import ArtifactError
 
 
 @pytest.fixture(scope="module")
@@ -182,12 +183,13 @@ def test_reranked_scores_put_candidates_first_in_policy_order(tmp_path: Path) ->
     loaded, name = load_policy(save_policy(network, tmp_path / "policy", "reinforce_offpolicy"))
     assert name == "reinforce_offpolicy"
     assert torch.equal(first_slate_logits(loaded, table), logits)
-    with pytest.raises(FileNotFoundError, match="04_rl_ranking"):
-        load_policy(tmp_path / "nothing")
+    with pytest.raises(ArtifactError, match="04_rl_ranking"):
+        load_policy(tmp_path / "rl" / "nothing")
 
 
 def test_members_fail_early_naming_the_missing_notebook_and_the_parameter(data, tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="02_transformer_pretraining"):
+    missing = "pretraining/metrics.json: the stage's metrics.json is missing: run notebooks/02_transformer"
+    with pytest.raises(ArtifactError, match=missing):
         load_members(tmp_path, TaskData(data, seed=0), torch.device("cpu"))
     members = Members({"pop": None, "ease": None}, {"causal": None}, {"multitask": None}, None, "", 50, None)
     assert members.score_names == ["pop", "ease", "causal", "multitask"]
@@ -196,3 +198,14 @@ def test_members_fail_early_naming_the_missing_notebook_and_the_parameter(data, 
         members.check_score_members(["ease", "rl_reranker"])
     with pytest.raises(ValueError, match="empty"):
         members.check_score_members([])
+
+
+def test_damaged_policy_names_the_folder_and_notebook_04(tmp_path: Path) -> None:
+    folder = save_policy(
+        Reinforce(ReinforceConfig(hidden=4, seed=1)), tmp_path / "rl" / "policy", "reinforce"
+    )
+    (folder / "policy.safetensors").write_bytes(b"\x80\x04not a safetensors file")
+    with pytest.raises(
+        ArtifactError, match=r"the saved policy cannot be loaded .* re-run notebooks/04_rl_ranking"
+    ):
+        load_policy(folder)

@@ -18,6 +18,7 @@ from mtrec_helpers.models import (
     catalogue_scores,
     user_representation,
 )
+from mtrec_helpers.stages import ArtifactError
 
 N_ITEMS = 30
 
@@ -115,8 +116,10 @@ def test_save_and_restore_without_training_state(tmp_path: Path) -> None:
     assert torch.equal(restored.item_genres, model.item_genres)
     assert restored.config.objective == "masked" and params == {"EPOCHS": 3}
     assert vocab["item_ids"][1] == int(data.items["item_id"].iloc[0]) and vocab["mask"] == N_ITEMS + 1
-    with pytest.raises(FileNotFoundError, match="02_transformer_pretraining"):
+    with pytest.raises(ArtifactError, match="saved model .config.json. is missing"):
         load_recommender(tmp_path / "missing")
+    with pytest.raises(ArtifactError, match="02_transformer_pretraining"):
+        load_recommender(tmp_path / "pretrained" / "causal")
 
 
 def test_attention_weights_shape_and_causality() -> None:
@@ -159,3 +162,22 @@ def test_seen_bias_moves_only_items_in_the_input(tmp_path: Path) -> None:
     )
     restored, _, _ = load_recommender(save_recommender(model, tmp_path / "m", data, {}))
     assert restored.learned_seen_bias() == -7.0
+
+
+def test_damaged_model_folder_names_the_folder_and_the_notebook(tmp_path: Path) -> None:
+    model = _model("causal")
+    folder = tmp_path / "artifacts" / "multitask" / "model"
+    data = prepare_dataset(
+        "synthetic",
+        tmp_path / "a",
+        min_interactions=3,
+        synthetic=SyntheticConfig(n_users=20, n_items=N_ITEMS),
+    )
+    save_recommender(model, folder, data, {})
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(ArtifactError) as caught:
+        load_recommender(folder)
+    message = str(caught.value)
+    assert str(folder) in message and "the saved model cannot be loaded" in message
+    assert "Delete it and re-run notebooks/03_multitask_finetuning.ipynb" in message

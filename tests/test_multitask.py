@@ -354,3 +354,24 @@ def test_retrieval_returns_unseen_items_best_first(encoder_dir: Path, task_data:
     history[0, table.items[0, 0]] = 1.0
     items, scores = table.lookup(torch.tensor([0, 1]), history)
     assert scores[0, 0] == -torch.inf and torch.isfinite(scores[1]).all()
+
+
+def test_tasks_without_labels_are_skipped_with_the_reason(task_data: TaskData) -> None:
+    """A release without user profiles (ml-latest-small, ml-20m, ml-25m) or without genres skips
+    those heads instead of crashing on an empty label column."""
+    assert task_data.available_tasks(TASKS) == (TASKS, {})
+    data = task_data.data
+    users = data.users.assign(age_bucket_idx=-1, gender_idx=-1, occupation_idx=-1)
+    items = data.items.assign(genres=[[] for _ in range(len(data.items))])
+    manifest = {**data.manifest, "has_user_profile": False}
+    bare = TaskData(dataclasses.replace(data, users=users, items=items, manifest=manifest), seed=0)
+    kept, skipped = bare.available_tasks(TASKS)
+    assert kept == ("next", "rating", "like")
+    assert skipped == {
+        "genre": "no item in this dataset has a genre",
+        "profile": "this dataset has no user profiles (age group, gender, occupation)",
+    }
+    trivial = task_metrics(trivial_predictions(bare, "test", kept), bare.targets("test"))
+    assert set(trivial) == {"rating_rmse", "rating_mae", "like_auc", "like_logloss"}
+    with pytest.raises(ValueError, match="no next-item task"):
+        bare.available_tasks(["genre"])

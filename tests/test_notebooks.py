@@ -11,16 +11,9 @@ import pytest
 from harness import run_all, run_stage
 
 from mtrec_helpers.data import load_processed
-from mtrec_helpers.notebooks import (
-    NotebookFailed,
-    NotebookParameterError,
-    check_declared_somewhere,
-    numbered_notebooks,
-    parse_assignment,
-    run_notebook,
-    run_pipeline,
-)
+from mtrec_helpers.notebooks import NotebookFailed, numbered_notebooks, run_notebook, run_pipeline
 from mtrec_helpers.notebooks import main as notebooks_main
+from mtrec_helpers.parameters import NotebookParameterError, check_declared_somewhere, parse_assignment
 from mtrec_helpers.paths import notebooks_dir
 from mtrec_helpers.results import read_metrics
 
@@ -211,7 +204,7 @@ def test_rl_smoke_on_real_ml100k(pipeline: Path) -> None:
     assert user_model["choice_loglik_test"] > user_model["choice_loglik_test_uniform"]
     assert len(metrics["offpolicy_training"]["reinforce_offpolicy"]) == 2
     assert metrics["policy"] in learners - {"slateq"}
-    assert (pipeline / "artifacts" / "rl" / "policy" / "policy.pt").is_file()
+    assert (pipeline / "artifacts" / "rl" / "policy" / "policy.safetensors").is_file()
 
 
 def test_distillation_smoke_on_real_ml100k(pipeline: Path) -> None:

@@ -172,4 +172,84 @@ def test_invalid_utf8(tmp_path: Path) -> None:
     movies = folder / "movies.csv"
     movies.write_bytes(movies.read_bytes().replace(b"Toy Story", b"Toy \xff Story"))
     error = _error(folder, DATASETS["ml-latest-small"].reader)
-    assert error.path == movies and "not valid utf-8" in str(error)
+    assert error.path == movies and error.line == 2 and "not valid UTF-8" in str(error)
+
+
+# --- hardening (issue 13): truncation, encodings, time windows, integer ids, empty files --------------
+
+
+def test_last_line_cut_inside_its_timestamp_is_refused(tiny_ml100k: Path) -> None:
+    """'879959583' cut to '879959' would be a 1970 timestamp moving the rating to the start of the
+    user's history; a file without its final line break is refused, naming that line."""
+    data = tiny_ml100k / "u.data"
+    lines = data.read_text().splitlines()
+    data.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:-3])
+    error = _error(tiny_ml100k)
+    assert error.path == data and error.line == len(lines)
+    assert "no line break" in error.problem and "cut short" in error.problem
+    assert repr(lines[-1][:-3]) in error.problem
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "utf-8"])
+def test_item_titles_decode_in_either_encoding_without_mojibake(tiny_ml100k: Path, encoding: str) -> None:
+    """GroupLens ships u.item in Latin-1; a copy re-saved as UTF-8 reads the same titles."""
+    item = tiny_ml100k / "u.item"
+    item.write_bytes(item.read_bytes().decode("latin-1").encode(encoding))
+    raw = read_ml100k(tiny_ml100k)
+    assert raw.items.set_index("item_id").loc[3, "title"] == "Amélie (2001)"
+    assert raw.encodings["u.item"] == encoding and raw.encodings["u.data"] == "utf-8"
+
+
+@pytest.mark.parametrize(("stamp", "day"), [("0", "1970-01-01"), ("4102444800", "2100-01-01")])
+def test_timestamp_outside_the_collection_window(tiny_ml100k: Path, stamp: str, day: str) -> None:
+    _replace_line(tiny_ml100k / "u.data", 3, f"1\t3\t4\t{stamp}")
+    error = _error(tiny_ml100k)
+    assert error.line == 3 and f"timestamp {stamp} ({day})" in error.problem
+    assert "collection window 1997-09-19 to 1998-04-23" in error.problem
+
+
+def test_ids_above_2_pow_53_stay_distinct(tiny_ml100k: Path) -> None:
+    """Through float64, 2**53 and 2**53 + 1 are the same number: two users would merge."""
+    big = 2**53
+    (tiny_ml100k / "u.data").write_text(
+        "".join(f"{big + u}\t{i}\t3\t880000{u}{i}0\n" for u in (0, 1) for i in range(1, 6))
+    )
+    (tiny_ml100k / "u.user").write_text(f"{big}|24|M|other|1\n{big + 1}|30|F|other|2\n")
+    raw = read_ml100k(tiny_ml100k)
+    assert sorted(raw.interactions["user_id"].unique().tolist()) == [big, big + 1]
+    assert raw.interactions.groupby("user_id").size().tolist() == [5, 5]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (str(2**63), "id too large: column 'user_id' holds 9223372036854775808"),
+        ("inf", "column 'user_id' must be a number, found 'inf'"),
+        ("1.5", "column 'user_id' must be a whole number, found '1.5'"),
+    ],
+)
+def test_ids_that_are_not_64_bit_integers(tiny_ml100k: Path, value: str, message: str) -> None:
+    _replace_line(tiny_ml100k / "u.data", 2, f"{value}\t3\t4\t880000000")
+    error = _error(tiny_ml100k)
+    assert error.line == 2 and message in error.problem and "negative" not in error.problem
+
+
+def test_empty_ratings_file_says_it_has_no_ratings(tiny_ml100k: Path) -> None:
+    (tiny_ml100k / "u.data").write_text("")
+    error = _error(tiny_ml100k)
+    assert error.path == tiny_ml100k / "u.data" and "has no ratings" in error.problem
+    assert "MIN_INTERACTIONS" not in str(error)
+
+
+def test_unreadable_file_is_one_line_naming_it(tiny_ml100k: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """(The tests run as root, where chmod 000 does not stop reading: the OS error is simulated.)"""
+    original = Path.read_bytes
+
+    def denied(self: Path) -> bytes:
+        if self.name == "u.item":
+            raise PermissionError(13, "Permission denied", str(self))
+        return original(self)
+
+    monkeypatch.setattr(Path, "read_bytes", denied)
+    error = _error(tiny_ml100k)
+    assert error.path == tiny_ml100k / "u.item" and "cannot be read (Permission denied)" in str(error)

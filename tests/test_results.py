@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from mtrec_helpers.results import metrics_path, read_metrics, write_metrics
+from mtrec_helpers.stages import ArtifactError
 
 
 def _write(tmp_path: Path, **results) -> Path:
@@ -51,5 +52,5 @@ def test_missing_contract_keys_are_reported(tmp_path: Path) -> None:
 def test_unknown_stage_and_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown stage"):
         metrics_path(tmp_path, "training")
-    with pytest.raises(FileNotFoundError, match="has the multitask notebook run"):
+    with pytest.raises(ArtifactError, match="run notebooks/03_multitask_finetuning.ipynb with this"):
         read_metrics(tmp_path, "multitask")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from movielens_files import write_ml100k
 
 from mtrec_helpers.data import DataError, SyntheticConfig, load_processed, prepare_dataset
 from mtrec_helpers.data.store import FILES
@@ -120,3 +123,59 @@ def test_unknown_dataset(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="unknown dataset 'ml-3k'") as caught:
         prepare_dataset("ml-3k", tmp_path)
     assert "ml-100k" in caught.value.fix and "synthetic" in caught.value.fix
+
+
+# --- hardening (issue 13): damaged files, folder permissions, leftovers, unwritable folders -----------
+
+
+def test_damaged_parquet_is_rebuilt_on_reuse_and_reported_on_load(tmp_path: Path) -> None:
+    first = _prepare(tmp_path)
+    target = first.folder / "interactions.parquet"
+    target.write_bytes(target.read_bytes()[:-100])  # cut short, as by a full disk
+    with pytest.raises(DataError, match="interactions.parquet: is damaged") as caught:
+        load_processed(first.folder)
+    assert "01_data_prep" in caught.value.fix
+    with pytest.warns(UserWarning, match="rebuilding the processed data"):
+        again = _prepare(tmp_path)
+    assert not again.reused and again.interactions.equals(first.interactions)
+
+
+def test_folder_written_atomically_has_the_umask_mode_and_leftovers_go(tmp_path: Path) -> None:
+    artifacts = tmp_path / "artifacts"
+    artifacts.mkdir()
+    dead = artifacts / ".processed.999999999.abc.tmp"  # a killed build's folder (no such process)
+    alive = artifacts / f".processed.{os.getpid()}.xyz.tmp"  # a build still running
+    dead.mkdir()
+    alive.mkdir()
+    previous = os.umask(0o022)
+    try:
+        data = _prepare(tmp_path)
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(data.folder.stat().st_mode) == 0o755
+    assert stat.S_IMODE((data.folder / "manifest.json").stat().st_mode) == 0o644
+    assert not dead.exists() and alive.exists()
+
+
+def test_unwritable_artifacts_dir_fails_before_parsing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("the dataset was parsed before the folder was checked")
+
+    monkeypatch.setattr("mtrec_helpers.data.store.load_raw", must_not_run)
+    with pytest.raises(DataError) as caught:
+        prepare_dataset("synthetic", blocker / "artifacts", synthetic=SMALL)
+    assert caught.value.path == blocker / "artifacts" and "cannot create or write" in str(caught.value)
+    assert "ARTIFACTS_DIR" in caught.value.fix and len(caught.value.problem.splitlines()) == 1
+
+
+def test_manifest_records_source_encodings(isolated_data_dir: Path, tmp_path: Path) -> None:
+    write_ml100k(isolated_data_dir / "ml-100k")
+    data = prepare_dataset("ml-100k", tmp_path / "artifacts", min_interactions=3)
+    assert data.manifest["source_encodings"] == {
+        "u.data": "utf-8", "u.genre": "utf-8", "u.item": "latin-1", "u.user": "utf-8",
+    }  # fmt: skip

@@ -18,17 +18,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mtrec_helpers.data.parsing import LINE_COLUMN, Column, TableFormat, read_table
+from mtrec_helpers.data.errors import DataError
+from mtrec_helpers.data.parsing import LINE_COLUMN, Column, ParsedTable, TableFormat, read_table
 from mtrec_helpers.data.schema import AGE_BUCKETS, RawData, age_bucket, empty_users
 from mtrec_helpers.data.validation import (
     check_ids,
     check_known,
     check_ratings,
+    check_timestamps,
     check_unique,
     drop_duplicate_events,
 )
 
 BASE_URL = "https://files.grouplens.org/datasets/movielens"
+WINDOW_MARGIN_DAYS = 30
 WHOLE_STARS = (1.0, 5.0, 1.0)
 HALF_STARS = (0.5, 5.0, 0.5)
 
@@ -50,6 +53,7 @@ class DatasetSpec:
     name: str
     files: tuple[str, ...]
     reader: Callable[[Path], RawData]
+    window: tuple[str, str | None]  # the collection window its README documents; None: until today
     md5: str | None = None  # None: read the published checksum from ``<url>.md5``
     base_url: str = BASE_URL
 
@@ -57,6 +61,12 @@ class DatasetSpec:
     def url(self) -> str:
         """The official zip."""
         return f"{self.base_url}/{self.name}.zip"
+
+    @property
+    def window_seconds(self) -> tuple[int, int]:
+        """The collection window as Unix seconds (an open end is today)."""
+        start, end = (pd.Timestamp(day, tz="UTC") for day in (self.window[0], self.window[1] or "now"))
+        return int(start.timestamp()), int(end.timestamp()) + 86400
 
     def fix(self, folder: Path | None = None) -> str:
         """What to tell a user whose copy of this dataset is unusable."""
@@ -77,12 +87,17 @@ def _finish(
     genres: list[str],
     scale: tuple[float, float, float],
     paths: dict[str, Path],
-    fix: str,
-    blank_lines: int,
+    tables: dict[str, ParsedTable],
 ) -> RawData:
     """Checks shared by every reader, then the common schema."""
     ratings_path = paths["ratings"]
+    fix = DATASETS[name].fix(ratings_path.parent)
+    if interactions.empty:
+        raise DataError(
+            "has no ratings (the file is empty or holds only blank lines).", path=ratings_path, fix=fix
+        )
     check_ids(interactions, ["user_id", "item_id", "timestamp"], ratings_path, fix)
+    check_timestamps(interactions, ratings_path, DATASETS[name].window_seconds, WINDOW_MARGIN_DAYS, fix)
     check_ratings(interactions, ratings_path, scale, fix)
     check_unique(items, "item_id", paths["items"], fix)
     check_known(interactions, "item_id", items["item_id"], ratings_path, paths["items"], fix)
@@ -105,7 +120,11 @@ def _finish(
         genres=genres,
         rating_scale=scale,
         has_user_profile=bool(users["gender"].notna().any()),
-        repairs={"duplicate_rows_dropped": duplicates, "blank_lines_skipped": blank_lines},
+        repairs={
+            "duplicate_rows_dropped": duplicates,
+            "blank_lines_skipped": sum(table.blank_lines for table in tables.values()),
+        },
+        encodings={file: table.encoding for file, table in tables.items()},
     )
 
 
@@ -160,8 +179,7 @@ def read_ml100k(folder: Path) -> RawData:
         genres,
         WHOLE_STARS,
         {"ratings": folder / "u.data", "items": folder / "u.item", "users": folder / "u.user"},
-        fix,
-        ratings.blank_lines + genre_table.blank_lines + items.blank_lines + users.blank_lines,
+        {"u.data": ratings, "u.genre": genre_table, "u.item": items, "u.user": users},
     )
 
 
@@ -224,8 +242,7 @@ def read_ml1m(folder: Path) -> RawData:
             "items": folder / "movies.dat",
             "users": folder / "users.dat",
         },
-        fix,
-        ratings.blank_lines + movies.blank_lines + users.blank_lines,
+        {"ratings.dat": ratings, "movies.dat": movies, "users.dat": users},
     )
 
 
@@ -258,8 +275,7 @@ def _csv_reader(name: str) -> Callable[[Path], RawData]:
             genres,
             HALF_STARS,
             {"ratings": folder / "ratings.csv", "items": folder / "movies.csv"},
-            fix,
-            ratings.blank_lines + movies.blank_lines,
+            {"ratings.csv": ratings, "movies.csv": movies},
         )
 
     read.__name__ = f"read_{name.replace('-', '_')}"
@@ -268,11 +284,11 @@ def _csv_reader(name: str) -> Callable[[Path], RawData]:
 
 
 ML100K = DatasetSpec(
-    "ml-100k", ("u.data", "u.item", "u.genre", "u.user"), read_ml100k,
+    "ml-100k", ("u.data", "u.item", "u.genre", "u.user"), read_ml100k, ("1997-09-19", "1998-04-22"),
     md5="0e33842e24a9c977be4e0107933c0723",
 )  # fmt: skip
 ML1M = DatasetSpec(
-    "ml-1m", ("ratings.dat", "movies.dat", "users.dat"), read_ml1m,
+    "ml-1m", ("ratings.dat", "movies.dat", "users.dat"), read_ml1m, ("2000-04-25", "2003-02-28"),
     md5="c4d9eecfca2ab87c1945afe126590906",
 )  # fmt: skip
 DATASETS: dict[str, DatasetSpec] = {
@@ -281,14 +297,19 @@ DATASETS: dict[str, DatasetSpec] = {
         ML100K,
         ML1M,
         DatasetSpec(
-            "ml-20m", ("ratings.csv", "movies.csv"), _csv_reader("ml-20m"),
+            "ml-20m", ("ratings.csv", "movies.csv"), _csv_reader("ml-20m"), ("1995-01-09", "2015-03-31"),
             md5="cd245b17a1ae2cc31bb14903e1204af3",
         ),
         DatasetSpec(
-            "ml-25m", ("ratings.csv", "movies.csv"), _csv_reader("ml-25m"),
+            "ml-25m", ("ratings.csv", "movies.csv"), _csv_reader("ml-25m"), ("1995-01-09", "2019-11-21"),
             md5="6b51fb2759a8657d3bfcbfc42b592ada",
         ),
-        DatasetSpec("ml-latest-small", ("ratings.csv", "movies.csv"), _csv_reader("ml-latest-small")),
+        DatasetSpec(
+            "ml-latest-small", ("ratings.csv", "movies.csv"), _csv_reader("ml-latest-small"),
+            ("1996-03-29", None),  # updated by GroupLens: ratings up to the download date
+        ),
     )
 }  # fmt: skip
-"""Every MovieLens release the course reads; the MD5s are GroupLens' published ones."""
+"""Every MovieLens release the course reads; the MD5s are GroupLens' published ones, the windows
+the rating periods their READMEs state (ml-1m's README says only "users who joined in 2000"; its
+window is the span of the published file)."""

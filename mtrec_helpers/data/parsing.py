@@ -2,17 +2,22 @@
 
 The fast path is pandas' C parser. Anything it rejects, or any row that comes back incomplete,
 is diagnosed by a slow line-by-line scan that names the line and what is wrong with it.
-Blank lines are skipped and counted (the ML-100k copy used here has two).
+Blank lines are skipped and counted (the ML-100k copy used here has two). Integer columns are
+parsed as 64-bit integers, never through float64 (where ids above 2**53 would merge). The text
+encoding is detected: strict UTF-8 first, then the release's own (Latin-1 for the older releases),
+and the one used is reported. A file whose last line has no line break is refused: GroupLens' files
+all end with one, so a missing one means the file was cut short, possibly inside the last field.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import math
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,6 +29,7 @@ from mtrec_helpers.data.errors import DataError
 ColumnKind = Literal["int", "float", "str"]
 MULTI_CHAR_SEP = "\x1f"  # multi-character separators ('::') are rewritten to this for the C parser
 LINE_COLUMN = "_line"
+INT64_MAX = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -37,7 +43,8 @@ class Column:
 
 @dataclass(frozen=True)
 class TableFormat:
-    """How one file is laid out: separator, encoding, header row and quoting."""
+    """How one file is laid out: separator, encoding (the release's own; UTF-8 is tried first),
+    header row and quoting."""
 
     sep: str
     columns: tuple[Column, ...]
@@ -58,10 +65,12 @@ class TableFormat:
 
 @dataclass(frozen=True)
 class ParsedTable:
-    """A parsed file: rows with their physical line numbers, and how many blank lines were skipped."""
+    """A parsed file: rows with their physical line numbers, how many blank lines were skipped, and
+    the text encoding it was read with."""
 
     frame: pd.DataFrame
     blank_lines: int
+    encoding: str
 
 
 def read_table(path: Path, fmt: TableFormat, fix: str) -> ParsedTable:
@@ -69,12 +78,19 @@ def read_table(path: Path, fmt: TableFormat, fix: str) -> ParsedTable:
     path = Path(path)
     if not path.is_file():
         raise DataError("file not found.", path=path, fix=fix)
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(
+            f"cannot be read ({exc.strerror or exc}).", path=path, fix="make the file readable by this user."
+        ) from exc
+    fmt = replace(fmt, encoding=detect_encoding(raw, fmt.encoding, path, fix))
+    _check_complete(raw, path, fmt, fix)
     if fmt.header:
         _check_header(raw, path, fmt, fix)
     try:
         frame = _fast_parse(raw, fmt)
-    except (pd.errors.ParserError, pd.errors.ParserWarning, ValueError) as exc:
+    except (pd.errors.ParserError, pd.errors.ParserWarning, ValueError, TypeError, OverflowError) as exc:
         _raise_first_bad_line(raw, path, fmt, fix)
         raise DataError(f"could not be parsed ({exc}).", path=path, fix=fix) from exc
     if frame.shape[1] != len(fmt.columns):
@@ -91,16 +107,53 @@ def read_table(path: Path, fmt: TableFormat, fix: str) -> ParsedTable:
         text = _line_text(raw, fmt, line)
         problem = _describe_bad_fields(_split(text, fmt), fmt) or "has an empty field."
         raise DataError(f"{problem} Line: {text!r}", path=path, line=line, fix=fix)
-    frame = _to_integers(frame, fmt, path, fix)
-    return ParsedTable(frame=frame.reset_index(drop=True), blank_lines=int(blank.sum()))
+    for column in (c.name for c in fmt.columns if c.kind == "int" and c.required):
+        frame[column] = frame[column].to_numpy(dtype=np.int64)
+    return ParsedTable(
+        frame=frame.reset_index(drop=True), blank_lines=int(blank.sum()), encoding=fmt.encoding
+    )
+
+
+def detect_encoding(raw: bytes, own: str, path: Path, fix: str) -> str:
+    """'utf-8' if ``raw`` is valid UTF-8, else the release's ``own`` encoding (an error if that is
+    UTF-8 too): a UTF-8 copy of a Latin-1 file is read as UTF-8, never turned into mojibake."""
+    try:
+        raw.decode("utf-8", errors="strict")
+        return "utf-8"
+    except UnicodeDecodeError as exc:
+        if codecs.lookup(own).name == "utf-8":
+            line = raw.count(b"\n", 0, exc.start) + 1
+            raise DataError(
+                f"is not valid UTF-8 text (byte offset {exc.start}: {raw[exc.start : exc.start + 4]!r}).",
+                path=path,
+                line=line,
+                fix=fix,
+            ) from exc
+        return own
+
+
+def _check_complete(raw: bytes, path: Path, fmt: TableFormat, fix: str) -> None:
+    """A non-empty file ends with a line break; otherwise its last line may have been cut short."""
+    if raw and not raw.endswith(b"\n"):
+        last = raw.rsplit(b"\n", 1)[-1].decode(fmt.encoding, errors="replace")
+        line = raw.count(b"\n") + 1
+        raise DataError(
+            f"the last line has no line break, so the file was probably cut short (last line: {last!r}).",
+            path=path,
+            line=line,
+            fix=f"{fix} (If you edited the file yourself, end it with a newline.)",
+        )
 
 
 def _fast_parse(raw: bytes, fmt: TableFormat) -> pd.DataFrame:
-    """pandas' C parser over the whole file; numbers as float64 so that gaps show as NaN."""
+    """pandas' C parser over the whole file: integers as nullable Int64 and floats as float64, so that
+    gaps show as missing values."""
     data, sep = raw, fmt.sep
     if len(sep) > 1:
         data, sep = raw.replace(sep.encode(fmt.encoding), MULTI_CHAR_SEP.encode()), MULTI_CHAR_SEP
-    dtypes = {i: ("float64" if c.kind != "str" else "str") for i, c in enumerate(fmt.columns)}
+    dtypes = {
+        i: {"int": "Int64", "float": "float64", "str": "str"}[c.kind] for i, c in enumerate(fmt.columns)
+    }
     with warnings.catch_warnings():
         # pandas only warns when a line has more fields than expected; that is an error here
         warnings.simplefilter("error", pd.errors.ParserWarning)
@@ -143,21 +196,6 @@ def reject_first(
         raise DataError(problem(row), path=path, line=int(row[LINE_COLUMN]), fix=fix)
 
 
-def _to_integers(frame: pd.DataFrame, fmt: TableFormat, path: Path, fix: str) -> pd.DataFrame:
-    """Cast integer columns, naming the first line whose value is not a whole number."""
-    for column in (c.name for c in fmt.columns if c.kind == "int"):
-        values = frame[column].to_numpy()
-        reject_first(
-            frame,
-            values != np.floor(values),
-            lambda row, column=column: f"column '{column}' must be a whole number, found {row[column]:g}.",
-            path,
-            fix,
-        )
-        frame[column] = values.astype(np.int64)
-    return frame
-
-
 def _lines(raw: bytes, fmt: TableFormat) -> Iterator[tuple[int, str]]:
     """Physical lines with their 1-based numbers, decoded as the format says."""
     text = raw.decode(fmt.encoding, errors="strict")
@@ -192,13 +230,35 @@ def _describe_bad_fields(fields: Sequence[str], fmt: TableFormat) -> str | None:
             if column.required:
                 return f"column '{column.name}' is empty."
             continue
-        if column.kind != "str":
-            try:
-                number = float(value)
-            except ValueError:
-                number = math.nan
-            if not math.isfinite(number):
-                return f"column '{column.name}' must be a number, found {value!r}."
+        problem = _describe_number(value.strip(), column)
+        if problem:
+            return problem
+    return None
+
+
+def _describe_number(value: str, column: Column) -> str | None:
+    """What is wrong with one numeric field, or None."""
+    if column.kind == "str":
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number):
+        return f"column '{column.name}' must be a number, found {value!r}."
+    if column.kind == "float":
+        return None
+    try:
+        whole = int(value)
+    except ValueError:
+        if number != math.floor(number):
+            return f"column '{column.name}' must be a whole number, found {value!r}."
+        whole = int(number)
+    if abs(whole) > INT64_MAX:
+        return (
+            f"id too large: column '{column.name}' holds {value}, above the largest 64-bit integer "
+            f"{INT64_MAX}."
+        )
     return None
 
 

@@ -30,7 +30,8 @@ class RawData:
     ``interactions``: user_id, item_id (the dataset's own ids), rating (float), timestamp (Unix s).
     ``items``: item_id, title, year (nullable), genres (list of names).
     ``users``: user_id, age (nullable), age_bucket, gender, occupation (missing where the dataset
-    has no profiles). ``repairs`` counts documented fixes applied while reading.
+    has no profiles). ``repairs`` counts documented fixes applied while reading; ``encodings``
+    names the text encoding each file was read with.
     """
 
     name: str
@@ -41,6 +42,7 @@ class RawData:
     rating_scale: tuple[float, float, float]
     has_user_profile: bool
     repairs: dict[str, int] = field(default_factory=dict)
+    encodings: dict[str, str] = field(default_factory=dict)
 
 
 def empty_users(user_ids: np.ndarray) -> pd.DataFrame:

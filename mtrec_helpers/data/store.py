@@ -2,8 +2,10 @@
 
 Files: ``interactions.parquet`` (one row per interaction, with split and labels),
 ``items.parquet``, ``users.parquet``, ``vocab.json`` (special ids and label vocabularies) and
-``manifest.json`` (dataset, source checksums, parameters, counts, split sizes). A second call with
-the same sources and parameters reuses the folder; anything changed rebuilds it, atomically.
+``manifest.json`` (dataset, source checksums and encodings, parameters, counts, split sizes, and
+the MD5 of every file written). A second call with the same sources and parameters reuses the
+folder once every file matches its recorded MD5; anything changed or damaged rebuilds it,
+atomically. Readers check the same checksums, so a damaged file is reported, never read.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mtrec_helpers.atomic import atomic_directory
+from mtrec_helpers.atomic import atomic_directory, remove_stale_temporaries
 from mtrec_helpers.data.errors import DataError
 from mtrec_helpers.data.movielens import DATASETS
 from mtrec_helpers.data.preprocess import (
@@ -34,10 +37,14 @@ from mtrec_helpers.data.preprocess import (
 from mtrec_helpers.data.schema import AGE_BUCKETS, RawData
 from mtrec_helpers.data.sources import file_md5, locate
 from mtrec_helpers.data.synthetic import SyntheticConfig, generate
+from mtrec_helpers.paths import ensure_writable
 
-PROCESSING_VERSION = 2
+PROCESSED_FIX = "delete {folder} and run notebooks/01_data_prep.ipynb (or `make data`) again to rebuild it."
+
+PROCESSING_VERSION = 3
 TIE_BREAK = "timestamp, then the order of lines in the source file (stable sort)"
-FILES = ("interactions.parquet", "items.parquet", "users.parquet", "vocab.json", "manifest.json")
+DATA_FILES = ("interactions.parquet", "items.parquet", "users.parquet", "vocab.json")
+FILES = (*DATA_FILES, "manifest.json")
 
 
 @dataclass
@@ -199,6 +206,8 @@ def prepare_dataset(
 ) -> ProcessedData:
     """Processed data for ``dataset`` in ``<artifacts_dir>/processed``, reused when up to date."""
     folder = Path(artifacts_dir) / "processed"
+    ensure_writable(folder.parent, "ARTIFACTS_DIR")
+    remove_stale_temporaries(folder)
     synthetic = (
         dataclasses.replace(synthetic or SyntheticConfig(), seed=seed) if dataset == "synthetic" else None
     )
@@ -208,7 +217,10 @@ def prepare_dataset(
     source_dir, sources = locate_sources(dataset)
     key = fingerprint(dataset, params, sources)
     if _is_current(folder, key):
-        return load_processed(folder, reused=True)  # checksums match: no need to parse the files
+        try:
+            return load_processed(folder, reused=True)  # checksums match: no need to parse the files
+        except DataError as exc:
+            warnings.warn(f"rebuilding the processed data: {exc.problem}", stacklevel=2)
     raw = load_raw(dataset, source_dir, synthetic)
     interactions, items, users, vocab = build(raw, min_interactions)
     split_sizes = interactions["split"].value_counts().reindex(SPLITS).astype(int).to_dict()
@@ -219,6 +231,7 @@ def prepare_dataset(
         "params": params,
         "seed": int(seed),
         "sources": sources,
+        "source_encodings": raw.encodings,
         "source_dir": str(source_dir) if source_dir else "generated",
         "tie_break": TIE_BREAK,
         "raw": {**_counts(raw.interactions), "n_items_in_catalogue": len(raw.items)},
@@ -233,24 +246,32 @@ def prepare_dataset(
         items.to_parquet(tmp / "items.parquet", index=False)
         users.to_parquet(tmp / "users.parquet", index=False)
         (tmp / "vocab.json").write_text(json.dumps(vocab, indent=2), encoding="utf-8")
+        manifest["file_md5"] = {name: file_md5(tmp / name) for name in DATA_FILES}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     return load_processed(folder)
 
 
 def _is_current(folder: Path, key: str) -> bool:
     """The folder holds every file and was made from the same inputs and parameters."""
-    manifest = folder / "manifest.json"
     if not all((folder / name).is_file() for name in FILES):
         return False
     try:
-        return json.loads(manifest.read_text(encoding="utf-8")).get("fingerprint") == key
-    except json.JSONDecodeError:
+        return _read_json(folder / "manifest.json", folder).get("fingerprint") == key
+    except DataError:
         return False
 
 
-def load_processed(folder: Path, reused: bool = False) -> ProcessedData:
-    """Read a processed folder written by :func:`prepare_dataset`."""
-    folder = Path(folder)
+def _read_json(path: Path, folder: Path) -> dict[str, Any]:
+    """A JSON file of the processed folder, or a DataError naming it."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"is damaged ({exc}).", path=path, fix=PROCESSED_FIX.format(folder=folder)) from exc
+
+
+def verify_processed(folder: Path) -> dict[str, Any]:
+    """The manifest, once every file of ``folder`` is there and matches the MD5 it records."""
+    fix = PROCESSED_FIX.format(folder=folder)
     missing = [name for name in FILES if not (folder / name).is_file()]
     if missing:
         raise DataError(
@@ -258,14 +279,39 @@ def load_processed(folder: Path, reused: bool = False) -> ProcessedData:
             path=folder,
             fix="run notebooks/01_data_prep.ipynb (or `make run`) with the same ARTIFACTS_DIR first.",
         )
-    interactions = pd.read_parquet(folder / "interactions.parquet")
+    manifest = _read_json(folder / "manifest.json", folder)
+    recorded = manifest.get("file_md5")
+    if not isinstance(recorded, dict) or set(recorded) != set(DATA_FILES):
+        raise DataError(
+            "manifest.json records no checksums: this folder was written by an older version.",
+            path=folder,
+            fix=fix,
+        )
+    for name in DATA_FILES:
+        if file_md5(folder / name) != recorded[name]:
+            raise DataError("is damaged: its MD5 differs from the one recorded.", path=folder / name, fix=fix)
+    return manifest
+
+
+def load_processed(folder: Path, reused: bool = False) -> ProcessedData:
+    """Read a processed folder written by :func:`prepare_dataset`, after checking its checksums."""
+    folder = Path(folder)
+    manifest = verify_processed(folder)
+    try:
+        interactions = pd.read_parquet(folder / "interactions.parquet")
+        items = pd.read_parquet(folder / "items.parquet")
+        users = pd.read_parquet(folder / "users.parquet")
+    except (OSError, ValueError) as exc:  # pyarrow's errors derive from these
+        raise DataError(
+            f"could not be read ({exc}).", path=folder, fix=PROCESSED_FIX.format(folder=folder)
+        ) from exc
     interactions["split"] = interactions["split"].astype(pd.CategoricalDtype(list(SPLITS)))
     return ProcessedData(
         interactions=interactions,
-        items=pd.read_parquet(folder / "items.parquet"),
-        users=pd.read_parquet(folder / "users.parquet"),
-        vocab=json.loads((folder / "vocab.json").read_text(encoding="utf-8")),
-        manifest=json.loads((folder / "manifest.json").read_text(encoding="utf-8")),
+        items=items,
+        users=users,
+        vocab=_read_json(folder / "vocab.json", folder),
+        manifest=manifest,
         folder=folder,
         reused=reused,
     )

@@ -7,8 +7,9 @@
 - :func:`cluster_balanced_loss` — the student's user representation (projected to the teacher's
   width) is scored against the teacher's K-means centroids, softmax over negative squared
   distances, and trained with cross-entropy towards the user's teacher cluster, **averaged per
-  cluster**: (1/K) Σ_c (1/N_c) Σ_{i∈c} CE_i over the clusters in the batch, so that a small
-  cluster of unusual users counts as much as the largest one.
+  cluster**: (1/K) Σ_c (1/N_c) Σ_{i∈c} CE_i, the sum over the clusters present in the batch and
+  divided by all K clusters (an absent cluster adds 0), so that a small cluster of unusual users
+  counts as much as the largest one and the loss keeps one scale whatever the batch holds.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ def centroid_logits(representation: torch.Tensor, centroids: torch.Tensor) -> to
 
 
 def cluster_balanced_loss(logits: torch.Tensor, clusters: torch.Tensor, n_clusters: int) -> torch.Tensor:
-    """(1/K) Σ_c (1/N_c) Σ_{i∈c} CE_i with N_c the batch's members of cluster c (K = n_clusters)."""
+    """(1/K) Σ_c (1/N_c) Σ_{i∈c} CE_i with N_c the batch's members of cluster c, summed over the
+    clusters in the batch and divided by all K = n_clusters."""
     losses = F.cross_entropy(logits, clusters, reduction="none")
     counts = torch.bincount(clusters, minlength=n_clusters).to(losses.dtype)
     per_cluster = torch.zeros(n_clusters, dtype=losses.dtype, device=losses.device).index_add_(

@@ -6,7 +6,8 @@
   cross-entropy of every user's held-out validation item under ŷ (full batch, L-BFGS): a proper,
   smooth surrogate of the ranking metrics whose optimum is found in a few dozen steps. Their sum
   acts as a temperature and does not change rankings; their shares say how much each member counts.
-- **Uniform averaging**: the same with every α_m = 1 (no fitting).
+- **Uniform averaging**: the mean of the z-scores, every α_m = 1/M for M members (no fitting); as
+  rankings go, the same as any equal α.
 - **Reciprocal-rank fusion** (Cormack et al. 2009): Σ_m 1 / (k + rank_m(i)), ranks over the
   eligible items, optionally only a member's top ``depth`` (a re-ranker that orders only its
   candidates contributes nothing beyond them). Scale-free, so no normalisation and no fitting.

@@ -81,17 +81,6 @@ class Members:
         return matrices
 
 
-def _stage(artifacts: Path, stage: str, notebook: str) -> dict[str, Any]:
-    """A stage's metrics.json, or an error saying which notebook writes it."""
-    try:
-        return read_metrics(artifacts, stage)
-    except FileNotFoundError as exc:
-        raise FileNotFoundError(
-            f"{artifacts / stage / 'metrics.json'} is missing: "
-            f"run notebooks/{notebook} with this ARTIFACTS_DIR first."
-        ) from exc
-
-
 def fit_saved_baselines(data: ProcessedData, tuning: dict[str, Any]) -> dict[str, Any]:
     """Most-popular, item-kNN and EASE with the neighbours and λ chosen in notebook 02."""
     return {
@@ -106,9 +95,9 @@ def load_members(
 ) -> Members:
     """Load every member saved under ``artifacts`` onto ``device``."""
     artifacts = Path(artifacts)
-    pretraining = _stage(artifacts, "pretraining", "02_transformer_pretraining.ipynb")
-    rl = _stage(artifacts, "rl", "04_rl_ranking.ipynb")
-    _stage(artifacts, "distillation", "05_kmeans_distillation.ipynb")
+    pretraining = read_metrics(artifacts, "pretraining")
+    rl = read_metrics(artifacts, "rl")
+    read_metrics(artifacts, "distillation")
     baselines = fit_saved_baselines(task_data.data, pretraining["tuning"])
     pretrained = {
         name: load_recommender(artifacts / "pretrained" / name)[0].to(device)

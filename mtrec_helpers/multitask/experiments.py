@@ -138,15 +138,28 @@ def pretrained_reference(
     return {"split": "test", **ranking_record(ranking, n_boot)}, ranking, valid
 
 
-def trivial_baselines(task_data: TaskData, n_boot: int) -> dict[str, Any]:
-    """Most-popular for the next item; biases, base rates and majority classes for the rest."""
+def trivial_baselines(task_data: TaskData, n_boot: int, tasks: Sequence[str] = TASKS) -> dict[str, Any]:
+    """Most-popular for the next item; biases, base rates and majority classes for the other
+    ``tasks``."""
     popularity = fit_popularity(task_data.data)
     record: dict[str, Any] = ranking_record(evaluate(popularity.score, task_data.data, "test"), n_boot)
-    threshold = best_threshold(
-        trivial_predictions(task_data, "valid")["genre"], task_data.targets("valid")["genres"]
-    )
-    record.update(task_metrics(trivial_predictions(task_data, "test"), task_data.targets("test"), threshold))
+    threshold = 0.5
+    if "genre" in tasks:
+        threshold = best_threshold(
+            trivial_predictions(task_data, "valid", ("genre",))["genre"], task_data.targets("valid")["genres"]
+        )
+    test = trivial_predictions(task_data, "test", tasks)
+    record.update(task_metrics(test, task_data.targets("test"), threshold))
     return {"split": "test", **record}
+
+
+AUX_METRIC = {
+    "rating": "rating_rmse",
+    "like": "like_auc",
+    "genre": "genre_auc",
+    "profile": "profile_accuracy",
+}
+"""The one metric per auxiliary task that the trade-off plot shows."""
 
 
 def results_frame(

@@ -134,8 +134,11 @@ def fit_rating_biases(
     return mean, user_bias, item_bias
 
 
-def trivial_predictions(task_data: TaskData, split: str) -> dict[str, np.ndarray]:
-    """Each auxiliary task's trivial baseline prediction for every user's held-out interaction."""
+def trivial_predictions(
+    task_data: TaskData, split: str, tasks: Sequence[str] = ("rating", "like", "genre", "profile")
+) -> dict[str, np.ndarray]:
+    """The trivial baseline prediction of each auxiliary task in ``tasks`` for every user's held-out
+    interaction."""
     before = SPLITS[SPLITS.index(split) - 1]
     users, items, ratings = task_data.train_ratings(before)
     targets = task_data.targets(split)
@@ -149,6 +152,9 @@ def trivial_predictions(task_data: TaskData, split: str) -> dict[str, np.ndarray
         "like": np.full(n_users, like_rate),
         "genre": np.tile(genre_rate, (n_users, 1)),
     }
+    predictions = {task: value for task, value in predictions.items() if task in tasks}
+    if "profile" not in tasks:
+        return predictions
     for k, n_classes in enumerate(task_data.profile_classes):
         column = train_profiles[:, k]
         majority = np.bincount(column[column >= 0], minlength=n_classes).argmax()

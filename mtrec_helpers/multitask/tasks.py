@@ -96,6 +96,30 @@ class TaskData:
         """Rating buckets (half stars) + padding."""
         return int(self.rating_bucket.max()) + 1
 
+    def missing_labels(self) -> dict[str, str]:
+        """The tasks this dataset has no labels for, each with the reason (e.g. no user profiles in
+        ml-latest-small, ml-20m and ml-25m; no genres on any item)."""
+        missing = {}
+        if not self.genres.any():
+            missing["genre"] = "no item in this dataset has a genre"
+        known = (self.profiles >= 0).any(dim=0)
+        if not self.data.manifest.get("has_user_profile", True) or not bool(known.all()):
+            missing["profile"] = "this dataset has no user profiles (age group, gender, occupation)"
+        train_likes = self.like[1:][torch.from_numpy(self.split_code == 0)]
+        if train_likes.numel() == 0 or bool((train_likes == train_likes[0]).all()):
+            missing["like"] = "every training interaction has the same like label"
+        return missing
+
+    def available_tasks(self, tasks: Sequence[str]) -> tuple[tuple[str, ...], dict[str, str]]:
+        """The requested tasks this dataset has labels for, and the skipped ones with the reason."""
+        tasks = check_tasks(tasks)
+        missing = self.missing_labels()
+        skipped = {task: missing[task] for task in tasks if task in missing}
+        kept = tuple(task for task in tasks if task not in skipped)
+        if "next" not in kept:
+            raise ValueError(f"TASKS={list(tasks)!r} has no next-item task left to train")
+        return kept, skipped
+
     @property
     def profile_classes(self) -> tuple[int, int, int]:
         """Classes of age bucket, gender and occupation."""

@@ -12,18 +12,21 @@ import json
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
 
 from mtrec_helpers.atomic import atomic_directory
 from mtrec_helpers.rl.agents import Reinforce, ReinforceConfig, first_step_features
 from mtrec_helpers.rl.retrieval import CandidateTable
+from mtrec_helpers.stages import damaged_artifact, missing_artifact
 
-WEIGHTS, CONFIG = "policy.pt", "policy.json"
+WEIGHTS, CONFIG = "policy.safetensors", "policy.json"
 
 
 def save_policy(network: Reinforce, folder: Path, name: str) -> Path:
     """The network's weights and settings in ``folder`` (atomically)."""
     with atomic_directory(Path(folder)) as tmp:
-        torch.save(network.state_dict(), tmp / WEIGHTS)
+        save_file(network.state_dict(), tmp / WEIGHTS)
         (tmp / CONFIG).write_text(
             json.dumps({"name": name, **network.config.__dict__}, indent=2), encoding="utf-8"
         )
@@ -34,14 +37,16 @@ def load_policy(folder: Path) -> tuple[Reinforce, str]:
     """The saved network (eval mode) and the learner's name."""
     folder = Path(folder)
     if not (folder / CONFIG).is_file():
-        raise FileNotFoundError(
-            f"{folder} holds no saved policy: "
-            "run notebooks/04_rl_ranking.ipynb with this ARTIFACTS_DIR first."
-        )
-    settings = json.loads((folder / CONFIG).read_text(encoding="utf-8"))
-    name = settings.pop("name")
-    network = Reinforce(ReinforceConfig(**settings))
-    network.load_state_dict(torch.load(folder / WEIGHTS, weights_only=True))
+        raise missing_artifact(folder, "a saved policy (policy.json)")
+    try:
+        settings = json.loads((folder / CONFIG).read_text(encoding="utf-8"))
+        name = settings.pop("name")
+        network = Reinforce(ReinforceConfig(**settings))
+        network.load_state_dict(load_file(folder / WEIGHTS))
+    except (OSError, ValueError, RuntimeError, KeyError, TypeError, SafetensorError) as exc:
+        raise damaged_artifact(
+            folder, f"the saved policy cannot be loaded ({type(exc).__name__}: {exc})"
+        ) from exc
     return network.eval(), name
 
 
