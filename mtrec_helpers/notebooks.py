@@ -29,6 +29,7 @@ from mtrec_helpers.parameters import (
     parse_assignment,
 )
 from mtrec_helpers.paths import absolutize_data_dir_env, ensure_writable, notebooks_dir
+from mtrec_helpers.stages import STAGES
 
 KERNEL_ENV = "MTREC_KERNEL"
 DEFAULT_KERNEL = "mtrec"
@@ -49,8 +50,8 @@ def kernel_name() -> str:
 
 
 def numbered_notebooks(folder: Path | None = None) -> list[Path]:
-    """The course's notebooks in reading order (``NN_name.ipynb``)."""
-    return sorted((folder or notebooks_dir()).glob("[0-9][0-9]_*.ipynb"))
+    """The course's notebooks in reading order, as the stage table lists them."""
+    return [(folder or notebooks_dir()) / stage.notebook for stage in STAGES]
 
 
 def run_notebook(

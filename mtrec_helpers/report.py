@@ -12,24 +12,27 @@ from matplotlib.figure import Figure
 from mtrec_helpers.atomic import atomic_directory
 from mtrec_helpers.comparison import results_table
 from mtrec_helpers.paths import resolve_artifacts_dir
-from mtrec_helpers.results import STAGES, metrics_path, read_metrics
+from mtrec_helpers.results import metrics_path, read_metrics
+from mtrec_helpers.stages import STAGE_NAMES, STAGES
+
+TIMING_KEYS = ("dataset", "device", "wall_time_s", "best")
 
 
 def stage_timings(artifacts_dir: Path) -> pd.DataFrame:
     """One row per stage that has run: device, wall time and chosen model."""
     rows = [
-        {"stage": stage, **{k: record[k] for k in ("dataset", "device", "wall_time_s", "best")}}
+        {"stage": stage.name, "notebook": stage.notebook, **{k: record[k] for k in TIMING_KEYS}}
         for stage in STAGES
-        if metrics_path(artifacts_dir, stage).is_file()
-        for record in [read_metrics(artifacts_dir, stage)]
+        if metrics_path(artifacts_dir, stage.name).is_file()
+        for record in [read_metrics(artifacts_dir, stage.name)]
     ]
-    return pd.DataFrame(rows, columns=["stage", "dataset", "device", "wall_time_s", "best"])
+    return pd.DataFrame(rows, columns=["stage", "notebook", *TIMING_KEYS])
 
 
 def stage_results(artifacts_dir: Path) -> dict[str, pd.DataFrame]:
     """Each stage's test table ('value [low, high]'), for stages that report ranking results."""
     tables = {}
-    for stage in STAGES:
+    for stage in STAGE_NAMES:
         if metrics_path(artifacts_dir, stage).is_file():
             results = read_metrics(artifacts_dir, stage)["results"]
             ranked = {name: record for name, record in results.items() if "ndcg@10" in record}

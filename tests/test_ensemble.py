@@ -20,7 +20,7 @@ from mtrec_helpers.ensemble.fusion import (
     uniform,
     weighted_sum,
 )
-from mtrec_helpers.ensemble.members import Members, load_members
+from mtrec_helpers.ensemble.members import Members, describe_student, load_members
 from mtrec_helpers.ensemble.report import best_single, final_frame, model_record, paired_against
 from mtrec_helpers.ensemble.scores import eligible_items, score_matrix, zscore
 from mtrec_helpers.evaluation import evaluate
@@ -209,3 +209,17 @@ def test_damaged_policy_names_the_folder_and_notebook_04(tmp_path: Path) -> None
         ArtifactError, match=r"the saved policy cannot be loaded .* re-run notebooks/04_rl_ranking"
     ):
         load_policy(folder)
+
+
+def test_the_student_is_called_distilled_only_when_it_used_the_teacher() -> None:
+    alone = {"best": "h24_alone", "results": {"h24_alone": {"soft_weight": 0.0, "cluster_weight": 0.0,
+             "hidden": 24, "layers": 1, "from_teacher": True}}}  # fmt: skip
+    assert describe_student(alone) == (
+        "h24_alone: 1 layer(s) of width 24, trained without the teacher's soft targets "
+        "(next-item cross-entropy), started in the teacher's subspace"
+    )
+    full = {"best": "student_h8", "results": {"student_h8": {"soft_weight": 1.0, "cluster_weight": 0.1,
+            "hidden": 8, "layers": 1, "from_teacher": False}}}  # fmt: skip
+    assert "distilled from the teacher (next-item cross-entropy + the teacher's soft targets + the " in (
+        describe_student(full)
+    )

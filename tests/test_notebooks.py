@@ -16,14 +16,26 @@ from mtrec_helpers.notebooks import main as notebooks_main
 from mtrec_helpers.parameters import NotebookParameterError, check_declared_somewhere, parse_assignment
 from mtrec_helpers.paths import notebooks_dir
 from mtrec_helpers.results import read_metrics
+from mtrec_helpers.stages import STAGE_NAMES, STAGES
 
 NOTEBOOKS = numbered_notebooks()
 
 
 def test_notebooks_exist_in_reading_order() -> None:
-    assert [nb.name for nb in NOTEBOOKS][:1] == ["01_data_prep.ipynb"]
+    """The stage table names every notebook in the folder, in reading order."""
+    assert [nb.name for nb in NOTEBOOKS] == [stage.notebook for stage in STAGES]
+    assert sorted(p.name for p in notebooks_dir().glob("*.ipynb")) == [stage.notebook for stage in STAGES]
     numbers = [int(nb.name[:2]) for nb in NOTEBOOKS]
     assert numbers == list(range(1, len(numbers) + 1))
+
+
+def test_every_stage_reads_only_what_earlier_stages_write() -> None:
+    written: set[str] = set()
+    for stage in STAGES:
+        assert set(stage.reads) <= written, (
+            f"{stage.notebook} reads {set(stage.reads) - written} before it exists"
+        )
+        written |= set(stage.writes)
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
@@ -76,12 +88,12 @@ def test_parse_assignment() -> None:
 
 
 def test_failing_notebook_names_cell_and_executed_copy(tmp_path: Path) -> None:
-    common = {"DATASET": "ml-3k", "ARTIFACTS_DIR": str(tmp_path / "artifacts")}
+    common = {"DATASET": "synthetic", "ARTIFACTS_DIR": str(tmp_path / "artifacts")}
     with pytest.raises(NotebookFailed) as caught:
-        run_pipeline(NOTEBOOKS[:1], tmp_path / "runs", common, {})
+        run_pipeline(NOTEBOOKS[:1], tmp_path / "runs", common, {"MIN_INTERACTIONS": 10_000})
     message = str(caught.value)
     assert "01_data_prep.ipynb failed in cell" in message
-    assert "DataError" in message and "unknown dataset 'ml-3k'" in message
+    assert "DataError" in message and "the 10000-core of this dataset is empty" in message
     assert (tmp_path / "runs" / "01_data_prep.ipynb").is_file()
     assert str(tmp_path / "runs" / "01_data_prep.ipynb") in message
 
@@ -118,8 +130,7 @@ def stage_metrics(folder: Path, stage: str) -> dict:
 def test_end_to_end_pipeline_writes_every_stage(pipeline: Path) -> None:
     """Every stage's metrics.json has the contract's keys and a positive wall time; every executed
     copy and the final report are there."""
-    stages = ("data_prep", "pretraining", "multitask", "rl", "distillation", "ensemble")
-    for stage in stages:
+    for stage in STAGE_NAMES:
         metrics = stage_metrics(pipeline, stage)
         assert set(metrics) >= CONTRACT, f"{stage}: missing {CONTRACT - set(metrics)}"
         assert metrics["stage"] == stage and metrics["dataset"] == "ml-100k" and metrics["device"] == "cpu"
@@ -247,6 +258,7 @@ def test_ensemble_smoke_on_real_ml100k(pipeline: Path) -> None:
     assert metrics["fusion"]["valid_loss"] <= metrics["fusion"]["uniform_valid_loss"]
     assert results["ensemble_softmax"]["ndcg@10"] > results["pop"]["ndcg@10"]
     assert set(metrics["leave_one_out"]) == set(metrics["alphas"])
+    assert metrics["student"].startswith(stage_metrics(pipeline, "distillation")["best"] + ":")
     report = {p.name for p in (pipeline / "artifacts" / "report").iterdir()}
     assert {
         "final_table.csv",

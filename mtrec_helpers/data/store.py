@@ -38,8 +38,11 @@ from mtrec_helpers.data.schema import AGE_BUCKETS, RawData
 from mtrec_helpers.data.sources import file_md5, locate
 from mtrec_helpers.data.synthetic import SyntheticConfig, generate
 from mtrec_helpers.paths import ensure_writable
+from mtrec_helpers.stages import STAGES
 
-PROCESSED_FIX = "delete {folder} and run notebooks/01_data_prep.ipynb (or `make data`) again to rebuild it."
+PROCESSED_FIX = (
+    f"delete {{folder}} and run notebooks/{STAGES[0].notebook} (or `make data`) again to rebuild it."
+)
 
 PROCESSING_VERSION = 3
 TIE_BREAK = "timestamp, then the order of lines in the source file (stable sort)"
@@ -277,7 +280,7 @@ def verify_processed(folder: Path) -> dict[str, Any]:
         raise DataError(
             f"processed data is incomplete: {', '.join(missing)} missing.",
             path=folder,
-            fix="run notebooks/01_data_prep.ipynb (or `make run`) with the same ARTIFACTS_DIR first.",
+            fix=STAGES[0].run_first(),
         )
     manifest = _read_json(folder / "manifest.json", folder)
     recorded = manifest.get("file_md5")

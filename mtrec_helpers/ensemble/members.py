@@ -4,7 +4,8 @@
   validation (seconds; they are not saved as files);
 - ``bert4rec``, ``causal``: the two pretrained objectives (``pretrained/<name>/``);
 - ``multitask``: the finetuned multi-task model (``multitask/model/``);
-- ``student``: the distilled student chosen in 05 (``distillation/model/``);
+- ``student``: the small student 05 chose (``distillation/model/``) — which may be one trained
+  without the teacher's soft targets; :func:`describe_student` says how it was trained;
 - ``rl_reranker``: 04's REINFORCE policy re-ordering the multitask model's top-N candidates
   (``rl/policy/``). Its scores exist only among those candidates, so it joins the table and the
   rank fusion (its top N), not the score fusions.
@@ -47,6 +48,7 @@ class Members:
     policy_name: str
     n_candidates: int
     task_data: TaskData
+    student: str = "student"
 
     @property
     def score_names(self) -> list[str]:
@@ -81,6 +83,24 @@ class Members:
         return matrices
 
 
+def describe_student(distillation: dict[str, Any]) -> str:
+    """How 05's chosen student was trained, from ``distillation/metrics.json``: its size and which
+    loss terms it used (a student without soft targets is not called distilled)."""
+    name = distillation["best"]
+    record = distillation["results"][name]
+    terms = ["next-item cross-entropy"]
+    if record.get("soft_weight", 0) > 0:
+        terms.append("the teacher's soft targets")
+    if record.get("cluster_weight", 0) > 0:
+        terms.append("the cluster-balanced loss")
+    trained = "distilled from the teacher" if len(terms) > 1 else "trained without the teacher's soft targets"
+    start = (
+        "started in the teacher's subspace" if record.get("from_teacher", True) else "randomly initialised"
+    )
+    size = f"{record.get('layers', '?')} layer(s) of width {record.get('hidden', '?')}"
+    return f"{name}: {size}, {trained} ({' + '.join(terms)}), {start}"
+
+
 def fit_saved_baselines(data: ProcessedData, tuning: dict[str, Any]) -> dict[str, Any]:
     """Most-popular, item-kNN and EASE with the neighbours and λ chosen in notebook 02."""
     return {
@@ -97,7 +117,7 @@ def load_members(
     artifacts = Path(artifacts)
     pretraining = read_metrics(artifacts, "pretraining")
     rl = read_metrics(artifacts, "rl")
-    read_metrics(artifacts, "distillation")
+    distillation = read_metrics(artifacts, "distillation")
     baselines = fit_saved_baselines(task_data.data, pretraining["tuning"])
     pretrained = {
         name: load_recommender(artifacts / "pretrained" / name)[0].to(device)
@@ -108,7 +128,16 @@ def load_members(
         for name, parts in FINETUNED.items()
     }
     policy, policy_name = load_policy(artifacts / "rl" / "policy")
+    student = describe_student(distillation)
     progress(f"members: {', '.join([*baselines, *pretrained, *finetuned, RERANKER])} (policy: {policy_name})")
+    progress(f"student = {student}")
     return Members(
-        baselines, pretrained, finetuned, policy, policy_name, int(rl["params"]["N_CANDIDATES"]), task_data
+        baselines,
+        pretrained,
+        finetuned,
+        policy,
+        policy_name,
+        int(rl["params"]["N_CANDIDATES"]),
+        task_data,
+        student,
     )
