@@ -59,3 +59,8 @@ def test_tuning_picks_the_best_validation_value_and_ease_beats_popularity(data) 
     assert tuned.value == max(tuned.search, key=tuned.search.get)
     popularity = evaluate(fit_popularity(data).score, data, "valid").ndcg(10).mean()
     assert tuned.search[tuned.value] > popularity
+
+
+def test_empty_tuning_grid_is_a_clear_error_not_an_assert(data) -> None:
+    with pytest.raises(ValueError, match="tuning grid is empty.*KNN_NEIGHBOURS, EASE_L2"):
+        tune(fit_ease, [], data)

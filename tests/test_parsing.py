@@ -205,7 +205,7 @@ def test_timestamp_outside_the_collection_window(tiny_ml100k: Path, stamp: str, 
     _replace_line(tiny_ml100k / "u.data", 3, f"1\t3\t4\t{stamp}")
     error = _error(tiny_ml100k)
     assert error.line == 3 and f"timestamp {stamp} ({day})" in error.problem
-    assert "collection window 1997-09-19 to 1998-04-23" in error.problem
+    assert "collection window 1997-09-19 to 1998-04-22" in error.problem
 
 
 def test_ids_above_2_pow_53_stay_distinct(tiny_ml100k: Path) -> None:

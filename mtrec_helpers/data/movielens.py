@@ -66,7 +66,7 @@ class DatasetSpec:
     def window_seconds(self) -> tuple[int, int]:
         """The collection window as Unix seconds (an open end is today)."""
         start, end = (pd.Timestamp(day, tz="UTC") for day in (self.window[0], self.window[1] or "now"))
-        return int(start.timestamp()), int(end.timestamp()) + 86400
+        return int(start.timestamp()), int(end.timestamp()) + 86399  # through the last day
 
     def fix(self, folder: Path | None = None) -> str:
         """What to tell a user whose copy of this dataset is unusable."""
