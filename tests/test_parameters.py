@@ -158,3 +158,13 @@ def test_a_dead_kernel_says_which_notebook_and_where_the_copy_is(tmp_path: Path)
     message = str(caught.value)
     assert "99_dies.ipynb stopped: its Jupyter kernel died" in message and "out of memory" in message
     assert str(tmp_path / "runs" / path.name) in message and (tmp_path / "runs" / path.name).is_file()
+
+
+def test_runs_folder_that_cannot_be_created_is_one_line_before_anything_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert notebooks_main(["--runs-dir", str(blocker / "runs"), "--only", "01"]) == 1
+    error = capsys.readouterr().err
+    assert f"{blocker / 'runs'}: cannot create or write this folder" in error and "RUNS_DIR" in error
