@@ -16,7 +16,7 @@ from transformers.utils import logging as hf_logging
 
 from mtrec_helpers.atomic import atomic_directory
 from mtrec_helpers.data.store import ProcessedData
-from mtrec_helpers.models import SeqRecModel
+from mtrec_helpers.pretraining.models import SeqRecModel
 from mtrec_helpers.results import plain
 from mtrec_helpers.stages import damaged_artifact, missing_artifact
 

@@ -117,21 +117,28 @@ def evaluate(
     ks: Sequence[int] = DEFAULT_KS,
     batch_size: int = 256,
     device: torch.device | str = "cpu",
+    users: np.ndarray | None = None,
 ) -> RankingResult:
-    """Rank every user's held-out ``split`` item over the full catalogue, in batches on ``device``."""
+    """Rank every user's (or only ``users``') held-out ``split`` item over the full catalogue, in
+    batches on ``device``."""
     histories = split_histories(data, split)
     device = torch.device(device)
     targets = torch.from_numpy(data.targets(split).astype(np.int64))
+    chosen = np.arange(data.n_users) if users is None else np.asarray(users)
     ranks, tops = [], []
     with torch.no_grad():
-        for start in range(0, data.n_users, batch_size):
-            users = np.arange(start, min(start + batch_size, data.n_users))
+        for start in range(0, len(chosen), batch_size):
+            users = chosen[start : start + batch_size]
             batch = [histories[u] for u in users]
             scores = score_fn(users, batch).to(device)
             exclude = history_mask(batch, scores.shape[1], device) if exclude_history else None
             rank, top = rank_targets(scores, targets[users].to(device), exclude, max(ks))
             ranks.append(rank.cpu().numpy())
             tops.append(top.cpu().numpy())
+    if not ranks:
+        return RankingResult(
+            np.zeros(0, np.int64), np.zeros((0, max(ks)), np.int64), data.n_items, split, exclude_history
+        )
     return RankingResult(np.concatenate(ranks), np.concatenate(tops), data.n_items, split, exclude_history)
 
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from mtrec_helpers.baselines import cooccurrence, fit_ease, fit_itemknn, fit_popularity, tune
 from mtrec_helpers.data import SyntheticConfig, prepare_dataset
 from mtrec_helpers.evaluation import evaluate
+from mtrec_helpers.pretraining.baselines import cooccurrence, fit_ease, fit_itemknn, fit_popularity, tune
 
 
 @pytest.fixture(scope="module")

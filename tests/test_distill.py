@@ -147,8 +147,8 @@ def test_soft_targets_pull_the_student_towards_the_teacher(setup) -> None:
 
 
 def _teacher(task_data: TaskData, hidden: int, epochs: int):
-    from mtrec_helpers.models import build_config
     from mtrec_helpers.multitask.model import MultiTaskModel, multitask_config
+    from mtrec_helpers.pretraining.models import build_config
 
     torch.manual_seed(0)
     data = task_data.data
@@ -228,3 +228,43 @@ def test_bad_distill_config_is_refused() -> None:
         DistillConfig(ce_weight=0.0, soft_weight=0.0)
     with pytest.raises(ValueError, match="temperature"):
         DistillConfig(temperature=0.0)
+
+
+class _Interrupted(Exception):
+    """Stands for a kill between two epochs."""
+
+
+def test_interrupted_distillation_resumes_to_the_same_student(
+    setup, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Notebook 05 re-run after an interruption continues from the run's last checkpoint and ends
+    with exactly the student an uninterrupted run gives."""
+    task_data, teacher, clusters = setup
+    config = DistillConfig(epochs=4, lr=1e-2, patience=4, soft_weight=1.0, cluster_weight=0.1)
+
+    def student():
+        torch.manual_seed(3)
+        return build_student(teacher, task_data, StudentSize(8))
+
+    whole = distill(student(), teacher, task_data, config, CPU, clusters, False, run_dir=tmp_path / "whole")
+    from mtrec_helpers.distill import train as distill_train
+
+    original, calls = distill_train.validation_metrics, []
+
+    def interrupt_in_epoch_3(model, data):
+        calls.append(1)
+        if len(calls) == 3:
+            raise _Interrupted
+        return original(model, data)
+
+    monkeypatch.setattr(distill_train, "validation_metrics", interrupt_in_epoch_3)
+    with pytest.raises(_Interrupted):
+        distill(student(), teacher, task_data, config, CPU, clusters, False, run_dir=tmp_path / "cut")
+    monkeypatch.setattr(distill_train, "validation_metrics", original)
+    resumed_student = student()
+    resumed = distill(
+        resumed_student, teacher, task_data, config, CPU, clusters, False, run_dir=tmp_path / "cut"
+    )
+    assert len(resumed.history) == 4 and resumed.history == whole.history
+    for name, value in whole.model.state_dict().items():
+        assert torch.equal(value, resumed_student.state_dict()[name]), name

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 
-from mtrec_helpers.baselines import fit_ease, fit_popularity
 from mtrec_helpers.data import SyntheticConfig, prepare_dataset
 from mtrec_helpers.ensemble.beyond_accuracy import coverage_interval, intra_list_diversity
 from mtrec_helpers.ensemble.fusion import (
@@ -25,6 +24,7 @@ from mtrec_helpers.ensemble.report import best_single, final_frame, model_record
 from mtrec_helpers.ensemble.scores import eligible_items, score_matrix, zscore
 from mtrec_helpers.evaluation import evaluate
 from mtrec_helpers.multitask.tasks import TaskData
+from mtrec_helpers.pretraining.baselines import fit_ease, fit_popularity
 from mtrec_helpers.rl.agents import Reinforce, ReinforceConfig
 from mtrec_helpers.rl.policy import first_slate_logits, load_policy, reranked_scores, save_policy
 from mtrec_helpers.rl.retrieval import CandidateTable

@@ -11,7 +11,7 @@ import torch
 
 from mtrec_helpers.artifacts import load_recommender, save_recommender
 from mtrec_helpers.data import SyntheticConfig, prepare_dataset
-from mtrec_helpers.models import (
+from mtrec_helpers.pretraining.models import (
     SeqRecModel,
     attention_weights,
     build_config,

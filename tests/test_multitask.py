@@ -14,8 +14,7 @@ import torch
 from mtrec_helpers.artifacts import load_recommender, save_recommender
 from mtrec_helpers.data import ProcessedData, RawData, SyntheticConfig, prepare_dataset
 from mtrec_helpers.data.store import build
-from mtrec_helpers.models import SeqRecModel, build_config, catalogue_scores
-from mtrec_helpers.multitask.finetune import FinetuneConfig, finetune, validation_metrics
+from mtrec_helpers.multitask.finetune import FinetuneConfig, FinetuneResult, finetune, validation_metrics
 from mtrec_helpers.multitask.lora import add_lora, merge_lora, trainable_share
 from mtrec_helpers.multitask.metrics import (
     fit_rating_biases,
@@ -26,8 +25,10 @@ from mtrec_helpers.multitask.metrics import (
 from mtrec_helpers.multitask.model import MultiTaskModel, build_multitask
 from mtrec_helpers.multitask.tasks import TASKS, TaskData, check_tasks, gap_buckets, profile_split
 from mtrec_helpers.multitask.weighting import make_weighting
-from mtrec_helpers.sequences import IGNORE
+from mtrec_helpers.pretraining.models import SeqRecModel, build_config, catalogue_scores
+from mtrec_helpers.pretraining.sequences import IGNORE
 
+CPU = torch.device("cpu")
 SYNTHETIC = SyntheticConfig(n_users=240, n_items=100, min_length=12, max_length=40)
 MAX_LEN = 20
 
@@ -310,16 +311,18 @@ def test_heads_learn_what_trivial_baselines_cannot(tmp_path: Path) -> None:
 def test_refitting_auxiliary_heads_never_moves_next_item_scores(
     encoder_dir: Path, task_data: TaskData
 ) -> None:
-    from mtrec_helpers.multitask.finetune import _Epoch, train_only
+    from mtrec_helpers.multitask.finetune import FinetuneObjective, train_only
+    from mtrec_helpers.multitask.weighting import FixedWeights
 
     model = _model(encoder_dir, task_data, sharing="mmoe")
     batch = task_data.split_batch(np.arange(25), "test", MAX_LEN)
     before = _outputs(model, batch)
     examples = task_data.train_windows(MAX_LEN)[:64]
-    run = _Epoch(model, task_data, examples, np.array([len(w) for w in examples]), 32,
-                 torch.Generator().manual_seed(0), torch.device("cpu"))  # fmt: skip
+    cpu = torch.device("cpu")
+    objective = FinetuneObjective(task_data, examples, 32, cpu, FixedWeights(model.config.tasks))
     model.train()
-    train_only(run, model.aux_head_parameters(), 1, FinetuneConfig(head_lr=1e-2))
+    config = FinetuneConfig(head_lr=1e-2)
+    train_only(model, model.aux_head_parameters(), objective, config, 1, torch.Generator().manual_seed(0))
     model.eval()
     after = _outputs(model, batch)
     torch.testing.assert_close(after["next"], before["next"])
@@ -375,3 +378,47 @@ def test_tasks_without_labels_are_skipped_with_the_reason(task_data: TaskData) -
     assert set(trivial) == {"rating_rmse", "rating_mae", "like_auc", "like_logloss"}
     with pytest.raises(ValueError, match="no next-item task"):
         bare.available_tasks(["genre"])
+
+
+class _Interrupted(Exception):
+    """Stands for a kill between two epochs."""
+
+
+@pytest.mark.parametrize("strategy", ["dwa", "gradnorm"])
+def test_interrupted_finetuning_resumes_to_the_same_model(
+    encoder_dir: Path, task_data: TaskData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, strategy: str
+) -> None:
+    """Notebook 03 re-run after an interruption continues each configuration from its last
+    checkpoint — the weighting's own state (DWA's loss history, GradNorm's optimizer) included — and
+    ends with exactly the model an uninterrupted run gives."""
+    from mtrec_helpers.multitask import finetune as finetuning
+    from mtrec_helpers.multitask.weighting import make_weighting
+
+    config = FinetuneConfig(epochs=4, patience=4, head_epochs=1, refit_epochs=1, batch_size=64, lr=1e-3)
+    options = {"every": 2} if strategy == "gradnorm" else {}
+
+    def run(folder: Path) -> tuple[FinetuneResult, MultiTaskModel]:
+        torch.manual_seed(0)
+        model = build_multitask(encoder_dir, task_data, TASKS)
+        weighting = make_weighting(strategy, model.config.tasks, **options)
+        return finetuning.finetune(model, weighting, task_data, config, CPU, False, strategy, folder), model
+
+    whole, whole_model = run(tmp_path / "whole")
+    original, calls = finetuning.validation_metrics, []
+
+    def interrupt_in_epoch_3(model, data):
+        calls.append(1)
+        if len(calls) == 3:
+            raise _Interrupted
+        return original(model, data)
+
+    monkeypatch.setattr(finetuning, "validation_metrics", interrupt_in_epoch_3)
+    with pytest.raises(_Interrupted):
+        run(tmp_path / "cut")
+    counted = []
+    monkeypatch.setattr(finetuning, "validation_metrics", lambda m, d: counted.append(1) or original(m, d))
+    resumed, resumed_model = run(tmp_path / "cut")
+    assert len(counted) == 3, "epochs 1-2 came from the checkpoint; 3, 4 and the refit were run"
+    assert resumed.history == whole.history and resumed.refit == whole.refit
+    for name, value in whole_model.state_dict().items():
+        assert torch.equal(value, resumed_model.state_dict()[name]), name

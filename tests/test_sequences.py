@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from mtrec_helpers.sequences import (
+from mtrec_helpers.pretraining.sequences import (
     IGNORE,
     causal_batch,
     left_pad,

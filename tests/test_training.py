@@ -12,14 +12,14 @@ import pandas as pd
 import pytest
 import torch
 
-from mtrec_helpers.baselines import fit_popularity
 from mtrec_helpers.data import ProcessedData, RawData, SyntheticConfig, prepare_dataset
 from mtrec_helpers.data.schema import empty_users
 from mtrec_helpers.data.store import build
 from mtrec_helpers.evaluation import evaluate
-from mtrec_helpers.models import build_config
+from mtrec_helpers.pretraining.baselines import fit_popularity
+from mtrec_helpers.pretraining.models import build_config
+from mtrec_helpers.pretraining.train import TrainConfig, train
 from mtrec_helpers.stages import ArtifactError
-from mtrec_helpers.training import CHECKPOINT, TrainConfig, load_checkpoint, train
 
 SYNTHETIC = SyntheticConfig(n_users=200, n_items=120, min_length=10, max_length=30)
 CPU = torch.device("cpu")
@@ -124,8 +124,8 @@ def test_killed_run_resumes_from_its_last_checkpoint(data_dir: Path, tmp_path: P
         import os, signal, torch
         from pathlib import Path
         from mtrec_helpers.data import SyntheticConfig, prepare_dataset
-        from mtrec_helpers.models import build_config
-        from mtrec_helpers.training import TrainConfig, train
+        from mtrec_helpers.pretraining.models import build_config
+        from mtrec_helpers.pretraining.train import TrainConfig, train
 
         data = prepare_dataset("synthetic", Path({str(data_dir)!r}), min_interactions=3,
                                synthetic=SyntheticConfig(**{SYNTHETIC.__dict__!r}))
@@ -163,21 +163,19 @@ class _Payload:
         return (Path.touch, (self.marker,))
 
 
-def test_checkpoint_carrying_a_pickle_payload_is_refused_and_never_runs(
-    data_dir: Path, tmp_path: Path
-) -> None:
-    """A pickle planted as <ARTIFACTS_DIR>/pretrained/runs/<model>/checkpoint.pt used to run as the
-    user the moment notebook 02 resumed; now it is refused and its code never runs."""
+def test_checkpoint_with_a_pickle_payload_is_refused_and_never_runs(data_dir: Path, tmp_path: Path) -> None:
+    """A pickle planted in a run's checkpoint (here as the optimizer state that resuming reads)
+    used to run as the user the moment notebook 02 resumed; now it is refused and never runs."""
     run_dir = tmp_path / "pretrained" / "runs" / "causal"
-    run_dir.mkdir(parents=True)
-    marker = tmp_path / "payload-ran"
-    torch.save({"fingerprint": "x", "payload": _Payload(marker)}, run_dir / CHECKPOINT)
     model_config, config = _configs(epochs=1)
+    train(model_config, config, _data(data_dir), run_dir, CPU, progress=False)
+    marker = tmp_path / "payload-ran"
+    torch.save({"state": {}, "payload": _Payload(marker)}, run_dir / "checkpoint" / "optimizer.bin")
     with pytest.raises(ArtifactError) as caught:
         train(model_config, config, _data(data_dir), run_dir, CPU, progress=False)
     assert not marker.exists()
     message = str(caught.value)
-    assert "checkpoint.pt: is not a checkpoint that can be loaded safely" in message
+    assert "checkpoint: is not a checkpoint that can be loaded safely" in message
     assert "Delete it and re-run notebooks/02_transformer_pretraining.ipynb" in message
 
 
@@ -185,7 +183,7 @@ def test_truncated_checkpoint_names_the_file_and_the_fix(data_dir: Path, tmp_pat
     run_dir = tmp_path / "pretrained" / "runs" / "causal"
     model_config, config = _configs(epochs=1)
     train(model_config, config, _data(data_dir), run_dir, CPU, progress=False)
-    path = run_dir / CHECKPOINT
+    path = run_dir / "checkpoint" / "engine.safetensors"
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    with pytest.raises(ArtifactError, match=r"checkpoint.pt: is not a checkpoint .* Delete it and re-run"):
-        load_checkpoint(path)
+    with pytest.raises(ArtifactError, match=r"checkpoint: is not a checkpoint .* Delete it and re-run"):
+        train(model_config, config, _data(data_dir), run_dir, CPU, progress=False)

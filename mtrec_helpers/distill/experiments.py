@@ -75,7 +75,8 @@ def run_student(
     if run.from_teacher:
         init_from_teacher(student, teacher)
     config = replace(base, soft_weight=run.soft_weight, cluster_weight=run.cluster_weight)
-    result = distill(student, teacher, task_data, config, device, clusters, progress, label=run.name)
+    runs = folder.parent.parent / "runs" / run.name  # <ARTIFACTS_DIR>/distillation/runs/<name>: checkpoints
+    result = distill(student, teacher, task_data, config, device, clusters, progress, run.name, runs)
     params = {"size": run.size.__dict__, "from_teacher": run.from_teacher, "distill": config.__dict__}
     save_recommender(result.model, folder, task_data.data, params)
     record, ranking = measure(result.model, folder, task_data, clusters.labels.cpu().numpy(), n_boot)

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import torch
 
-from mtrec_helpers.models import build_config
 from mtrec_helpers.multitask.model import MultiTaskModel, multitask_config
 from mtrec_helpers.multitask.tasks import TaskData
+from mtrec_helpers.pretraining.models import build_config
 
 
 @dataclass(frozen=True)

@@ -10,22 +10,26 @@ NDCG@10, as every other stage does.
 
 from __future__ import annotations
 
-import time
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from accelerate import Accelerator
 from torch import nn
-from tqdm.auto import tqdm
-from transformers import get_cosine_schedule_with_warmup, set_seed
+from transformers import set_seed
 
 from mtrec_helpers.device import autocast
 from mtrec_helpers.distill.losses import centroid_logits, cluster_balanced_loss, soft_target_loss
+from mtrec_helpers.engine import EngineConfig, Objective, accelerator_for, fit, run_key
 from mtrec_helpers.multitask.finetune import validation_metrics
 from mtrec_helpers.multitask.model import MultiTaskModel
 from mtrec_helpers.multitask.tasks import IGNORE, TaskData
-from mtrec_helpers.sequences import length_grouped_batches
+from mtrec_helpers.pretraining.sequences import length_grouped_batches
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,59 @@ def student_losses(
     return losses
 
 
+class StudentWithProbe(nn.Module):
+    """The student and its linear probe, trained (and checkpointed) as one module."""
+
+    def __init__(self, student: MultiTaskModel, probe: nn.Module) -> None:
+        super().__init__()
+        self.student, self.probe = student, probe
+
+    def losses(self, batch, soft, users, clusters, config) -> dict[str, torch.Tensor]:
+        return student_losses(self.student, soft, self.probe, batch, users, clusters, config)
+
+
+@dataclass
+class DistillObjective(Objective):
+    """Stage 05's objective: Σ_term weight · loss over the student's training windows."""
+
+    task_data: TaskData
+    config: DistillConfig
+    examples: list[np.ndarray]
+    cached: list[torch.Tensor] | None  # the teacher's scores per window (soft targets)
+    clusters: Clusters | None
+    device: torch.device
+
+    def __post_init__(self) -> None:
+        self.lengths = np.array([len(w) for w in self.examples])
+        self.users = self.task_data.user[torch.tensor([int(w[-1]) for w in self.examples])]
+        self.profiles = self.task_data.profile_users("train")
+        self.weights = {
+            "ce": self.config.ce_weight,
+            "soft": self.config.soft_weight,
+            "cluster": self.config.cluster_weight,
+        }
+
+    def batches(self, generator: torch.Generator) -> list[np.ndarray]:
+        return length_grouped_batches(self.lengths, self.config.batch_size, generator)
+
+    def loss(self, call: Callable[..., Any], indices: np.ndarray, generator: torch.Generator):
+        rows = [self.examples[i] for i in indices]
+        batch = self.task_data.batch(rows, False, self.profiles).to(self.device)
+        soft = None
+        if self.cached:  # a row's first position is labelled only when the batch pads it
+            counts = (batch.next_item != IGNORE).sum(1).tolist()
+            soft = torch.cat([self.cached[i][-n:] for i, n in zip(indices, counts, strict=True)])
+            soft = soft.to(self.device)
+        users = self.users[torch.as_tensor(indices)].to(self.device)
+        losses = call("losses", batch, soft, users, self.clusters, self.config)
+        total = sum(self.weights[name] * value for name, value in losses.items())
+        return total, {f"loss_{name}": value.item() for name, value in losses.items()}
+
+    def validate(self, model: StudentWithProbe, accelerator: Accelerator) -> dict[str, float]:
+        ndcg = validation_metrics(model.student, self.task_data)["ndcg@10"]
+        return {"valid_ndcg@10": ndcg, "score": ndcg}
+
+
 def distill(
     student: MultiTaskModel,
     teacher: MultiTaskModel,
@@ -127,68 +184,24 @@ def distill(
     clusters: Clusters | None = None,
     progress: bool = True,
     label: str = "distilling",
+    run_dir: Path | None = None,
 ) -> DistillResult:
-    """Train ``student`` against ``teacher`` (see the module docstring); returns the best epoch."""
+    """Train ``student`` against ``teacher`` (see the module docstring) on the shared engine,
+    resuming from ``run_dir``; returns the best epoch."""
     if config.cluster_weight > 0 and clusters is None:
         raise ValueError("DistillConfig.cluster_weight > 0 needs the teacher's clusters (clusters=...)")
+    settings = [dataclasses.asdict(config), task_data.data.manifest["fingerprint"]]
+    key = run_key(settings, student, teacher, *([clusters.labels, clusters.centroids] if clusters else []))
     set_seed(config.seed)
     examples = task_data.train_windows(student.config.max_len)
     cached = teacher_scores(teacher, task_data, examples, device) if config.soft_weight > 0 else None
-    student.to(device).train()
     clusters = Clusters(clusters.labels.to(device), clusters.centroids.to(device)) if clusters else None
-    probe = nn.Linear(student.config.hidden_size, teacher.config.hidden_size).to(device)
-    weights = {"ce": config.ce_weight, "soft": config.soft_weight, "cluster": config.cluster_weight}
-    lengths = np.array([len(w) for w in examples])
-    window_users = task_data.user[torch.tensor([int(w[-1]) for w in examples])]
-    parameters = list(student.parameters()) + (list(probe.parameters()) if config.cluster_weight > 0 else [])
-    optimizer = torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay)
-    total = -(-len(examples) // config.batch_size) * config.epochs
-    scheduler = get_cosine_schedule_with_warmup(optimizer, int(config.warmup_ratio * total), total)
-    generator = torch.Generator().manual_seed(config.seed)
-    profiles = task_data.profile_users("train")
-    result = DistillResult(model=student, probe=probe)
-    best_score, best_state, best_probe, bad_epochs = -np.inf, None, None, 0
-    for epoch in tqdm(range(config.epochs), desc=label, disable=not progress):
-        start = time.perf_counter()
-        sums: dict[str, float] = {}
-        batches = length_grouped_batches(lengths, config.batch_size, generator)
-        for indices in batches:
-            batch = task_data.batch([examples[i] for i in indices], False, profiles).to(device)
-            users = window_users[torch.as_tensor(indices)].to(device)
-            with autocast(device):
-                soft = None
-                if cached:  # a row's first position is labelled only when the batch pads it
-                    counts = (batch.next_item != IGNORE).sum(1).tolist()
-                    soft = torch.cat([cached[i][-n:] for i, n in zip(indices, counts, strict=True)]).to(
-                        device
-                    )
-                losses = student_losses(student, soft, probe, batch, users, clusters, config)
-            loss = sum(weights[name] * value for name, value in losses.items())
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(parameters, config.clip_norm)
-            optimizer.step()
-            scheduler.step()
-            for name, value in losses.items():
-                sums[name] = sums.get(name, 0.0) + value.item() / len(batches)
-        result.train_seconds += time.perf_counter() - start
-        valid = validation_metrics(student, task_data)
-        result.history.append(
-            {
-                "epoch": epoch + 1,
-                **{f"loss_{k}": v for k, v in sums.items()},
-                "valid_ndcg@10": valid["ndcg@10"],
-            }
-        )
-        if valid["ndcg@10"] > best_score:
-            best_score, bad_epochs, result.best_epoch = valid["ndcg@10"], 0, epoch + 1
-            best_state = {k: v.detach().clone() for k, v in student.state_dict().items()}
-            best_probe = {k: v.detach().clone() for k, v in probe.state_dict().items()}
-        else:
-            bad_epochs += 1
-            if bad_epochs >= config.patience:
-                break
-    student.load_state_dict(best_state)
-    probe.load_state_dict(best_probe)
-    student.eval()
-    return result
+    probe = nn.Linear(student.config.hidden_size, teacher.config.hidden_size)
+    module = StudentWithProbe(student, probe)
+    trained = list(student.parameters()) + (list(probe.parameters()) if config.cluster_weight > 0 else [])
+    objective = DistillObjective(task_data, config, examples, cached, clusters, device)
+    fitted = fit(
+        module, [{"params": trained}], objective, EngineConfig.of(config), accelerator_for(str(device)),
+        run_dir, key, label, progress,
+    )  # fmt: skip
+    return DistillResult(student, probe, fitted.history, fitted.best_epoch, fitted.train_seconds)

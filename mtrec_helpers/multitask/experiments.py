@@ -18,9 +18,7 @@ import pandas as pd
 import torch
 
 from mtrec_helpers.artifacts import load_recommender
-from mtrec_helpers.baselines import fit_popularity
 from mtrec_helpers.evaluation import RankingResult, evaluate
-from mtrec_helpers.models import scorer
 from mtrec_helpers.multitask.finetune import FinetuneConfig, FinetuneResult, finetune
 from mtrec_helpers.multitask.lora import add_lora, merge_lora, trainable_share
 from mtrec_helpers.multitask.metrics import (
@@ -33,6 +31,8 @@ from mtrec_helpers.multitask.metrics import (
 from mtrec_helpers.multitask.model import MultiTaskModel, build_multitask
 from mtrec_helpers.multitask.tasks import TASKS, TaskData
 from mtrec_helpers.multitask.weighting import make_weighting
+from mtrec_helpers.pretraining.baselines import fit_popularity
+from mtrec_helpers.pretraining.models import scorer
 
 REPORTED = (
     "ndcg@10", "ndcg@10_ci", "hr@10", "rating_rmse", "rating_mae", "like_auc", "like_logloss",
@@ -99,8 +99,10 @@ def run_experiment(
     device: torch.device,
     n_boot: int = 2000,
     progress: bool = True,
+    runs_dir: Path | None = None,
 ) -> Outcome:
-    """Finetune ``experiment`` from the pretrained encoder and measure it on the test split."""
+    """Finetune ``experiment`` from the pretrained encoder and measure it on the test split; with
+    ``runs_dir``, its checkpoints go to ``runs_dir/<name>`` and a re-run resumes from them."""
     model = build_multitask(
         encoder_dir, task_data, experiment.tasks, experiment.sharing, n_experts=experiment.n_experts
     ).to(device)
@@ -111,7 +113,8 @@ def run_experiment(
     )
     share = trainable_share(model)
     weighting = make_weighting(experiment.weighting, model.config.tasks, **dict(experiment.options))
-    training = finetune(model, weighting, task_data, config, device, progress, label=experiment.name)
+    run_dir = runs_dir / experiment.name if runs_dir is not None else None
+    training = finetune(model, weighting, task_data, config, device, progress, experiment.name, run_dir)
     if wrapped is not None:
         model = merge_lora(wrapped).eval()
         training.model = model

@@ -15,22 +15,25 @@ the next-item scores do not move. Task losses and weights are logged per epoch f
 
 from __future__ import annotations
 
-import time
+import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
-from transformers import get_cosine_schedule_with_warmup, set_seed
+from accelerate import Accelerator
+from torch import nn
+from transformers import set_seed
 
-from mtrec_helpers.device import autocast
+from mtrec_helpers.engine import EngineConfig, Objective, accelerator_for, fit, run_key
 from mtrec_helpers.evaluation import evaluate
 from mtrec_helpers.multitask.metrics import best_threshold, multitask_scorer, predict, task_metrics
 from mtrec_helpers.multitask.model import MultiTaskModel
-from mtrec_helpers.multitask.tasks import TaskData
-from mtrec_helpers.multitask.weighting import LossWeighting
-from mtrec_helpers.sequences import length_grouped_batches
+from mtrec_helpers.multitask.tasks import Batch, TaskData
+from mtrec_helpers.multitask.weighting import FixedWeights, LossWeighting
+from mtrec_helpers.pretraining.sequences import length_grouped_batches
 
 SELECTION = {  # task → (validation metric, +1 when higher is better)
     "next": ("ndcg@10", 1.0),
@@ -96,68 +99,90 @@ def selection_score(record: dict[str, float], tasks: list[str]) -> float:
     return sign * record[metric]
 
 
-@dataclass
-class _Epoch:
-    """What one pass over the training windows needs."""
+class WeightedModel(nn.Module):
+    """The multi-task model and its loss weighting as one module: the weighting's learned
+    parameters train, and are checkpointed, with the model."""
 
-    model: MultiTaskModel
+    def __init__(self, model: MultiTaskModel, weighting: LossWeighting) -> None:
+        super().__init__()
+        self.model, self.weighting = model, weighting
+
+    def total(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The weighted sum of the task losses, and the losses."""
+        losses = self.model.task_losses(batch)
+        return self.weighting.combine(losses, self.model.shared_parameters()), losses
+
+
+@dataclass
+class FinetuneObjective(Objective):
+    """Stage 03's objective: every task's loss on the training windows, combined by the weighting."""
+
     task_data: TaskData
     examples: list[np.ndarray]
-    lengths: np.ndarray
     batch_size: int
-    generator: torch.Generator
     device: torch.device
+    weighting: LossWeighting
 
+    def __post_init__(self) -> None:
+        self.lengths = np.array([len(w) for w in self.examples])
+        self.profiles = self.task_data.profile_users("train")
 
-def _train_epoch(
-    run: _Epoch,
-    combine: Callable[[dict[str, torch.Tensor]], torch.Tensor],
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
-    clip_norm: float,
-) -> dict[str, float]:
-    """One epoch; returns each task's mean loss."""
-    parameters = [p for group in optimizer.param_groups for p in group["params"]]
-    train_profiles = run.task_data.profile_users("train")
-    batches = length_grouped_batches(run.lengths, run.batch_size, run.generator)
-    sums = dict.fromkeys(run.model.config.tasks, 0.0)
-    for indices in batches:
-        batch = run.task_data.batch([run.examples[i] for i in indices], False, train_profiles).to(run.device)
-        with autocast(run.device):
-            losses = run.model.task_losses(batch)
-        total = combine(losses)
-        optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        torch.nn.utils.clip_grad_norm_(parameters, clip_norm)
-        optimizer.step()
-        if scheduler is not None:
-            scheduler.step()
-        for task, loss in losses.items():
-            sums[task] += loss.item() / len(batches)
-    return sums
+    def batches(self, generator: torch.Generator) -> list[np.ndarray]:
+        return length_grouped_batches(self.lengths, self.batch_size, generator)
+
+    def loss(self, call: Callable[..., Any], indices: np.ndarray, generator: torch.Generator):
+        rows = [self.examples[i] for i in indices]
+        batch = self.task_data.batch(rows, False, self.profiles).to(self.device)
+        total, losses = call("total", batch)
+        return total, {f"loss_{task}": value.item() for task, value in losses.items()}
+
+    def end_epoch(self, sums: dict[str, float]) -> dict[str, float]:
+        self.weighting.end_epoch({t: sums[f"loss_{t}"] for t in self.weighting.tasks})
+        return {f"weight_{t}": w for t, w in self.weighting.weights().items()}
+
+    def validate(self, model: WeightedModel, accelerator: Accelerator) -> dict[str, float]:
+        record = validation_metrics(model.model, self.task_data)
+        return {
+            **{f"valid_{k}": v for k, v in record.items()},
+            "score": selection_score(record, self.weighting.tasks),
+        }
+
+    def state(self) -> dict[str, Any]:
+        return self.weighting.extra_state()
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.weighting.load_extra_state(state)
 
 
 def train_only(
-    run: _Epoch, parameters: list[torch.nn.Parameter], epochs: int, config: FinetuneConfig
-) -> None:
-    """Train ``parameters`` alone (everything else frozen) on the plain sum of the task losses."""
+    model: MultiTaskModel,
+    parameters: list[torch.nn.Parameter],
+    objective: FinetuneObjective,
+    config: FinetuneConfig,
+    epochs: int,
+    generator: torch.Generator,
+) -> float:
+    """Train ``parameters`` alone (everything else frozen) on the plain sum of the task losses, at a
+    constant ``head_lr``, keeping the last epoch; returns the training seconds."""
     if not parameters or not epochs:
-        return
+        return 0.0
     chosen = {id(p) for p in parameters}
-    frozen = [p for p in run.model.parameters() if p.requires_grad and id(p) not in chosen]
+    frozen = [p for p in model.parameters() if p.requires_grad and id(p) not in chosen]
     for parameter in frozen:
         parameter.requires_grad_(False)
-    optimizer = torch.optim.AdamW(parameters, lr=config.head_lr, weight_decay=config.weight_decay)
+    plain = replace(objective, weighting=FixedWeights(model.config.tasks).to(objective.device))
+    settings = EngineConfig.of(
+        config, epochs=epochs, lr=config.head_lr, schedule="constant", select_best=False
+    )
     try:
-        for _ in range(epochs):
-            _train_epoch(run, _plain_sum, optimizer, None, config.clip_norm)
+        fitted = fit(
+            WeightedModel(model, plain.weighting), [{"params": parameters}], plain, settings,
+            accelerator_for(str(objective.device)), progress=False, generator=generator,
+        )  # fmt: skip
     finally:
         for parameter in frozen:
             parameter.requires_grad_(True)
-
-
-def _plain_sum(losses: dict[str, torch.Tensor]) -> torch.Tensor:
-    return torch.stack(list(losses.values())).sum()
+    return fitted.train_seconds
 
 
 def finetune(
@@ -168,68 +193,42 @@ def finetune(
     device: torch.device,
     progress: bool = True,
     label: str = "finetuning",
+    run_dir: Path | None = None,
 ) -> FinetuneResult:
-    """Warm up the new heads, then train ``model`` (on ``device``) with ``weighting``; returns the
-    best epoch's model."""
+    """Warm up the new heads, then train ``model`` (on ``device``) with ``weighting`` on the shared
+    engine (resuming from ``run_dir``), then refit the auxiliary heads; returns the best epoch's model."""
+    settings = [dataclasses.asdict(config), type(weighting).__name__, task_data.data.manifest["fingerprint"]]
+    key = run_key(settings, model, weighting)
     set_seed(config.seed)
     weighting.to(device)
-    tasks = model.config.tasks
+    generator = torch.Generator().manual_seed(config.seed)  # one batch order through the three phases
     examples = task_data.train_windows(model.config.max_len)
-    run = _Epoch(
-        model, task_data, examples, np.array([len(w) for w in examples]), config.batch_size,
-        torch.Generator().manual_seed(config.seed), device,
-    )  # fmt: skip
+    objective = FinetuneObjective(task_data, examples, config.batch_size, device, weighting)
     result = FinetuneResult(model=model)
-    model.train()
-    start = time.perf_counter()
-    train_only(run, model.new_parameters(), config.head_epochs, config)  # warm-up, as in LP-FT
-    result.train_seconds += time.perf_counter() - start
+    model.to(device).train()
+    result.train_seconds += train_only(
+        model, model.new_parameters(), objective, config, config.head_epochs, generator
+    )
     trainable = [p for p in model.parameters() if p.requires_grad]
     new = {id(p) for p in model.new_parameters()}
-    optimizer = torch.optim.AdamW(
-        [
-            {"params": [p for p in trainable if id(p) not in new]},
-            {"params": [p for p in trainable if id(p) in new], "lr": config.head_lr},
-            {"params": weighting.trainable_parameters(), "weight_decay": 0.0, "lr": config.head_lr},
-        ],
-        lr=config.lr,
-        weight_decay=config.weight_decay,
-    )
-    total_steps = -(-len(examples) // config.batch_size) * config.epochs
-    scheduler = get_cosine_schedule_with_warmup(
-        optimizer, int(config.warmup_ratio * total_steps), total_steps
-    )
-    best_score, best_state, bad_epochs = -np.inf, None, 0
-    for epoch in tqdm(range(config.epochs), desc=label, disable=not progress):
-        start = time.perf_counter()
-        sums = _train_epoch(
-            run, lambda losses: weighting.combine(losses, model.shared_parameters()), optimizer, scheduler,
-            config.clip_norm,
-        )  # fmt: skip
-        weighting.end_epoch(sums)
-        result.train_seconds += time.perf_counter() - start
-        record = {
-            "epoch": epoch + 1,
-            **{f"loss_{t}": v for t, v in sums.items()},
-            **{f"weight_{t}": w for t, w in weighting.weights().items()},
-            **{f"valid_{k}": v for k, v in validation_metrics(model, task_data).items()},
-        }
-        result.history.append(record)
-        score = selection_score({k.removeprefix("valid_"): v for k, v in record.items()}, tasks)
-        if score > best_score:
-            best_score, bad_epochs, result.best_epoch = score, 0, epoch + 1
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            result.genre_threshold = record["valid_genre_threshold"]
-        else:
-            bad_epochs += 1
-            if bad_epochs >= config.patience:
-                break
-    model.load_state_dict(best_state)
+    groups = [
+        {"params": [p for p in trainable if id(p) not in new]},
+        {"params": [p for p in trainable if id(p) in new], "lr": config.head_lr},
+        {"params": weighting.trainable_parameters(), "weight_decay": 0.0, "lr": config.head_lr},
+    ]
+    accelerator = accelerator_for(str(device))
+    fitted = fit(
+        WeightedModel(model, weighting), groups, objective, EngineConfig.of(config), accelerator, run_dir,
+        key, label, progress, generator=generator,
+    )  # fmt: skip
+    result.history, result.best_epoch = fitted.history, fitted.best_epoch
+    result.train_seconds += fitted.train_seconds
+    result.genre_threshold = fitted.history[fitted.best_epoch - 1]["valid_genre_threshold"]
     if config.refit_epochs and model.aux_head_parameters():
-        start = time.perf_counter()
         model.train()
-        train_only(run, model.aux_head_parameters(), config.refit_epochs, config)
-        result.train_seconds += time.perf_counter() - start
+        result.train_seconds += train_only(
+            model, model.aux_head_parameters(), objective, config, config.refit_epochs, generator
+        )
         result.refit = validation_metrics(model, task_data)
         result.genre_threshold = result.refit["genre_threshold"]
     model.eval()

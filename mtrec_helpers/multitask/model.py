@@ -1,6 +1,6 @@
 """The multi-task recommender: the pretrained sequence encoder plus one head per task.
 
-:class:`MultiTaskModel` *is* a :class:`~mtrec_helpers.models.SeqRecModel` (same encoder, same tied
+:class:`MultiTaskModel` *is* a :class:`~mtrec_helpers.pretraining.models.SeqRecModel` (same encoder, same tied
 next-item output, same seen-item bias) with
 
 - input features: the rating of each history interaction and the time context of the interaction
@@ -27,9 +27,9 @@ import torch.nn.functional as F
 from torch import nn
 from transformers.utils import logging as hf_logging
 
-from mtrec_helpers.models import SeqRecConfig, SeqRecModel
 from mtrec_helpers.multitask.tasks import GAP_BUCKETS, TASKS, Batch, TaskData, check_tasks
-from mtrec_helpers.sequences import IGNORE
+from mtrec_helpers.pretraining.models import SeqRecConfig, SeqRecModel
+from mtrec_helpers.pretraining.sequences import IGNORE
 
 SHARING = ("shared", "mmoe")
 AUX_HEAD_PREFIXES = ("rating_head.", "rating_item_bias.", "like_", "genre_head.", "profile_heads.")

@@ -24,7 +24,7 @@ import torch
 
 from mtrec_helpers.data.preprocess import SPLITS
 from mtrec_helpers.data.store import ProcessedData
-from mtrec_helpers.sequences import IGNORE, left_pad, windows
+from mtrec_helpers.pretraining.sequences import IGNORE, left_pad, windows
 
 TASKS = ("next", "rating", "like", "genre", "profile")
 """The heads: next item (primary), rating, like, genres of the next item, user profile."""

@@ -19,6 +19,7 @@ Every strategy turns a dict of per-task losses into the one scalar to backpropag
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -57,6 +58,13 @@ class LossWeighting(nn.Module):
     def trainable_parameters(self) -> list[nn.Parameter]:
         """Parameters the model's optimiser should train with the model (e.g. learned log-variances)."""
         return list(self.parameters())
+
+    def extra_state(self) -> dict[str, Any]:
+        """JSON-ready state beyond the module's parameters and buffers (kept across a resume)."""
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        """Take back what :meth:`extra_state` returned."""
 
 
 class FixedWeights(LossWeighting):
@@ -151,6 +159,18 @@ class GradNorm(LossWeighting):
     def trainable_parameters(self) -> list[nn.Parameter]:
         return []  # the weights have their own optimiser, stepped inside combine
 
+    def extra_state(self) -> dict[str, Any]:
+        saved = self.optimizer.state_dict()
+        moments = {str(k): {n: v.tolist() for n, v in s.items()} for k, s in saved["state"].items()}
+        return {"calls": self.calls, "optimizer": {"state": moments, "param_groups": saved["param_groups"]}}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        self.calls = state["calls"]
+        moments = {
+            int(k): {n: torch.tensor(v) for n, v in s.items()} for k, s in state["optimizer"]["state"].items()
+        }
+        self.optimizer.load_state_dict({"state": moments, "param_groups": state["optimizer"]["param_groups"]})
+
 
 class DynamicWeightAverage(LossWeighting):
     """Liu et al. (2019): w_t = K·softmax(r / T)_t, r_t = L_t(epoch − 1) / L_t(epoch − 2); 1 at first."""
@@ -173,6 +193,12 @@ class DynamicWeightAverage(LossWeighting):
 
     def weights(self) -> dict[str, float]:
         return dict(zip(self.tasks, self.current.tolist(), strict=True))
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"history": [losses.tolist() for losses in self.history]}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        self.history = [torch.tensor(losses) for losses in state["history"]]
 
 
 STRATEGIES = {

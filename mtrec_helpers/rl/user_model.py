@@ -22,10 +22,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mtrec_helpers.baselines import fit_ease
 from mtrec_helpers.data.preprocess import SPLITS
 from mtrec_helpers.data.store import ProcessedData
 from mtrec_helpers.evaluation import history_mask, split_histories
+from mtrec_helpers.pretraining.baselines import fit_ease
 
 
 @dataclass

@@ -28,7 +28,7 @@ from transformers import BertConfig, BertModel
 from transformers.models.bert.modeling_bert import BertOnlyMLMHead, BertPreTrainedModel
 
 from mtrec_helpers.device import autocast
-from mtrec_helpers.sequences import IGNORE, next_item_inputs
+from mtrec_helpers.pretraining.sequences import IGNORE, next_item_inputs
 
 OBJECTIVES = ("masked", "causal")
 

@@ -1,0 +1,202 @@
+"""Train a sequential recommender (notebook 02) on the shared engine: what is optimised, per batch.
+
+The causal objective predicts every next item of a window (full softmax over the catalogue); the
+masked (BERT4Rec) objective replaces a share of items by [MASK] and predicts them. Everything else —
+AdamW with warm-up and cosine decay, clipping, early stopping on validation NDCG@10, checkpoints
+that resume, bf16 on a GPU, several processes — is :mod:`mtrec_helpers.engine`'s. Calling
+:func:`train` again with the same arguments continues from the run's checkpoint, so a killed run
+loses at most one epoch, and a finished run is returned without training again; on CPU the same
+arguments give the same numbers, resumed or not.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from transformers import set_seed
+
+from mtrec_helpers.data.store import ProcessedData
+from mtrec_helpers.device import peak_memory_mb
+from mtrec_helpers.engine import EngineConfig, Objective, accelerator_for, fit, gather_rows
+from mtrec_helpers.evaluation import evaluate
+from mtrec_helpers.pretraining.models import SeqRecConfig, SeqRecModel, build_config, scorer
+from mtrec_helpers.pretraining.sequences import causal_batch, length_grouped_batches, masked_batch, windows
+
+TRAINING_VERSION = 2  # bump when a change to this objective makes old checkpoints stale
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings, named in one place."""
+
+    epochs: int = 200
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.05
+    clip_norm: float = 1.0
+    patience: int = 20
+    mask_prob: float = 0.2
+    last_prob: float = 0.1
+    accumulation: int = 1
+    seed: int = 0
+
+
+@dataclass
+class TrainResult:
+    """The best model (by validation NDCG@10) and how training went."""
+
+    model: SeqRecModel
+    history: list[dict[str, float]]
+    best_epoch: int
+    best_valid_ndcg: float
+    train_seconds: float
+    train_seq_per_s: float
+    peak_memory_mb: float
+    resumed_from_epoch: int = 0
+    stopped_early: bool = False
+
+
+def training_windows(model_config: SeqRecConfig, data: ProcessedData) -> list[np.ndarray]:
+    """Training windows cut from every user's training sequence."""
+    if model_config.objective == "causal":
+        return windows(data.sequences("train"), model_config.max_len + 1, overlap=1)
+    return windows(data.sequences("train"), model_config.max_len, overlap=0)
+
+
+def validation_ndcg(model: SeqRecModel, data: ProcessedData, accelerator: Accelerator) -> dict[str, float]:
+    """Validation NDCG@10 and HR@10 (full ranking, history excluded); each process ranks its share
+    of the users and the per-user values are gathered, so every user counts once."""
+    users = np.array_split(np.arange(data.n_users), accelerator.num_processes)[accelerator.process_index]
+    result = evaluate(scorer(model), data, "valid", device=accelerator.device, users=users)
+    ndcg, hits = (gather_rows(values, accelerator) for values in (result.ndcg(10), result.hit_rate(10)))
+    return {"valid_ndcg@10": float(ndcg.mean()), "valid_hr@10": float(hits.mean())}
+
+
+@dataclass
+class SequenceObjective(Objective):
+    """Stage 02's objective: windows of training sequences, causal or masked."""
+
+    model_config: SeqRecConfig
+    config: TrainConfig
+    data: ProcessedData
+    device: torch.device
+
+    def __post_init__(self) -> None:
+        self.examples = training_windows(self.model_config, self.data)
+        self.lengths = np.array([len(w) for w in self.examples])
+
+    def batches(self, generator: torch.Generator) -> Sequence[np.ndarray]:
+        return length_grouped_batches(self.lengths, self.config.batch_size, generator)
+
+    def loss(self, call: Callable[..., Any], indices: np.ndarray, generator: torch.Generator):
+        batch = [self.examples[i] for i in indices]
+        if self.model_config.objective == "causal":
+            inputs, labels = causal_batch(batch)  # predict item t + 1 from items ≤ t
+        else:
+            inputs, labels = masked_batch(
+                batch, self.model_config.mask_id, self.config.mask_prob, self.config.last_prob, generator
+            )
+        loss = call("loss", inputs.to(self.device), labels.to(self.device))  # full-softmax cross-entropy
+        return loss, {"loss": loss.item()}
+
+    def validate(self, model: SeqRecModel, accelerator: Accelerator) -> dict[str, float]:
+        record = validation_ndcg(model, self.data, accelerator)
+        return {**record, "score": record["valid_ndcg@10"]}
+
+
+def fingerprint(model_config: SeqRecConfig, config: TrainConfig, data: ProcessedData) -> str:
+    """What a checkpoint must match to be resumed: the model, the optimisation and the data."""
+    payload = {
+        "model": model_config.to_dict(),
+        "train": dataclasses.asdict(config),
+        "data": data.manifest["fingerprint"],
+        "version": TRAINING_VERSION,
+    }
+    payload["model"].pop("transformers_version", None)
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def new_model(model_config: SeqRecConfig, data: ProcessedData) -> SeqRecModel:
+    """A freshly initialised model carrying the dataset's side-information tables."""
+    model = SeqRecModel(model_config)
+    if model_config.side_info:
+        model.set_side_information(data.genre_matrix(), data.year_buckets())
+    return model
+
+
+def objective_configs(
+    data: ProcessedData, params: Mapping[str, Any]
+) -> dict[str, tuple[SeqRecConfig, TrainConfig]]:
+    """Notebook 02's model and training settings for each of its ``OBJECTIVES``, from its parameters
+    (the notebook and ``python -m mtrec_helpers.pretraining`` build them alike)."""
+    return {
+        objective: (
+            build_config(
+                data.n_items,
+                objective,
+                hidden=params["HIDDEN"],
+                layers=params["LAYERS"],
+                heads=params["HEADS"],
+                max_len=params["MAX_LEN"],
+                dropout=params["DROPOUT"][objective],
+                side_info=params["SIDE_INFO"],
+                n_genres=len(data.vocab["genres"]),
+                n_year_buckets=13,
+                seen_bias=params["SEEN_BIAS"],
+            ),
+            TrainConfig(
+                epochs=params["EPOCHS"],
+                batch_size=params["BATCH_SIZE"],
+                lr=params["LR"],
+                patience=params["PATIENCE"],
+                mask_prob=params["MASK_PROB"],
+                seed=params["SEED"],
+            ),
+        )  # fmt: skip
+        for objective in params["OBJECTIVES"]
+    }
+
+
+def train(
+    model_config: SeqRecConfig,
+    config: TrainConfig,
+    data: ProcessedData,
+    run_dir: Path,
+    device: torch.device,
+    progress: bool = True,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+) -> TrainResult:
+    """Train (or resume, or return a finished run from ``run_dir``) and return the best model.
+
+    ``on_epoch`` is called with each epoch's record once its checkpoint is on disk.
+    """
+    accelerator = accelerator_for(str(device))
+    set_seed(config.seed)  # the initial weights, then dropout
+    model = new_model(model_config, data)
+    objective = SequenceObjective(model_config, config, data, accelerator.device)
+    key = fingerprint(model_config, config, data)
+    fitted = fit(
+        model, [{"params": list(model.parameters())}], objective, EngineConfig.of(config), accelerator,
+        Path(run_dir), key, f"{model_config.objective} training", progress, on_epoch,
+    )  # fmt: skip
+    return TrainResult(
+        model=model,
+        history=fitted.history,
+        best_epoch=fitted.best_epoch,
+        best_valid_ndcg=fitted.best_score,
+        train_seconds=fitted.train_seconds,
+        train_seq_per_s=fitted.examples_per_s,
+        peak_memory_mb=peak_memory_mb(accelerator.device),
+        resumed_from_epoch=fitted.resumed_from_epoch,
+        stopped_early=fitted.stopped_early,
+    )
