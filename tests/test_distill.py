@@ -9,11 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from interruption import Interrupted, count_calls, interrupt_on_call
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 
 from mtrec_helpers.artifacts import load_recommender, save_recommender
 from mtrec_helpers.data import SyntheticConfig, prepare_dataset
+from mtrec_helpers.distill import train as distill_train
 from mtrec_helpers.distill.benchmark import scoring_throughput, size_on_disk
 from mtrec_helpers.distill.clusters import dominant_genres, user_representations
 from mtrec_helpers.distill.experiments import choose_student
@@ -230,10 +232,6 @@ def test_bad_distill_config_is_refused() -> None:
         DistillConfig(temperature=0.0)
 
 
-class _Interrupted(Exception):
-    """Stands for a kill between two epochs."""
-
-
 def test_interrupted_distillation_resumes_to_the_same_student(
     setup, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -247,24 +245,15 @@ def test_interrupted_distillation_resumes_to_the_same_student(
         return build_student(teacher, task_data, StudentSize(8))
 
     whole = distill(student(), teacher, task_data, config, CPU, clusters, False, run_dir=tmp_path / "whole")
-    from mtrec_helpers.distill import train as distill_train
-
-    original, calls = distill_train.validation_metrics, []
-
-    def interrupt_in_epoch_3(model, data):
-        calls.append(1)
-        if len(calls) == 3:
-            raise _Interrupted
-        return original(model, data)
-
-    monkeypatch.setattr(distill_train, "validation_metrics", interrupt_in_epoch_3)
-    with pytest.raises(_Interrupted):
+    interrupt_on_call(monkeypatch, distill_train, "validation_metrics", 3)
+    with pytest.raises(Interrupted):
         distill(student(), teacher, task_data, config, CPU, clusters, False, run_dir=tmp_path / "cut")
-    monkeypatch.setattr(distill_train, "validation_metrics", original)
+    validations = count_calls(monkeypatch, distill_train, "validation_metrics")
     resumed_student = student()
     resumed = distill(
         resumed_student, teacher, task_data, config, CPU, clusters, False, run_dir=tmp_path / "cut"
     )
+    assert len(validations) == 2, "epochs 1 and 2 came from the checkpoint, only 3 and 4 were trained"
     assert len(resumed.history) == 4 and resumed.history == whole.history
     for name, value in whole.model.state_dict().items():
         assert torch.equal(value, resumed_student.state_dict()[name]), name

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from interruption import Interrupted, count_calls, interrupt_on_call
 
 from mtrec_helpers.artifacts import load_recommender, save_recommender
 from mtrec_helpers.data import ProcessedData, RawData, SyntheticConfig, prepare_dataset
@@ -380,10 +381,6 @@ def test_tasks_without_labels_are_skipped_with_the_reason(task_data: TaskData) -
         bare.available_tasks(["genre"])
 
 
-class _Interrupted(Exception):
-    """Stands for a kill between two epochs."""
-
-
 @pytest.mark.parametrize("strategy", ["dwa", "gradnorm"])
 def test_interrupted_finetuning_resumes_to_the_same_model(
     encoder_dir: Path, task_data: TaskData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, strategy: str
@@ -404,21 +401,12 @@ def test_interrupted_finetuning_resumes_to_the_same_model(
         return finetuning.finetune(model, weighting, task_data, config, CPU, False, strategy, folder), model
 
     whole, whole_model = run(tmp_path / "whole")
-    original, calls = finetuning.validation_metrics, []
-
-    def interrupt_in_epoch_3(model, data):
-        calls.append(1)
-        if len(calls) == 3:
-            raise _Interrupted
-        return original(model, data)
-
-    monkeypatch.setattr(finetuning, "validation_metrics", interrupt_in_epoch_3)
-    with pytest.raises(_Interrupted):
+    interrupt_on_call(monkeypatch, finetuning, "validation_metrics", 3)
+    with pytest.raises(Interrupted):
         run(tmp_path / "cut")
-    counted = []
-    monkeypatch.setattr(finetuning, "validation_metrics", lambda m, d: counted.append(1) or original(m, d))
+    validations = count_calls(monkeypatch, finetuning, "validation_metrics")
     resumed, resumed_model = run(tmp_path / "cut")
-    assert len(counted) == 3, "epochs 1-2 came from the checkpoint; 3, 4 and the refit were run"
+    assert len(validations) == 3, "epochs 1-2 came from the checkpoint; 3, 4 and the refit were run"
     assert resumed.history == whole.history and resumed.refit == whole.refit
     for name, value in whole_model.state_dict().items():
         assert torch.equal(value, resumed_model.state_dict()[name]), name
