@@ -62,10 +62,12 @@ run: setup ## execute every numbered notebook in order with papermill into RUNS_
 test: setup ## unit tests and papermill notebook tests
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: setup ## full default run from an empty artifacts folder, then timings and result tables
+bench: setup ## full default run from an empty artifacts folder, then benchmarks/<device>-<dataset>.json
 	rm -rf $(BENCH_DIR)
 	$(MAKE) run ARTIFACTS_DIR=$(BENCH_DIR) RUNS_DIR=runs/bench/$(DATASET)
 	$(PY) -m mtrec_helpers.report --artifacts-dir $(BENCH_DIR)
+	$(PY) -m mtrec_helpers.benchmark --artifacts-dir $(BENCH_DIR) --runs-dir runs/bench/$(DATASET) \
+		--command "make bench DATASET=$(DATASET)$(if $(PARAMS), PARAMS='$(PARAMS)')"
 
 lint: setup ## ruff over the package and tests
 	$(PY) -m ruff check mtrec_helpers tests

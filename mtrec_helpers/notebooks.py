@@ -7,8 +7,10 @@ so a typo in an override never runs a notebook with its defaults silently.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
+import resource
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -20,6 +22,7 @@ from jupyter_client.kernelspec import NoSuchKernel
 from nbclient.exceptions import DeadKernelError
 from papermill.exceptions import PapermillExecutionError
 
+from mtrec_helpers.atomic import atomic_write_text
 from mtrec_helpers.data.errors import DataError
 from mtrec_helpers.parameters import (
     NotebookParameterError,
@@ -38,6 +41,8 @@ MAKEFILE_VARIABLES = (
     "BENCH_DIR", "TORCH_SPEC",
 )  # fmt: skip
 """The Makefile's own variables; any other upper-case `make run NAME=VALUE` is a notebook override."""
+TIMINGS = "timings.json"
+"""Written into RUNS_DIR by :func:`run_pipeline`: each notebook's wall time and the kernels' peak memory."""
 
 
 class NotebookFailed(RuntimeError):
@@ -118,6 +123,12 @@ def run_pipeline(
         elapsed = time.perf_counter() - start
         print(f"  done in {elapsed:.1f} s → {runs_dir / notebook.name}", flush=True)
         timings.append((notebook, elapsed))
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the largest finished kernel
+    record = {
+        "notebooks": {nb.stem: seconds for nb, seconds in timings},
+        "peak_kernel_rss_mb": peak_kb / 1024,
+    }
+    atomic_write_text(runs_dir / TIMINGS, json.dumps(record, indent=2) + "\n")
     return timings
 
 

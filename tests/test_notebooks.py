@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 from harness import run_all, run_stage
 
+from mtrec_helpers.benchmark import main as benchmark_main
 from mtrec_helpers.data import load_processed
-from mtrec_helpers.notebooks import NotebookFailed, numbered_notebooks, run_notebook, run_pipeline
+from mtrec_helpers.notebooks import TIMINGS, NotebookFailed, numbered_notebooks, run_notebook, run_pipeline
 from mtrec_helpers.notebooks import main as notebooks_main
 from mtrec_helpers.parameters import NotebookParameterError, check_declared_somewhere, parse_assignment
 from mtrec_helpers.paths import notebooks_dir
@@ -310,3 +311,24 @@ def test_data_prep_on_real_ml100k(real_ml100k: Path, tmp_path: Path) -> None:
             <= user.loc[user["split"] == "test", "timestamp"].item()
         )
     assert np.array_equal(np.sort(frame["item_idx"].unique()), np.arange(1, data.n_items + 1))
+
+
+def test_benchmark_file_reads_the_run(pipeline: Path, tmp_path: Path) -> None:
+    """`make bench`'s results file: machine, command, date, per-notebook wall times, the final table."""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    seconds = {nb.stem: 10.0 + i for i, nb in enumerate(NOTEBOOKS)}
+    (runs / TIMINGS).write_text(json.dumps({"notebooks": seconds, "peak_kernel_rss_mb": 900.0}))
+    out = tmp_path / "benchmarks"
+    arguments = ["--artifacts-dir", str(pipeline / "artifacts"), "--runs-dir", str(runs), "--out", str(out)]
+    assert benchmark_main([*arguments, "--command", "make bench"]) == 0
+    record = json.loads((tmp_path / "benchmarks" / "cpu-ml-100k.json").read_text())
+    assert record["notebooks"]["02_transformer_pretraining"] == {"wall_s": 11.0}
+    assert record["total_wall_s"] == sum(seconds.values()) and record["machine"]["cpu_count"] >= 1
+    ensemble = stage_metrics(pipeline, "ensemble")
+    assert (
+        record["final_table"]["ensemble_softmax"]["ndcg@10"]
+        == ensemble["results"]["ensemble_softmax"]["ndcg@10"]
+    )
+    assert record["command"] == "make bench" and record["date"].startswith("20")
+    assert "| ensemble_softmax |" in (tmp_path / "benchmarks" / "cpu-ml-100k.md").read_text()

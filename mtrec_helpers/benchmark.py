@@ -1,0 +1,136 @@
+"""`make bench`'s results file: a run's timings and final table with the machine and the command.
+
+Writes ``benchmarks/<device>-<dataset>.json`` (hardware, software versions, command, date, every
+notebook's wall time as `make run` measured it, each stage's time inside its notebook, the peak
+memory of the notebook kernels, notebook 02's and notebook 06's test tables) and a short markdown
+summary beside it. README figures are taken from these files, never typed in by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mtrec_helpers.atomic import atomic_write_text
+from mtrec_helpers.notebooks import TIMINGS
+from mtrec_helpers.results import metrics_path, plain, read_metrics
+from mtrec_helpers.stages import STAGES
+
+TABLE_METRICS = ("ndcg@10", "hr@10", "mrr", "coverage@10", "diversity@10")
+
+
+def machine() -> dict[str, Any]:
+    """The hardware and software a benchmark ran on."""
+    memory = next(
+        (int(line.split()[1]) // 1024 for line in Path("/proc/meminfo").read_text().splitlines()
+         if line.startswith("MemTotal")), None,
+    ) if Path("/proc/meminfo").is_file() else None  # fmt: skip
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "memory_mb": memory,
+        "gpu": gpu,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda if gpu else None,
+    }
+
+
+def _table(results: dict[str, dict[str, Any]], metrics: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The chosen metrics (and their intervals) of every model."""
+    return {
+        name: {key: record[key] for m in metrics for key in (m, f"{m}_ci") if key in record}
+        for name, record in results.items()
+    }
+
+
+def benchmark_record(artifacts: Path, runs: Path, command: str) -> dict[str, Any]:
+    """Everything the results file holds, read from the run's metrics.json files and timings."""
+    timings = json.loads((runs / TIMINGS).read_text(encoding="utf-8"))
+    stages = {
+        s.name: read_metrics(artifacts, s.name) for s in STAGES if metrics_path(artifacts, s.name).is_file()
+    }
+    first = next(iter(stages.values()))
+    record: dict[str, Any] = {
+        "dataset": first["dataset"],
+        "device": stages.get("pretraining", first)["device"],
+        "machine": machine(),
+        "command": command,
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "notebooks": {name: {"wall_s": round(s, 1)} for name, s in timings["notebooks"].items()},
+        "total_wall_s": round(sum(timings["notebooks"].values()), 1),
+        "peak_kernel_rss_mb": timings["peak_kernel_rss_mb"],
+        "stage_wall_s": {name: metrics["wall_time_s"] for name, metrics in stages.items()},
+    }
+    if "pretraining" in stages:
+        record["pretraining"] = _table(stages["pretraining"]["results"], TABLE_METRICS)
+        record["train_seq_per_s"] = stages["pretraining"].get("train_seq_per_s")
+    if "ensemble" in stages:
+        ensemble = stages["ensemble"]
+        record["final_table"] = _table(ensemble["results"], TABLE_METRICS)
+        record["best_single"] = ensemble["best_single"]
+        record["paired_vs_best_single"] = {
+            name: {k: v for k, v in pair.items() if k.startswith("ndcg@10")}
+            for name, pair in ensemble["paired"].items()
+        }
+    return plain(record)
+
+
+def summary(record: dict[str, Any]) -> str:
+    """A short markdown page of the results file."""
+    lines = [
+        f"# Benchmark: {record['dataset']} on {record['device']}",
+        "",
+        f"{record['date']} · `{record['command']}` · {record['machine']['cpu_count']} CPU cores, "
+        f"{record['machine']['memory_mb']} MB, GPU: {record['machine']['gpu'] or 'none'} · torch "
+        f"{record['machine']['torch']}",
+        "",
+        "| notebook | wall time (s) |",
+        "|---|---|",
+        *[f"| {name} | {value['wall_s']:.1f} |" for name, value in record["notebooks"].items()],
+        f"| **all** | **{record['total_wall_s']:.1f}** |",
+        "",
+        f"Peak memory of a notebook kernel: {record['peak_kernel_rss_mb']:.0f} MB.",
+    ]
+    if "final_table" in record:
+        lines += ["", "| model (test) | NDCG@10 [95% CI] | HR@10 | coverage@10 |", "|---|---|---|---|"]
+        rows = sorted(record["final_table"].items(), key=lambda kv: -kv[1]["ndcg@10"])
+        for name, row in rows:
+            low, high = row["ndcg@10_ci"]
+            lines.append(f"| {name} | {row['ndcg@10']:.4f} [{low:.4f}, {high:.4f}] | {row['hr@10']:.4f} | "
+                         f"{row.get('coverage@10', float('nan')):.3f} |")  # fmt: skip
+        for name, pair in record["paired_vs_best_single"].items():
+            low, high = pair["ndcg@10_diff_ci"]
+            diff = pair["ndcg@10_diff"]
+            lines.append(f"\n{name} − {record['best_single']}: NDCG@10 {diff:+.4f} [{low:+.4f}, {high:+.4f}]")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Write benchmarks/<device>-<dataset>.json and .md for one run."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--artifacts-dir", required=True)
+    parser.add_argument("--runs-dir", required=True)
+    parser.add_argument("--out", default="benchmarks")
+    parser.add_argument("--command", default="make bench")
+    args = parser.parse_args(argv)
+    record = benchmark_record(Path(args.artifacts_dir), Path(args.runs_dir), args.command)
+    stem = Path(args.out) / f"{record['device'].split(':')[0]}-{record['dataset']}"
+    atomic_write_text(stem.with_suffix(".json"), json.dumps(record, indent=2) + "\n")
+    atomic_write_text(stem.with_suffix(".md"), summary(record))
+    print(f"wrote {stem}.json and {stem}.md")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
