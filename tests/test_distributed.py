@@ -122,6 +122,7 @@ users = np.array_split(np.arange(data.n_users), accelerator.num_processes)[accel
 ranks = gather_rows(evaluate(scorer(model), data, "valid", users=users).ranks, accelerator)
 if accelerator.is_main_process:
     Path(sys.argv[2]).write_text(json.dumps(ranks.tolist()))
+accelerator.end_training()  # destroy the process group: gloo aborts at exit otherwise
 """
 
 

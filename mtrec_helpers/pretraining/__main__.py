@@ -47,7 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         artifacts = resolve_artifacts_dir(args.artifacts_dir, args.dataset)
         data = load_processed(artifacts / "processed")
         device = resolve_device(args.device)
-        main_process = accelerator_for(str(device)).is_main_process
+        accelerator = accelerator_for(str(device))
+        main_process = accelerator.is_main_process
         for objective, (model_config, config) in objective_configs(data, params).items():
             run = train(
                 model_config,
@@ -63,6 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"{name}: best epoch {run.best_epoch} of {epochs}, validation NDCG@10 "
                     f"{run.best_valid_ndcg:.4f}"
                 )
+        accelerator.end_training()  # destroy the process group: gloo aborts at exit otherwise
     except (NotebookParameterError, DataError, ArtifactError) as exc:
         print(f"✗ {exc}", file=sys.stderr)
         return 1
