@@ -19,7 +19,7 @@ from typing import Any
 
 import papermill
 from jupyter_client.kernelspec import NoSuchKernel
-from nbclient.exceptions import DeadKernelError
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from papermill.exceptions import PapermillExecutionError
 
 from mtrec_helpers.atomic import atomic_write_text
@@ -41,6 +41,7 @@ MAKEFILE_VARIABLES = (
     "BENCH_DIR", "TORCH_SPEC",
 )  # fmt: skip
 """The Makefile's own variables; any other upper-case `make run NAME=VALUE` is a notebook override."""
+CELL_TIMEOUT_ENV = "MTREC_CELL_TIMEOUT"
 TIMINGS = "timings.json"
 """Written into RUNS_DIR by :func:`run_pipeline`: each notebook's wall time and the kernels' peak memory."""
 
@@ -52,6 +53,17 @@ class NotebookFailed(RuntimeError):
 def kernel_name() -> str:
     """The Jupyter kernel to run notebooks with: ``$MTREC_KERNEL``, else ``mtrec``."""
     return os.environ.get(KERNEL_ENV, DEFAULT_KERNEL)
+
+
+def cell_timeout() -> int | None:
+    """Seconds one cell may run, from ``$MTREC_CELL_TIMEOUT`` (unset or 0: no limit). The tests set
+    it, so that a kernel that stops answering fails the run instead of stalling it."""
+    value = os.environ.get(CELL_TIMEOUT_ENV, "").strip()
+    if not value.isdigit():
+        if value:
+            raise ValueError(f"{CELL_TIMEOUT_ENV}={value!r}: give a whole number of seconds (0: no limit)")
+        return None
+    return int(value) or None
 
 
 def numbered_notebooks(folder: Path | None = None) -> list[Path]:
@@ -78,6 +90,7 @@ def run_notebook(
             kernel_name=kernel or kernel_name(),
             cwd=str(notebook.parent),
             progress_bar=False,
+            execution_timeout=cell_timeout(),
         )
     except PapermillExecutionError as exc:
         raise NotebookFailed(
@@ -89,6 +102,11 @@ def run_notebook(
             f"{notebook.name} stopped: its Jupyter kernel died ({exc}). Likely causes: out of memory "
             "(try a smaller BATCH_SIZE, MAX_LEN or HIDDEN, or a smaller DATASET) or the process was "
             f"killed.\n  executed copy, up to the last cell that finished: {output}"
+        ) from exc
+    except CellTimeoutError as exc:
+        raise NotebookFailed(
+            f"{notebook.name}: a cell ran longer than {CELL_TIMEOUT_ENV}={cell_timeout()} s ({exc}); raise "
+            f"{CELL_TIMEOUT_ENV} (or unset it: no limit) if the cell is just slow.\n  executed copy: {output}"
         ) from exc
     except NoSuchKernel as exc:
         raise NotebookFailed(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,12 @@ from movielens_files import write_ml100k
 
 from mtrec_helpers.data import DATASETS
 from mtrec_helpers.data.sources import locate
+from mtrec_helpers.notebooks import CELL_TIMEOUT_ENV
 from mtrec_helpers.paths import DATA_DIR_ENV
+
+os.environ.setdefault(
+    CELL_TIMEOUT_ENV, "900"
+)  # a kernel that stops answering fails its test, never stalls CI
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from processes import command, environment, launcher, run
 
 from mtrec_helpers.data import SyntheticConfig, prepare_dataset
 from mtrec_helpers.evaluation import evaluate
@@ -39,37 +39,13 @@ def processed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return prepare_dataset("synthetic", folder, min_interactions=3, synthetic=SYNTHETIC).folder
 
 
-def _command(artifacts: Path, processes: int, *extra: str) -> list[str]:
-    module = [
-        "-m",
-        "mtrec_helpers.pretraining",
-        "--artifacts-dir",
-        str(artifacts),
-        "--device",
-        "cpu",
-        *SETTINGS,
-    ]
-    if processes == 1:
-        return [sys.executable, *module, *extra]
-    return [sys.executable, *_launcher(processes), *module, *extra]
-
-
-def _launcher(processes: int) -> list[str]:
-    """torchrun on this machine, its rendezvous on a free loopback port."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return ["-m", "torch.distributed.run", "--nnodes=1", f"--nproc-per-node={processes}",
-            "--master-addr=127.0.0.1", f"--master-port={port}"]  # fmt: skip
+def _module(artifacts: Path) -> list[str]:
+    return ["-m", "mtrec_helpers.pretraining", "--artifacts-dir", str(artifacts), "--device=cpu", *SETTINGS]
 
 
 def _artifacts(processed: Path, folder: Path) -> Path:
     shutil.copytree(processed, folder / "processed")
     return folder
-
-
-def _environment() -> dict[str, str]:
-    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
 
 def _history(artifacts: Path) -> list[dict[str, float]]:
@@ -78,9 +54,7 @@ def _history(artifacts: Path) -> list[dict[str, float]]:
 
 
 def _run(artifacts: Path, processes: int) -> list[dict[str, float]]:
-    done = subprocess.run(_command(artifacts, processes), env=_environment(), capture_output=True, text=True,
-                          timeout=600)  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
+    run(_module(artifacts), processes)
     return _history(artifacts)
 
 
@@ -131,8 +105,8 @@ def test_evaluation_is_exact_across_processes(processed: Path, tmp_path: Path) -
     when the number of users does not divide by the number of processes."""
     script, out = tmp_path / "evaluate.py", tmp_path / "ranks.json"
     script.write_text(EVALUATE)
-    command = [sys.executable, *_launcher(2), str(script), str(processed), str(out)]
-    done = subprocess.run(command, env=_environment(), capture_output=True, text=True, timeout=300)
+    script_command = [sys.executable, *launcher(2), str(script), str(processed), str(out)]
+    done = subprocess.run(script_command, env=environment(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     data = prepare_dataset("synthetic", processed.parent, min_interactions=3, synthetic=SYNTHETIC)
     torch.manual_seed(0)
@@ -150,7 +124,7 @@ def test_killed_two_process_run_resumes_to_the_same_end(
 ) -> None:
     artifacts = _artifacts(processed, tmp_path)
     state = artifacts / "pretrained/runs/causal/checkpoint/engine.json"
-    launched = subprocess.Popen(_command(artifacts, 2), env=_environment(), start_new_session=True,
+    launched = subprocess.Popen(command(_module(artifacts), 2), env=environment(), start_new_session=True,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     deadline = time.monotonic() + 300
     while not state.is_file() and time.monotonic() < deadline and launched.poll() is None:

@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
+import nbformat
 import numpy as np
 import pandas as pd
 import pytest
 from harness import run_all, run_stage
+from processes import run
 
 from mtrec_helpers.benchmark import main as benchmark_main
 from mtrec_helpers.data import load_processed
-from mtrec_helpers.notebooks import TIMINGS, NotebookFailed, numbered_notebooks, run_notebook, run_pipeline
+from mtrec_helpers.notebooks import (
+    CELL_TIMEOUT_ENV,
+    TIMINGS,
+    NotebookFailed,
+    cell_timeout,
+    numbered_notebooks,
+    run_notebook,
+    run_pipeline,
+)
 from mtrec_helpers.notebooks import main as notebooks_main
 from mtrec_helpers.parameters import NotebookParameterError, check_declared_somewhere, parse_assignment
 from mtrec_helpers.paths import notebooks_dir
@@ -97,6 +108,23 @@ def test_failing_notebook_names_cell_and_executed_copy(tmp_path: Path) -> None:
     assert "DataError" in message and "the 10000-core of this dataset is empty" in message
     assert (tmp_path / "runs" / "01_data_prep.ipynb").is_file()
     assert str(tmp_path / "runs" / "01_data_prep.ipynb") in message
+
+
+def test_a_cell_over_the_time_limit_fails_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With MTREC_CELL_TIMEOUT set, a cell that does not finish (a stuck kernel) fails the run with
+    the limit's name, instead of stalling it."""
+    monkeypatch.setenv(CELL_TIMEOUT_ENV, "3")
+    notebook = tmp_path / "stuck.ipynb"
+    cells = [nbformat.v4.new_code_cell("SECONDS = 60", metadata={"tags": ["parameters"]}),
+             nbformat.v4.new_code_cell("import time; time.sleep(SECONDS)")]  # fmt: skip
+    kernelspec = {"name": "mtrec", "display_name": "Python (mtrec)", "language": "python"}
+    nbformat.write(nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": kernelspec}), notebook)
+    with pytest.raises(NotebookFailed) as caught:
+        run_notebook(notebook, tmp_path / "runs" / notebook.name)
+    assert "a cell ran longer than MTREC_CELL_TIMEOUT=3 s" in str(caught.value)
+    monkeypatch.setenv(CELL_TIMEOUT_ENV, "soon")
+    with pytest.raises(ValueError, match="MTREC_CELL_TIMEOUT='soon': give a whole number of seconds"):
+        cell_timeout()
 
 
 TINY = {
@@ -234,6 +262,47 @@ def test_distillation_smoke_on_real_ml100k(pipeline: Path) -> None:
     assert sum(kmeans["sizes"]) == 943 and metrics["best"] in results and metrics["best"] != "teacher"
     assert set(metrics["per_cluster_ndcg"]) == {str(c) for c in range(kmeans["k"])}
     assert (pipeline / "artifacts" / "distillation" / "model" / "model.safetensors").is_file()
+
+
+LAUNCHED = {
+    "03": ("mtrec_helpers.multitask", "multitask", ("processed", "pretrained"),
+           {"TASKS": ["next", "rating"], "ADAPTIVE": ["gradnorm"], "MMOE_EXPERTS": 2},
+           {"single_next", "single_rating", "fixed_aux=0.3", "mtl_gradnorm", "mtl_fixed_mmoe",
+            "mtl_fixed_lora"}),
+    "05": ("mtrec_helpers.distill", "distillation", ("processed", "multitask"), {},
+           {"student_h8", "h8_alone", "h8_soft", "h8_alone_random_start"}),
+}  # fmt: skip
+"""Per launched notebook: its module, stage, the folders it reads, settings beyond TINY, its runs."""
+
+
+def _files(folder: Path) -> dict[Path, tuple[int, int]]:
+    files = [path for path in folder.rglob("*") if path.is_file()]
+    return {path: (path.stat().st_mtime_ns, path.stat().st_size) for path in files}
+
+
+@pytest.mark.parametrize("number", sorted(LAUNCHED))
+def test_two_process_launch_writes_the_runs_its_notebook_reuses(
+    pipeline: Path, tmp_path: Path, number: str
+) -> None:
+    """`torchrun --nproc-per-node 2 -m mtrec_helpers.<stage>` trains every run of the notebook into its
+    run folders; the notebook run afterwards (one process) finds each one finished and trains nothing."""
+    module, stage, reads, extra, names = LAUNCHED[number]
+    settings = {**TINY[number], **extra}
+    artifacts = tmp_path / "artifacts"
+    no_runs = shutil.ignore_patterns("runs")
+    for folder in reads:
+        shutil.copytree(pipeline / "artifacts" / folder, artifacts / folder, ignore=no_runs)
+    assignments = [f"{key}={value!r}" for key, value in settings.items()]
+    launched = run(["-m", module, "--artifacts-dir", str(artifacts), "--device=cpu", *assignments], 2)
+    runs = artifacts / stage / "runs"
+    assert {path.name for path in runs.iterdir()} == names, launched.stdout
+    assert all((runs / name / "checkpoint" / "engine.json").is_file() for name in names)
+    written = _files(runs)
+    metrics = run_stage(NOTEBOOKS[int(number) - 1].name, stage, tmp_path, DEVICE="cpu", **settings)
+    assert _files(runs) == written  # every run was found finished: no epoch trained, no checkpoint written
+    assert names <= set(metrics["histories"])
+    for name in names:
+        assert len(metrics["histories"][name]) == settings["EPOCHS"]
 
 
 def test_ensemble_smoke_on_real_ml100k(pipeline: Path) -> None:

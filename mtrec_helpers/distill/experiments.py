@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
+from transformers import set_seed
 
 from mtrec_helpers.artifacts import save_recommender
 from mtrec_helpers.distill.benchmark import scoring_throughput, size_on_disk
@@ -30,6 +33,60 @@ class StudentRun:
     soft_weight: float = 1.0
     cluster_weight: float = 0.1
     from_teacher: bool = True  # embeddings started in the teacher's principal subspace
+
+
+def distill_config(params: Mapping[str, Any]) -> DistillConfig:
+    """Notebook 05's training settings from its parameters (each run sets its own loss weights)."""
+    return DistillConfig(
+        ce_weight=params["CE_WEIGHT"], temperature=params["SOFT_TEMPERATURE"], epochs=params["EPOCHS"],
+        batch_size=params["BATCH_SIZE"], lr=params["LR"], patience=params["PATIENCE"], seed=params["SEED"],
+    )  # fmt: skip
+
+
+def student_runs(params: Mapping[str, Any]) -> list[StudentRun]:
+    """Notebook 05's students: one per width in ``STUDENT_HIDDEN`` with every loss term, then the
+    loss ablation at ``ABLATION_HIDDEN`` (cross-entropy alone, + soft targets, alone from a random start)."""
+
+    def size(hidden: int) -> StudentSize:
+        return StudentSize(hidden, params["STUDENT_LAYERS"], dropout=params["STUDENT_DROPOUT"])
+
+    soft, cluster, h = params["SOFT_WEIGHT"], params["CLUSTER_WEIGHT"], params["ABLATION_HIDDEN"]
+    return [
+        *(
+            StudentRun(f"student_h{hidden}", size(hidden), soft, cluster)
+            for hidden in params["STUDENT_HIDDEN"]
+        ),
+        StudentRun(f"h{h}_alone", size(h), 0.0, 0.0),
+        StudentRun(f"h{h}_soft", size(h), soft, 0.0),
+        StudentRun(f"h{h}_alone_random_start", size(h), 0.0, 0.0, from_teacher=False),
+    ]
+
+
+def chosen_k(sweep: pd.DataFrame, n_clusters: int) -> int:
+    """``n_clusters``, or (when 0) the k of the sweep with the best silhouette."""
+    return n_clusters or int(sweep.loc[sweep["silhouette"].idxmax(), "k"])
+
+
+def train_student(
+    run: StudentRun,
+    teacher: MultiTaskModel,
+    task_data: TaskData,
+    base: DistillConfig,
+    clusters: Clusters,
+    runs_dir: Path,
+    device: torch.device,
+    progress: bool = True,
+) -> DistillResult:
+    """Build ``run``'s student (seeded, so it starts alike whatever ran before) and train it with
+    ``base`` and this run's loss weights; checkpoints in ``runs_dir/<name>``, a re-run resumes."""
+    set_seed(base.seed)
+    student = build_student(teacher, task_data, run.size)
+    if run.from_teacher:
+        init_from_teacher(student, teacher)
+    config = replace(base, soft_weight=run.soft_weight, cluster_weight=run.cluster_weight)
+    return distill(
+        student, teacher, task_data, config, device, clusters, progress, run.name, runs_dir / run.name
+    )
 
 
 def measure(
@@ -70,13 +127,12 @@ def run_student(
     n_boot: int,
     progress: bool = True,
 ) -> tuple[dict[str, Any], DistillResult, RankingResult]:
-    """Build, train (``base`` with this run's loss weights), save to ``folder`` and measure a student."""
-    student = build_student(teacher, task_data, run.size)
-    if run.from_teacher:
-        init_from_teacher(student, teacher)
+    """Train (:func:`train_student`), save to ``folder`` and measure a student; its checkpoints go to
+    ``<ARTIFACTS_DIR>/distillation/runs/<name>`` (``folder`` is ``…/distillation/students/<name>``)."""
+    result = train_student(
+        run, teacher, task_data, base, clusters, folder.parent.parent / "runs", device, progress
+    )
     config = replace(base, soft_weight=run.soft_weight, cluster_weight=run.cluster_weight)
-    runs = folder.parent.parent / "runs" / run.name  # <ARTIFACTS_DIR>/distillation/runs/<name>: checkpoints
-    result = distill(student, teacher, task_data, config, device, clusters, progress, run.name, runs)
     params = {"size": run.size.__dict__, "from_teacher": run.from_teacher, "distill": config.__dict__}
     save_recommender(result.model, folder, task_data.data, params)
     record, ranking = measure(result.model, folder, task_data, clusters.labels.cpu().numpy(), n_boot)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from transformers import set_seed
 
 from mtrec_helpers.artifacts import load_recommender
 from mtrec_helpers.evaluation import RankingResult, evaluate
@@ -70,6 +71,19 @@ def aux_lambdas(tasks: Sequence[str], aux: float) -> dict[str, float]:
     return {task: 1.0 if task == "next" else aux for task in tasks}
 
 
+def strategy_options(params: Mapping[str, Any]) -> dict[str, dict[str, float]]:
+    """The options of the adaptive weighting strategies, from notebook 03's parameters."""
+    return {
+        "gradnorm": {"alpha": params["GRADNORM_ALPHA"], "every": params["GRADNORM_EVERY"]},
+        "dwa": {"temperature": params["DWA_TEMPERATURE"]},
+    }
+
+
+def chosen_lambda(sweep: Mapping[float, Outcome]) -> float:
+    """The fixed auxiliary weight whose run has the best validation NDCG@10."""
+    return max(sweep, key=lambda aux: sweep[aux].test["valid_selection"]["ndcg@10"])
+
+
 def ranking_record(ranking: RankingResult, n_boot: int) -> dict[str, Any]:
     """NDCG@10 and HR@10 with bootstrap intervals, from a ranking."""
     summary = ranking.summary(ks=(10,), n_boot=n_boot)
@@ -102,7 +116,9 @@ def run_experiment(
     runs_dir: Path | None = None,
 ) -> Outcome:
     """Finetune ``experiment`` from the pretrained encoder and measure it on the test split; with
-    ``runs_dir``, its checkpoints go to ``runs_dir/<name>`` and a re-run resumes from them."""
+    ``runs_dir``, its checkpoints go to ``runs_dir/<name>`` and a re-run resumes from them. The new
+    heads start from ``config.seed``, so a configuration trains alike whatever ran before it."""
+    set_seed(config.seed)
     model = build_multitask(
         encoder_dir, task_data, experiment.tasks, experiment.sharing, n_experts=experiment.n_experts
     ).to(device)

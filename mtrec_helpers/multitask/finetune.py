@@ -16,7 +16,7 @@ the next-item scores do not move. Task losses and weights are logged per epoch f
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,16 @@ class FinetuneConfig:
     head_epochs: int = 1  # epochs training only the new parameters before finetuning everything
     refit_epochs: int = 4  # epochs training only the auxiliary heads on the chosen model
     seed: int = 0
+
+
+def finetune_config(params: Mapping[str, Any]) -> FinetuneConfig:
+    """Notebook 03's finetuning settings from its parameters (the notebook and
+    ``python -m mtrec_helpers.multitask`` build them alike)."""
+    return FinetuneConfig(
+        epochs=params["EPOCHS"], batch_size=params["BATCH_SIZE"], lr=params["LR"], head_lr=params["HEAD_LR"],
+        patience=params["PATIENCE"], head_epochs=params["HEAD_EPOCHS"], refit_epochs=params["REFIT_EPOCHS"],
+        seed=params["SEED"],
+    )  # fmt: skip
 
 
 @dataclass

@@ -100,6 +100,15 @@ class UncertaintyWeighting(LossWeighting):
         return dict(zip(self.tasks, (0.5 * torch.exp(-self.log_variance.detach())).tolist(), strict=True))
 
 
+def mean_over_processes(tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor`` averaged over the processes of a distributed run (itself on one process)."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return tensor
+    tensor = tensor.clone()
+    torch.distributed.all_reduce(tensor)
+    return tensor / torch.distributed.get_world_size()
+
+
 class GradNorm(LossWeighting):
     """Chen et al. (2018): weights trained so per-task gradient norms on ``shared`` meet their targets.
 
@@ -126,7 +135,7 @@ class GradNorm(LossWeighting):
             raise ValueError("GradNorm needs the shared parameters whose gradients it balances")
         stacked = self._stack(losses)
         if not bool(self.initial_losses.any()):
-            self.initial_losses.copy_(stacked.detach())
+            self.initial_losses.copy_(mean_over_processes(stacked.detach()))
         self.calls += 1
         if (self.calls - 1) % self.every:
             return (self.task_weights.detach() * stacked).sum()
@@ -145,7 +154,8 @@ class GradNorm(LossWeighting):
         targets = (norms.mean() * (ratios / ratios.mean()) ** self.alpha).detach()
         balance = (norms - targets).abs().sum()
         self.optimizer.zero_grad(set_to_none=True)
-        self.task_weights.grad = torch.autograd.grad(balance, self.task_weights, retain_graph=True)[0]
+        grad = torch.autograd.grad(balance, self.task_weights, retain_graph=True)[0]
+        self.task_weights.grad = mean_over_processes(grad)  # every process keeps the same weights
         self.optimizer.step()
         with torch.no_grad():
             self.task_weights.clamp_(min=1e-3)

@@ -177,6 +177,12 @@ class Reinforce(nn.Module):
         top = features.masked_fill(~available[..., None], -1e4).amax(1)
         return self.value(torch.cat([mean, top], dim=-1)).squeeze(-1)
 
+    def logits_and_value(
+        self, features: torch.Tensor, available: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Both heads in one call (one forward pass for distributed data parallel)."""
+        return self.logits(features, available), self.state_value(features, available)
+
     def act(self, features: torch.Tensor, available: torch.Tensor, k: int) -> torch.Tensor:
         """The deterministic slate: the K highest logits."""
         with torch.no_grad():

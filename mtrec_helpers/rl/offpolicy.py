@@ -23,11 +23,15 @@ variance.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
+from mtrec_helpers.engine import EngineConfig, Objective, accelerator_for, fit
 from mtrec_helpers.rl.agents import (
     FEATURES,
     Reinforce,
@@ -168,33 +172,42 @@ def off_policy_loss(
     return -(weight * advantage * log_pi).mean()
 
 
+class LogsObjective(Objective):
+    """The batch learner on the shared engine: minibatches of logged clicks, the corrected policy
+    gradient plus the value baseline's squared error."""
+
+    def __init__(self, logs: Logs, slate_size: int, config: OffPolicyConfig) -> None:
+        self.logs, self.slate_size, self.config = logs, slate_size, config
+
+    def batches(self, generator: torch.Generator) -> list[np.ndarray]:
+        return [
+            rows.numpy()
+            for rows in torch.randperm(len(self.logs), generator=generator).split(self.config.minibatch)
+        ]
+
+    def loss(self, call: Callable[..., Any], indices: np.ndarray, generator: torch.Generator):
+        logs, rows = self.logs, torch.as_tensor(indices)
+        logits, value = call("logits_and_value", logs.features[rows], logs.available[rows])
+        advantage = (logs.returns[rows] - value).detach()
+        policy = off_policy_loss(logits, logs.action[rows], logs.behaviour[rows], advantage,
+                                 self.slate_size, self.config.correction, self.config.cap)  # fmt: skip
+        baseline = 0.5 * ((logs.returns[rows] - value) ** 2).mean()
+        return policy + baseline, {"policy_loss": policy.item(), "value_loss": baseline.item()}
+
+
 def train_off_policy(
     agent: Reinforce, logs: Logs, slate_size: int, config: OffPolicyConfig
 ) -> list[dict[str, float]]:
-    """Fit the policy and its value baseline on the logs; returns the per-epoch losses."""
-    optimiser = torch.optim.Adam(agent.parameters(), lr=agent.config.lr)
-    generator = torch.Generator().manual_seed(config.seed)
-    curve = []
-    for epoch in range(config.epochs):
-        order = torch.randperm(len(logs), generator=generator)
-        totals = np.zeros(2)
-        for rows in order.split(config.minibatch):
-            features, available = logs.features[rows], logs.available[rows]
-            value = agent.state_value(features, available)
-            advantage = (logs.returns[rows] - value).detach()
-            policy = off_policy_loss(
-                agent.logits(features, available), logs.action[rows], logs.behaviour[rows], advantage,
-                slate_size, config.correction, config.cap,
-            )  # fmt: skip
-            baseline = 0.5 * ((logs.returns[rows] - value) ** 2).mean()
-            optimiser.zero_grad()
-            (policy + baseline).backward()
-            optimiser.step()
-            totals += [policy.item() * len(rows), baseline.item() * len(rows)]
-        curve.append(
-            {"epoch": epoch + 1, "policy_loss": totals[0] / len(logs), "value_loss": totals[1] / len(logs)}
-        )
-    return curve
+    """Fit the policy and its value baseline on the logs with Adam at a constant learning rate
+    (no clipping, keep the last epoch); returns the per-epoch mean losses."""
+    settings = EngineConfig(
+        epochs=config.epochs, lr=agent.config.lr, weight_decay=0.0, clip_norm=math.inf,
+        schedule="constant", select_best=False, seed=config.seed,
+    )  # fmt: skip
+    objective = LogsObjective(logs, slate_size, config)
+    fitted = fit(agent, [{"params": list(agent.parameters())}], objective, settings, accelerator_for("cpu"),
+                 progress=False)  # fmt: skip
+    return fitted.history
 
 
 def train_from_logs(

@@ -1,0 +1,51 @@
+"""`python -m mtrec_helpers.distill`: notebook 05's student training as a command, for several processes.
+
+    accelerate launch --num_processes 4 -m mtrec_helpers.distill --artifacts-dir DIR [KEY=VALUE ...]
+    torchrun --nproc_per_node 4 -m mtrec_helpers.distill --artifacts-dir DIR [KEY=VALUE ...]
+
+It clusters the teacher's users as notebook 05 does (k by silhouette unless ``N_CLUSTERS``) and trains
+every student of the notebook into ``DIR/distillation/runs/<name>/``. Notebook 05 run afterwards with
+the same parameters finds every run finished and goes on to saving, measuring and plotting.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mtrec_helpers.artifacts import load_recommender
+from mtrec_helpers.data import load_processed
+from mtrec_helpers.distill.clusters import user_representations
+from mtrec_helpers.distill.experiments import chosen_k, distill_config, student_runs, train_student
+from mtrec_helpers.distill.kmeans import kmeans, sweep_k
+from mtrec_helpers.distill.train import Clusters
+from mtrec_helpers.launch import stage_command
+from mtrec_helpers.multitask.model import MultiTaskModel
+from mtrec_helpers.multitask.tasks import TaskData
+
+
+def train_students(params: dict[str, Any], artifacts: Path, device: torch.device, main: bool) -> None:
+    """Cluster the teacher's users, then train notebook 05's students; print each one's best epoch."""
+    task_data = TaskData(load_processed(artifacts / "processed"), seed=params["SEED"])
+    teacher = load_recommender(artifacts / "multitask" / "model", MultiTaskModel)[0].to(device)
+    representations = user_representations(teacher, task_data, "valid")
+    low, high = params["K_RANGE"]
+    sweep = sweep_k(representations, range(low, high + 1), n_init=params["KMEANS_INIT"], seed=params["SEED"])
+    k = chosen_k(sweep, params["N_CLUSTERS"])
+    fitted = kmeans(representations.to(device), k, n_init=params["KMEANS_INIT"], seed=params["SEED"])
+    clusters = Clusters(fitted.labels.cpu(), fitted.centroids.cpu())
+    for run in student_runs(params):
+        result = train_student(
+            run, teacher, task_data, distill_config(params), clusters, artifacts / "distillation" / "runs",
+            device, progress=main,
+        )  # fmt: skip
+        if main:
+            best = result.history[result.best_epoch - 1]["valid_ndcg@10"]
+            epochs = len(result.history)
+            print(f"{run.name}: best epoch {result.best_epoch} of {epochs}, validation NDCG@10 {best:.4f}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(stage_command("distillation", train_students, __doc__ or ""))
