@@ -3,6 +3,7 @@ students that learn what each loss term asks of them."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,7 +23,14 @@ from mtrec_helpers.distill.experiments import choose_student
 from mtrec_helpers.distill.kmeans import kmeans, silhouette, sweep_k
 from mtrec_helpers.distill.losses import centroid_logits, cluster_balanced_loss, soft_target_loss
 from mtrec_helpers.distill.student import StudentSize, build_student, init_from_teacher, scoring_parameters
-from mtrec_helpers.distill.train import Clusters, DistillConfig, distill
+from mtrec_helpers.distill.train import (
+    Clusters,
+    DistillConfig,
+    DistillObjective,
+    StudentWithProbe,
+    distill,
+    teacher_scores,
+)
 from mtrec_helpers.multitask.tasks import TaskData
 
 CPU = torch.device("cpu")
@@ -257,3 +265,41 @@ def test_interrupted_distillation_resumes_to_the_same_student(
     assert len(resumed.history) == 4 and resumed.history == whole.history
     for name, value in whole.model.state_dict().items():
         assert torch.equal(value, resumed_student.state_dict()[name]), name
+
+
+def test_soft_targets_per_batch_equal_the_cached_ones(setup) -> None:
+    """Past ``soft_cache_mb`` the teacher scores each batch as it comes: the same soft targets as
+    the cache (both fp16), so the same loss, without positions × catalogue in memory."""
+    task_data, teacher, clusters = setup
+    config = DistillConfig(soft_weight=1.0, cluster_weight=0.1)
+    student = build_student(teacher, task_data, StudentSize(8))
+    module = StudentWithProbe(student, torch.nn.Linear(8, 32))
+    examples = task_data.train_windows(student.config.max_len)
+    cached = teacher_scores(teacher, task_data, examples, CPU)
+    with_cache = DistillObjective(task_data, config, examples, cached, clusters, CPU)
+    per_batch = DistillObjective(task_data, config, examples, None, clusters, CPU, teacher.eval())
+    call = functools.partial(_call, module)
+    for indices in with_cache.batches(torch.Generator().manual_seed(0))[:3]:
+        _, parts_cached = with_cache.loss(call, indices, torch.Generator())
+        _, parts_batch = per_batch.loss(call, indices, torch.Generator())
+        assert parts_batch == pytest.approx(parts_cached, rel=1e-3)
+        assert parts_batch["loss_soft"] > 0
+
+
+def _call(module: torch.nn.Module, method: str, *args):
+    return getattr(module, method)(*args)
+
+
+def test_distillation_past_the_cache_budget_trains_the_same_student(setup) -> None:
+    task_data, teacher, clusters = setup
+    histories = {}
+    for budget in (2048, 0):
+        torch.manual_seed(1)
+        student = build_student(teacher, task_data, StudentSize(8))
+        config = DistillConfig(epochs=2, lr=1e-2, soft_weight=1.0, soft_cache_mb=budget)
+        histories[budget] = distill(
+            student, teacher, task_data, config, CPU, clusters, progress=False
+        ).history
+    for cached, per_batch in zip(histories[2048], histories[0], strict=True):
+        assert per_batch["loss_soft"] == pytest.approx(cached["loss_soft"], rel=1e-3)
+        assert per_batch["valid_ndcg@10"] == pytest.approx(cached["valid_ndcg@10"], abs=0.01)

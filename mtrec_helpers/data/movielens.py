@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ import pandas as pd
 
 from mtrec_helpers.data.errors import DataError
 from mtrec_helpers.data.parsing import LINE_COLUMN, Column, ParsedTable, TableFormat, read_table
+from mtrec_helpers.data.scale import SCALE_PRESETS, ScalePreset, synthesize
 from mtrec_helpers.data.schema import AGE_BUCKETS, RawData, age_bucket, empty_users
 from mtrec_helpers.data.validation import (
     check_ids,
@@ -56,6 +58,7 @@ class DatasetSpec:
     window: tuple[str, str | None]  # the collection window its README documents; None: until today
     md5: str | None = None  # None: read the published checksum from ``<url>.md5``
     base_url: str = BASE_URL
+    synthesize: Callable[[Path], None] | None = None  # a generated release: writes its files, no download
 
     @property
     def url(self) -> str:
@@ -70,6 +73,8 @@ class DatasetSpec:
 
     def fix(self, folder: Path | None = None) -> str:
         """What to tell a user whose copy of this dataset is unusable."""
+        if self.synthesize is not None:
+            return f"delete {folder or 'its folder'} and run again: {self.name} is generated anew."
         where = f" into {folder}" if folder else ""
         return f"re-download the official {self.name}.zip from {self.url} and unzip it{where} unchanged."
 
@@ -189,10 +194,11 @@ def _split_genres(values: pd.Series) -> tuple[list[list[str]], list[str]]:
     return lists, sorted({g for genres in lists for g in genres})
 
 
-def read_ml1m(folder: Path) -> RawData:
-    """MovieLens 1M from ``ratings.dat``, ``movies.dat`` and ``users.dat``."""
+def read_ml1m(folder: Path, name: str = "ml-1m") -> RawData:
+    """MovieLens 1M from ``ratings.dat``, ``movies.dat`` and ``users.dat`` (or a release ``name``
+    written in its format)."""
     folder = Path(folder)
-    fix = ML1M.fix(folder)
+    fix = DATASETS[name].fix(folder)
     ratings = read_table(
         folder / "ratings.dat",
         TableFormat(
@@ -231,7 +237,7 @@ def read_ml1m(folder: Path) -> RawData:
     )
     profiles["gender"] = profiles["gender"].astype("string")
     return _finish(
-        "ml-1m",
+        name,
         ratings.frame,
         items,
         profiles,
@@ -283,6 +289,21 @@ def _csv_reader(name: str) -> Callable[[Path], RawData]:
     return read
 
 
+def _scale_spec(preset: ScalePreset) -> DatasetSpec:
+    """A generated release (:mod:`.scale`), read back by the reader of the format it is written in."""
+    if preset.written_as == "ml-1m":
+        reader: Callable[[Path], RawData] = functools.partial(read_ml1m, name=preset.name)
+    else:
+        reader = _csv_reader(preset.name)
+    return DatasetSpec(
+        preset.name,
+        preset.files,
+        reader,
+        preset.window,
+        synthesize=functools.partial(synthesize, preset.name),
+    )
+
+
 ML100K = DatasetSpec(
     "ml-100k", ("u.data", "u.item", "u.genre", "u.user"), read_ml100k, ("1997-09-19", "1998-04-22"),
     md5="0e33842e24a9c977be4e0107933c0723",
@@ -308,6 +329,7 @@ DATASETS: dict[str, DatasetSpec] = {
             "ml-latest-small", ("ratings.csv", "movies.csv"), _csv_reader("ml-latest-small"),
             ("1996-03-29", None),  # updated by GroupLens: ratings up to the download date
         ),
+        *(_scale_spec(preset) for preset in SCALE_PRESETS.values()),
     )
 }  # fmt: skip
 """Every MovieLens release the course reads; the MD5s are GroupLens' published ones, the windows

@@ -1,9 +1,10 @@
-"""Find a MovieLens release on disk, or download and verify it.
+"""Find a MovieLens release on disk, or download and verify it (or generate a synthetic one).
 
 Lookup order: ``$MTREC_DATA_DIR/<name>/`` → ``data/raw/<name>/`` → a zip already in ``data/raw``
-→ download of the official zip. A downloaded zip is written to a temporary file and renamed into
-place only once its MD5 matches GroupLens' published checksum; it is unpacked into a temporary
-folder that is renamed into place only once every file came out whole.
+→ download of the official zip. The synthetic scale presets (``synthetic-1m``, ``synthetic-20m``)
+are generated into ``data/raw/<name>/`` instead of downloaded. A downloaded zip is written to a
+temporary file and renamed into place only once its MD5 matches GroupLens' published checksum; it
+is unpacked into a temporary folder that is renamed into place only once every file came out whole.
 """
 
 from __future__ import annotations
@@ -67,6 +68,10 @@ def locate(spec: DatasetSpec, cache: Path | None = None, download: bool = True) 
         return folder
     folder = cache / spec.name
     if folder.is_dir() and not _missing_files(folder, spec):
+        return folder
+    if spec.synthesize is not None:  # a generated release: written in place, atomically
+        with atomic_directory(folder) as tmp:
+            spec.synthesize(tmp)
         return folder
     archive = cache / f"{spec.name}.zip"
     if not archive.is_file():

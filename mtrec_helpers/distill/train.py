@@ -1,7 +1,10 @@
 """Train a student: next-item cross-entropy + soft targets from the teacher + the cluster loss.
 
 Every training window is one batch row; the teacher (frozen, eval mode) scores every window once
-before training (:func:`teacher_scores`) and those scores are the soft targets of every epoch. The
+before training (:func:`teacher_scores`) and those scores are the soft targets of every epoch —
+when they fit in ``soft_cache_mb`` (positions × catalogue × 2 bytes: 330 MB on ML-100k, 1 TB on
+ML-20M); beyond that the teacher scores each batch as it comes, the same targets at the cost of a
+teacher forward pass per step. The
 cluster term uses each row's last position — the student's user representation after the window —
 projected to the teacher's width by a linear probe (trained with the student, not part of it), and
 the user's teacher cluster as the label. Early stopping keeps the epoch with the best validation
@@ -48,6 +51,7 @@ class DistillConfig:
     clip_norm: float = 1.0
     patience: int = 3
     seed: int = 0
+    soft_cache_mb: int = 2048  # teacher scores cached (fp16) up to this size; beyond, computed per batch
 
     def __post_init__(self) -> None:
         for name in ("ce_weight", "soft_weight", "cluster_weight"):
@@ -143,6 +147,7 @@ class DistillObjective(Objective):
     cached: list[torch.Tensor] | None  # the teacher's scores per window (soft targets)
     clusters: Clusters | None
     device: torch.device
+    teacher: MultiTaskModel | None = None  # soft targets computed per batch (when not cached)
 
     def __post_init__(self) -> None:
         self.lengths = np.array([len(w) for w in self.examples])
@@ -165,6 +170,9 @@ class DistillObjective(Objective):
             counts = (batch.next_item != IGNORE).sum(1).tolist()
             soft = torch.cat([self.cached[i][-n:] for i, n in zip(indices, counts, strict=True)])
             soft = soft.to(self.device)
+        elif self.teacher is not None:  # the same scores, for this batch only (bounded memory)
+            with torch.no_grad():
+                soft = self.teacher.next_item_outputs(batch).half()
         users = self.users[torch.as_tensor(indices)].to(self.device)
         losses = call("losses", batch, soft, users, self.clusters, self.config)
         total = sum(self.weights[name] * value for name, value in losses.items())
@@ -194,12 +202,16 @@ def distill(
     key = run_key(settings, student, teacher, *([clusters.labels, clusters.centroids] if clusters else []))
     set_seed(config.seed)
     examples = task_data.train_windows(student.config.max_len)
-    cached = teacher_scores(teacher, task_data, examples, device) if config.soft_weight > 0 else None
+    cache_mb = sum(len(w) for w in examples) * teacher.config.vocab_size * 2 / 2**20
+    cached = None
+    if config.soft_weight > 0 and cache_mb <= config.soft_cache_mb:
+        cached = teacher_scores(teacher, task_data, examples, device)
+    per_batch = teacher.to(device).eval() if config.soft_weight > 0 and cached is None else None
     clusters = Clusters(clusters.labels.to(device), clusters.centroids.to(device)) if clusters else None
     probe = nn.Linear(student.config.hidden_size, teacher.config.hidden_size)
     module = StudentWithProbe(student, probe)
     trained = list(student.parameters()) + (list(probe.parameters()) if config.cluster_weight > 0 else [])
-    objective = DistillObjective(task_data, config, examples, cached, clusters, device)
+    objective = DistillObjective(task_data, config, examples, cached, clusters, device, per_batch)
     fitted = fit(
         module, [{"params": trained}], objective, EngineConfig.of(config), accelerator_for(str(device)),
         run_dir, key, label, progress,

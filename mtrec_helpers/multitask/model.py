@@ -196,14 +196,18 @@ class MultiTaskModel(SeqRecModel):
         states, rows, positions = self.labelled_states(batch)
         return self.next_scores(batch, states["next"], rows, positions)
 
-    def task_outputs(self, batch: Batch) -> dict[str, torch.Tensor]:
+    def task_outputs(self, batch: Batch, next_scores: bool = True) -> dict[str, torch.Tensor]:
         """Predictions at the labelled positions: ``next`` scores (N, V), ``rating`` (N,), ``like``
-        logits (N,), ``genre`` logits (N, G); ``profile_<k>`` logits at each row's last position."""
+        logits (N,), ``genre`` logits (N, G); ``profile_<k>`` logits at each row's last position.
+        With ``next_scores=False`` the (N, V) scores are left out and ``next_loss`` (the chunked
+        full-softmax cross-entropy) is given instead."""
         states, rows, positions = self.labelled_states(batch)
         target = batch.next_item[rows, positions]
         outputs: dict[str, torch.Tensor] = {}
-        if "next" in states:
+        if "next" in states and next_scores:
             outputs["next"] = self.next_scores(batch, states["next"], rows, positions)
+        elif "next" in states:
+            outputs["next_loss"] = self.next_item_loss(batch.items, states["next"], rows, positions, target)
         if "rating" in states or "like" in states:
             item, history = self.item_embeddings(target), self.history_features(batch)[rows, positions]
         for task in ("rating", "like"):
@@ -242,12 +246,12 @@ class MultiTaskModel(SeqRecModel):
     def task_losses(self, batch: Batch) -> dict[str, torch.Tensor]:
         """One loss per task: cross-entropy, MSE, binary cross-entropy, mean per-genre BCE, and the
         mean profile cross-entropy over attributes (0 when the batch has no profile label)."""
-        outputs = self.task_outputs(batch)
+        outputs = self.task_outputs(batch, next_scores=False)
         labelled = batch.next_item != IGNORE
         target = batch.next_item[labelled]
         losses: dict[str, torch.Tensor] = {}
-        if "next" in outputs:
-            losses["next"] = F.cross_entropy(outputs["next"].float(), target)
+        if "next_loss" in outputs:
+            losses["next"] = outputs["next_loss"]
         if "rating" in outputs:
             losses["rating"] = F.mse_loss(outputs["rating"].float(), batch.rating[labelled])
         if "like" in outputs:

@@ -22,11 +22,11 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from transformers import BertConfig, BertModel
 from transformers.models.bert.modeling_bert import BertOnlyMLMHead, BertPreTrainedModel
 
+from mtrec_helpers.chunked import chunked_cross_entropy
 from mtrec_helpers.device import autocast
 from mtrec_helpers.pretraining.sequences import IGNORE, next_item_inputs
 
@@ -193,9 +193,25 @@ class SeqRecModel(BertPreTrainedModel):
         """Full-softmax cross-entropy at the labelled positions (labels == -100 are skipped)."""
         hidden, _ = self.encode(input_ids)
         rows, positions = torch.nonzero(labels != IGNORE, as_tuple=True)
-        seen = self.seen_items(input_ids, rows, positions) if self.config.seen_bias else None
-        logits = self.scores(hidden[rows, positions], seen)
-        return F.cross_entropy(logits.float(), labels[rows, positions])
+        return self.next_item_loss(input_ids, hidden, rows, positions, labels[rows, positions])
+
+    def next_item_loss(
+        self,
+        input_ids: torch.Tensor,
+        hidden: torch.Tensor,
+        rows: torch.Tensor,
+        positions: torch.Tensor,
+        targets: torch.Tensor,
+    ) -> torch.Tensor:
+        """Full-softmax cross-entropy of the states ``hidden`` (B, L, H) at (rows, positions), computed
+        in chunks of the catalogue's logits (:func:`~mtrec_helpers.chunked.chunked_cross_entropy`)."""
+        states = hidden[rows, positions]
+
+        def scores(part: slice) -> torch.Tensor:
+            seen = self.seen_items(input_ids, rows[part], positions[part]) if self.config.seen_bias else None
+            return self.scores(states[part], seen)
+
+        return chunked_cross_entropy(scores, targets, self.config.vocab_size)
 
     def next_item_scores(self, input_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The user representation (B, H) at the last position and its scores (B, V)."""
