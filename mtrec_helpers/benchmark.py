@@ -25,6 +25,12 @@ from mtrec_helpers.results import metrics_path, plain, read_metrics
 from mtrec_helpers.stages import STAGES
 
 TABLE_METRICS = ("ndcg@10", "hr@10", "mrr", "coverage@10", "diversity@10")
+MULTITASK_METRICS = (
+    "ndcg@10", "hr@10", "rating_rmse", "rating_mae", "like_auc", "like_logloss", "genre_micro_f1",
+    "genre_auc", "profile_accuracy", "profile_macro_f1", "trainable_share", "train_seconds",
+)  # fmt: skip
+RL_KEYS = ("return_mean", "return_ci", "diff_vs_greedy", "diff_vs_greedy_ci")
+DISTILL_METRICS = ("params", "size_bytes", "throughput_users_per_s", "ndcg@10", "hr@10", "valid_ndcg@10")
 
 
 def machine() -> dict[str, Any]:
@@ -75,6 +81,31 @@ def benchmark_record(artifacts: Path, runs: Path, command: str) -> dict[str, Any
     if "pretraining" in stages:
         record["pretraining"] = _table(stages["pretraining"]["results"], TABLE_METRICS)
         record["train_seq_per_s"] = stages["pretraining"].get("train_seq_per_s")
+    if "multitask" in stages:
+        multitask = stages["multitask"]
+        record["multitask"] = {
+            "results": _table(multitask["results"], MULTITASK_METRICS),
+            "trivial": _table({"trivial": multitask["trivial_baselines"]}, MULTITASK_METRICS)["trivial"],
+            "best": multitask["best"],
+            "chosen_aux_lambda": multitask["chosen_aux_lambda"],
+            "paired_vs_pretrained": multitask["paired_vs_pretrained"],
+        }
+    if "rl" in stages:
+        record["rl"] = {
+            "variants": {
+                variant: {agent: {k: r[k] for k in RL_KEYS if k in r} for agent, r in agents.items()}
+                for variant, agents in stages["rl"]["variants"].items()
+            },
+            "best": stages["rl"]["best"],
+        }
+    if "distillation" in stages:
+        distillation = stages["distillation"]
+        record["distillation"] = {
+            "results": _table(distillation["results"], DISTILL_METRICS),
+            "best": distillation["best"],
+            "paired_vs_teacher": distillation["paired_vs_teacher"],
+            "k": distillation["kmeans"]["k"],
+        }
     if "ensemble" in stages:
         ensemble = stages["ensemble"]
         record["final_table"] = _table(ensemble["results"], TABLE_METRICS)
@@ -113,7 +144,72 @@ def summary(record: dict[str, Any]) -> str:
             low, high = pair["ndcg@10_diff_ci"]
             diff = pair["ndcg@10_diff"]
             lines.append(f"\n{name} − {record['best_single']}: NDCG@10 {diff:+.4f} [{low:+.4f}, {high:+.4f}]")
+    lines += _stage_summaries(record)
     return "\n".join(lines) + "\n"
+
+
+def _stage_summaries(record: dict[str, Any]) -> list[str]:
+    """The test tables of notebooks 03, 04 and 05 (those the README's stage sections cite)."""
+    lines: list[str] = []
+    if "multitask" in record:
+        multitask = record["multitask"]
+        lines += ["", f"Notebook 03 (chosen: {multitask['best']}, λ = {multitask['chosen_aux_lambda']}):", "",
+                  "| configuration | NDCG@10 [95% CI] | HR@10 | rating RMSE | like AUC | genre micro-F1 | "
+                  "profile acc. / macro-F1 | paired vs pretrained |",
+                  "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+        paired = multitask["paired_vs_pretrained"]
+        for name, row in {**multitask["results"], "trivial": multitask["trivial"]}.items():
+            pair = paired.get(name)
+            lines.append(
+                f"| {name} | {_with_interval(row, 'ndcg@10')} | {_number(row, 'hr@10')} | "
+                f"{_number(row, 'rating_rmse')} | {_number(row, 'like_auc', 3)} | "
+                f"{_number(row, 'genre_micro_f1', 3)} | "
+                f"{_number(row, 'profile_accuracy', 3)} / {_number(row, 'profile_macro_f1', 3)} | "
+                f"{_with_interval(pair, 'ndcg@10_diff', signed=True) if pair else '–'} |"
+            )
+    if "rl" in record:
+        lines += ["", f"Notebook 04 (chosen: {record['rl']['best']}), Δ return vs greedy [95% CI]:", "",
+                  "| agent | " + " | ".join(record["rl"]["variants"]) + " |",
+                  "|---|" + "---|" * len(record["rl"]["variants"])]  # fmt: skip
+        agents = next(iter(record["rl"]["variants"].values()))
+        for agent in agents:
+            cells = [
+                f"{rows[agent]['return_mean']:.3f}" + (
+                    f", {_with_interval(rows[agent], 'diff_vs_greedy', signed=True, digits=3)}"
+                    if "diff_vs_greedy" in rows[agent] else ""
+                )
+                for rows in record["rl"]["variants"].values()
+            ]  # fmt: skip
+            lines.append(f"| {agent} | " + " | ".join(cells) + " |")
+    if "distillation" in record:
+        distillation = record["distillation"]
+        lines += ["", f"Notebook 05 (k = {distillation['k']}; chosen: {distillation['best']}):", "",
+                  "| model | params | size (KB) | users/s | NDCG@10 [95% CI] | HR@10 | valid NDCG@10 |",
+                  "|---|---|---|---|---|---|---|"]  # fmt: skip
+        for name, row in distillation["results"].items():
+            lines.append(
+                f"| {name} | {row['params']:,} | {row['size_bytes'] / 1024:.0f} | "
+                f"{row['throughput_users_per_s']:,.0f} | {_with_interval(row, 'ndcg@10')} | "
+                f"{_number(row, 'hr@10')} | {_number(row, 'valid_ndcg@10')} |"
+            )
+        pair = distillation["paired_vs_teacher"]
+        lines.append(
+            f"\n{distillation['best']} − teacher: NDCG@10 {_with_interval(pair, 'ndcg@10_diff', signed=True)}"
+        )
+    return lines
+
+
+def _number(row: dict[str, Any], key: str, digits: int = 4) -> str:
+    value = row.get(key)
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _with_interval(row: dict[str, Any], key: str, signed: bool = False, digits: int = 4) -> str:
+    if row.get(key) is None:
+        return "–"
+    sign = "+" if signed else ""
+    low, high = row[f"{key}_ci"]
+    return f"{row[key]:{sign}.{digits}f} [{low:{sign}.{digits}f}, {high:{sign}.{digits}f}]"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
