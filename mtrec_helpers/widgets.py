@@ -5,7 +5,6 @@ from __future__ import annotations
 import ipywidgets as widgets
 import numpy as np
 import pandas as pd
-from IPython.display import display
 
 from mtrec_helpers.data.store import ProcessedData
 
@@ -29,6 +28,19 @@ def user_timeline(data: ProcessedData, user_id: int) -> pd.DataFrame:
     )
 
 
+def _show(output: widgets.Output, *parts: str | pd.DataFrame) -> None:
+    """Replace the Output widget's content with ``parts`` (lines of text or tables). The outputs are
+    set directly rather than captured by entering the widget as a context: capturing re-routes the
+    kernel's current parent message, and under ipykernel 7 that can leave a non-interactive client
+    (papermill) waiting for a reply that went out under another parent."""
+    output.outputs = ()
+    for part in parts:
+        if isinstance(part, str):
+            output.append_stdout(part + "\n")
+        else:
+            output.append_display_data(part)
+
+
 def user_explorer(data: ProcessedData, rows: int = 20) -> widgets.Widget:
     """Pick a user and see their timeline: the last ``rows`` interactions and profile."""
     ids = data.users["user_id"].tolist()
@@ -37,11 +49,9 @@ def user_explorer(data: ProcessedData, rows: int = 20) -> widgets.Widget:
     profile = data.users.set_index("user_id")
 
     def show(user_id: int) -> None:
-        output.clear_output(wait=True)
-        with output:
-            fields = profile.loc[user_id, ["age", "age_bucket", "gender", "occupation"]]
-            print(", ".join(f"{k}: {v}" for k, v in fields.items()))
-            display(user_timeline(data, user_id).tail(rows))
+        fields = profile.loc[user_id, ["age", "age_bucket", "gender", "occupation"]]
+        summary = ", ".join(f"{k}: {v}" for k, v in fields.items())
+        _show(output, summary, user_timeline(data, user_id).tail(rows))
 
     picker.observe(lambda change: show(change["new"]), names="value")
     show(ids[0])
@@ -56,13 +66,11 @@ def sweep_explorer(sweep: dict[float, dict[str, float]], baselines: dict[str, fl
     output = widgets.Output()
 
     def show(value: float) -> None:
-        output.clear_output(wait=True)
         record = sweep[value]
         rows = {
             m: {"λ run": v, "reference": baselines.get(m)} for m, v in record.items() if isinstance(v, float)
         }
-        with output:
-            display(pd.DataFrame.from_dict(rows, orient="index").round(4))
+        _show(output, pd.DataFrame.from_dict(rows, orient="index").round(4))
 
     slider.observe(lambda change: show(change["new"]), names="value")
     show(values[0])
@@ -75,11 +83,7 @@ def session_replay(steps: list[dict]) -> widgets.Widget:
     output = widgets.Output()
 
     def show(step: int) -> None:
-        output.clear_output(wait=True)
-        record = steps[step - 1]
-        with output:
-            for key, value in record.items():
-                print(f"{key}: {value}")
+        _show(output, *(f"{key}: {value}" for key, value in steps[step - 1].items()))
 
     slider.observe(lambda change: show(change["new"]), names="value")
     show(1)
@@ -113,13 +117,14 @@ def top_lists_explorer(
     targets = data.targets(split)
 
     def show(user_id: int) -> None:
-        output.clear_output(wait=True)
         user_idx = int(index[user_id])
         timeline = user_timeline(data, user_id)
-        with output:
-            print(f"last {history_rows} interactions before the {split} item:")
-            display(timeline[timeline["split"] != split].tail(history_rows))
-            display(top_lists(data, tops, user_idx, int(targets[user_idx])))
+        _show(
+            output,
+            f"last {history_rows} interactions before the {split} item:",
+            timeline[timeline["split"] != split].tail(history_rows),
+            top_lists(data, tops, user_idx, int(targets[user_idx])),
+        )
 
     picker.observe(lambda change: show(change["new"]), names="value")
     show(ids[0])
