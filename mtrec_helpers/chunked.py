@@ -27,20 +27,28 @@ Scores = Callable[[slice], torch.Tensor]
 """The (rows, V) logits of a slice of the labelled positions."""
 
 
-def _summed(scores: Scores, part: slice, targets: torch.Tensor) -> torch.Tensor:
-    return F.cross_entropy(scores(part).float(), targets, reduction="sum")
+def chunked_mean(
+    terms: Callable[[slice], torch.Tensor], n_rows: int, n_classes: int, budget: int | None = None
+) -> torch.Tensor:
+    """The mean over ``n_rows`` rows of ``terms(part)`` — the per-row means (a scalar or a vector
+    of loss terms) of one slice of rows, each computing at most (rows × ``n_classes``) logits —
+    at most ``budget`` logits (default :data:`LOGIT_BUDGET`) alive at a time, forward and backward.
+    One chunk is ``terms(slice(None))`` itself; several are weighted by their sizes."""
+    rows = max(1, (budget or LOGIT_BUDGET) // n_classes)
+    if n_rows <= rows:
+        return terms(slice(None))
+    total = torch.zeros(())
+    for start in range(0, n_rows, rows):
+        part = slice(start, min(start + rows, n_rows))
+        chunk = checkpoint(terms, part, use_reentrant=False)
+        total = total.to(chunk.device) + chunk * (part.stop - part.start)
+    return total / n_rows
 
 
 def chunked_cross_entropy(
     scores: Scores, targets: torch.Tensor, n_classes: int, budget: int | None = None
 ) -> torch.Tensor:
-    """Mean cross-entropy of ``scores(rows)`` against ``targets`` (N,), at most ``budget`` logits
-    (default :data:`LOGIT_BUDGET`; ``budget // n_classes`` rows) alive at a time, forward and backward."""
-    rows = max(1, (budget or LOGIT_BUDGET) // n_classes)
-    if len(targets) <= rows:
-        return F.cross_entropy(scores(slice(None)).float(), targets)
-    total = torch.zeros((), device=targets.device)
-    for start in range(0, len(targets), rows):
-        part = slice(start, start + rows)
-        total = total + checkpoint(_summed, scores, part, targets[part], use_reentrant=False)
-    return total / len(targets)
+    """Mean cross-entropy of ``scores(rows)`` against ``targets`` (N,), computed by :func:`chunked_mean`."""
+    return chunked_mean(
+        lambda part: F.cross_entropy(scores(part).float(), targets[part]), len(targets), n_classes, budget
+    )

@@ -14,6 +14,7 @@ from interruption import Interrupted, count_calls, interrupt_on_call
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 
+from mtrec_helpers import chunked
 from mtrec_helpers.artifacts import load_recommender, save_recommender
 from mtrec_helpers.data import SyntheticConfig, prepare_dataset
 from mtrec_helpers.distill import train as distill_train
@@ -303,3 +304,33 @@ def test_distillation_past_the_cache_budget_trains_the_same_student(setup) -> No
     for cached, per_batch in zip(histories[2048], histories[0], strict=True):
         assert per_batch["loss_soft"] == pytest.approx(cached["loss_soft"], rel=1e-3)
         assert per_batch["valid_ndcg@10"] == pytest.approx(cached["valid_ndcg@10"], abs=0.01)
+
+
+@pytest.mark.parametrize("cached", [True, False])
+def test_student_losses_in_catalogue_chunks_equal_the_whole(setup, monkeypatch, cached: bool) -> None:
+    """Cross-entropy and soft-target loss computed a few positions at a time (each chunk's logits
+    recomputed in the backward pass) give the loss and gradients of the one-chunk computation."""
+    task_data, teacher, clusters = setup
+    config = DistillConfig(soft_weight=1.0, cluster_weight=0.1)
+    torch.manual_seed(0)
+    module = StudentWithProbe(build_student(teacher, task_data, StudentSize(8)), torch.nn.Linear(8, 32))
+    examples = task_data.train_windows(module.student.config.max_len)
+    scores = teacher_scores(teacher, task_data, examples, CPU) if cached else None
+    objective = DistillObjective(
+        task_data, config, examples, scores, clusters, CPU, None if cached else teacher
+    )
+    indices = objective.batches(torch.Generator().manual_seed(0))[0]
+    module.eval()  # no dropout: both passes see the same function
+
+    def loss_and_grads():
+        module.zero_grad()
+        loss, parts = objective.loss(functools.partial(_call, module), indices, torch.Generator())
+        loss.backward()
+        return parts, [p.grad.clone() for p in module.student.parameters() if p.grad is not None]
+
+    whole, whole_grads = loss_and_grads()
+    monkeypatch.setattr(chunked, "LOGIT_BUDGET", 3 * module.student.config.vocab_size)
+    parts, parts_grads = loss_and_grads()
+    assert parts == pytest.approx(whole, rel=1e-5)
+    for got, expected in zip(parts_grads, whole_grads, strict=True):
+        torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-6)

@@ -26,6 +26,7 @@ from accelerate import Accelerator
 from torch import nn
 from transformers import set_seed
 
+from mtrec_helpers.chunked import chunked_mean
 from mtrec_helpers.device import autocast
 from mtrec_helpers.distill.losses import centroid_logits, cluster_balanced_loss, soft_target_loss
 from mtrec_helpers.engine import EngineConfig, Objective, accelerator_for, fit, run_key
@@ -102,23 +103,37 @@ def teacher_scores(
     return cache
 
 
+SoftTargets = Callable[[slice], torch.Tensor]
+"""The teacher's scores (rows, V) at a slice of a batch's labelled positions."""
+
+
 def student_losses(
     student: MultiTaskModel,
-    teacher: torch.Tensor | None,
+    teacher: SoftTargets | None,
     probe: nn.Module | None,
     batch,
     users: torch.Tensor,
     clusters: Clusters | None,
     config: DistillConfig,
 ) -> dict[str, torch.Tensor]:
-    """The weighted-sum terms for one batch (only those with a weight > 0); ``teacher``: the
-    teacher's scores (N, V) at the batch's labelled positions, row by row."""
+    """The weighted-sum terms for one batch (only those with a weight > 0). Cross-entropy and the
+    soft-target loss are computed over the catalogue in chunks of labelled positions
+    (:func:`~mtrec_helpers.chunked.chunked_mean`), so no (positions × catalogue) matrix is held."""
     states, rows, positions = student.labelled_states(batch)
-    scores = student.next_scores(batch, states["next"], rows, positions)
-    losses = {"ce": F.cross_entropy(scores.float(), batch.next_item[rows, positions])}
+    targets = batch.next_item[rows, positions]
+
+    def terms(part: slice) -> torch.Tensor:
+        scores = student.next_scores(batch, states["next"], rows[part], positions[part])
+        values = [F.cross_entropy(scores.float(), targets[part])]
+        if config.soft_weight > 0:
+            assert teacher is not None
+            values.append(soft_target_loss(scores, teacher(part).float(), config.temperature))
+        return torch.stack(values)
+
+    values = chunked_mean(terms, len(targets), student.config.vocab_size)
+    losses = {"ce": values[0]}
     if config.soft_weight > 0:
-        assert teacher is not None
-        losses["soft"] = soft_target_loss(scores, teacher.float(), config.temperature)
+        losses["soft"] = values[1]
     if config.cluster_weight > 0:
         assert probe is not None and clusters is not None
         logits = centroid_logits(probe(states["next"][:, -1].float()), clusters.centroids)
@@ -165,18 +180,31 @@ class DistillObjective(Objective):
     def loss(self, call: Callable[..., Any], indices: np.ndarray, generator: torch.Generator):
         rows = [self.examples[i] for i in indices]
         batch = self.task_data.batch(rows, False, self.profiles).to(self.device)
-        soft = None
-        if self.cached:  # a row's first position is labelled only when the batch pads it
-            counts = (batch.next_item != IGNORE).sum(1).tolist()
-            soft = torch.cat([self.cached[i][-n:] for i, n in zip(indices, counts, strict=True)])
-            soft = soft.to(self.device)
-        elif self.teacher is not None:  # the same scores, for this batch only (bounded memory)
-            with torch.no_grad():
-                soft = self.teacher.next_item_outputs(batch).half()
+        soft = self.soft_targets(batch, indices)
         users = self.users[torch.as_tensor(indices)].to(self.device)
         losses = call("losses", batch, soft, users, self.clusters, self.config)
         total = sum(self.weights[name] * value for name, value in losses.items())
         return total, {f"loss_{name}": value.item() for name, value in losses.items()}
+
+    def soft_targets(self, batch, indices: np.ndarray) -> SoftTargets | None:
+        """This batch's soft targets: rows of the cache, or the teacher scoring a slice of the
+        labelled positions when asked (the same scores, never the whole batch at once)."""
+        if self.cached:  # a row's first position is labelled only when the batch pads it
+            counts = (batch.next_item != IGNORE).sum(1).tolist()
+            rows = torch.cat([self.cached[i][-n:] for i, n in zip(indices, counts, strict=True)])
+            rows = rows.to(self.device)
+            return lambda part: rows[part]
+        if self.teacher is None:
+            return None
+        teacher = self.teacher
+        with torch.no_grad():
+            states, labelled, positions = teacher.labelled_states(batch)
+
+        def scores(part: slice) -> torch.Tensor:
+            with torch.no_grad():
+                return teacher.next_scores(batch, states["next"], labelled[part], positions[part]).half()
+
+        return scores
 
     def validate(self, model: StudentWithProbe, accelerator: Accelerator) -> dict[str, float]:
         ndcg = validation_metrics(model.student, self.task_data)["ndcg@10"]
