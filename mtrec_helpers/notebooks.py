@@ -211,6 +211,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     overrides = dict(args.overrides)
     if args.make_variables:
         overrides.update(make_overrides(os.environ.get("MAKEFLAGS", ""), os.environ))
+    if isinstance(overrides.get("ARTIFACTS_DIR"), str) and overrides["ARTIFACTS_DIR"]:
+        # relative to where the command runs, not to notebooks/ where the kernels run
+        overrides["ARTIFACTS_DIR"] = str(Path(overrides["ARTIFACTS_DIR"]).expanduser().resolve())
     common = {"DATASET": args.dataset, "ARTIFACTS_DIR": artifacts, "DEVICE": args.device}
     try:
         check_declared_somewhere(numbered_notebooks(), {**common, **overrides})

@@ -127,6 +127,18 @@ def test_a_cell_over_the_time_limit_fails_the_run(tmp_path: Path, monkeypatch: p
         cell_timeout()
 
 
+def test_a_relative_artifacts_dir_override_is_relative_to_the_caller(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`python -m mtrec_helpers.notebooks ARTIFACTS_DIR=art` writes ./art, not notebooks/art."""
+    monkeypatch.chdir(tmp_path)
+    assert (
+        notebooks_main(["DATASET=synthetic", "ARTIFACTS_DIR=art", "--runs-dir", "runs", "--only", "01"]) == 0
+    )
+    assert (tmp_path / "art" / "processed" / "manifest.json").is_file()
+    assert not (notebooks_dir() / "art").exists()
+
+
 TINY = {
     "02": {"EPOCHS": 2, "HIDDEN": 16, "MAX_LEN": 20, "LR": 5e-3, "KNN_NEIGHBOURS": [20], "EASE_L2": [200],
            "N_BOOT": 200},
