@@ -23,8 +23,10 @@ def _choices_at_scale(world, scale: float, repeats: int = 10) -> HeldOut:  # noq
     data, model, histories, _ = world
     users = torch.arange(data.n_users).repeat(repeats)
     seen = histories[users]
-    held = HeldOut(users, torch.zeros_like(users), np.zeros(len(users)), seen)
-    logits = (scale * model.attraction(seen.float())).masked_fill(~held.candidates(), -torch.inf)
+    items_seen = [torch.nonzero(row).flatten().numpy() for row in seen]
+    held = HeldOut(users, torch.zeros_like(users), np.zeros(len(users)), items_seen, seen.shape[1])
+    _, _, candidates = next(held.batches(len(users)))
+    logits = (scale * model.attraction(seen.float())).masked_fill(~candidates, -torch.inf)
     held.items = torch.multinomial(torch.softmax(logits, 1), 1, generator=torch.Generator().manual_seed(0))[
         :, 0
     ]
@@ -58,5 +60,19 @@ def test_calibration_on_real_held_out_splits(world) -> None:  # noqa: F811
     )
     table = rating_calibration(model, HeldOut.of(data, "test"), bins=4)
     assert table["n"].sum() == data.n_users and table["predicted"].is_monotonic_increasing
+
+
+def test_held_out_scores_do_not_depend_on_the_batch_size(world, monkeypatch) -> None:  # noqa: F811
+    """Users are scored over the catalogue a batch at a time (memory: batch × catalogue, never
+    users × catalogue); the likelihood and the click AUC are the same for any batch size."""
+    from mtrec_helpers.rl import user_model
+
+    data, model, _, _ = world
+    held = HeldOut.of(data, "test")
+    whole = choice_log_likelihood(model, held, 1.3), user_model.held_out_fit(model, data)["click_auc"]
+    monkeypatch.setattr(user_model, "HELD_OUT_BATCH", 7)
+    parts = choice_log_likelihood(model, held, 1.3), user_model.held_out_fit(model, data)["click_auc"]
+    assert parts == pytest.approx(whole, rel=1e-6)
+    assert sum(1 for _ in held.batches()) == -(-data.n_users // 7)
     with pytest.raises(ValueError, match="split"):
         HeldOut.of(data, "train")

@@ -29,14 +29,17 @@ from mtrec_helpers.rl.user_model import HeldOut, UserModel
 
 def choice_log_likelihood(model: UserModel, held: HeldOut, scale: float) -> float:
     """Mean log P(held-out item) under softmax(scale · attraction) over the unseen catalogue."""
-    logits = (scale * model.attraction(held.seen.float())).masked_fill(~held.candidates(), -torch.inf)
-    log_p = torch.log_softmax(logits, dim=1)[torch.arange(len(held.items)), held.items]
-    return float(log_p.mean())
+    parts = []
+    for rows, seen, candidates in held.batches():
+        logits = (scale * model.attraction(seen.float())).masked_fill(~candidates, -torch.inf)
+        parts.append(torch.log_softmax(logits, dim=1)[torch.arange(len(logits)), held.items[rows]])
+    return float(torch.cat(parts).mean())
 
 
 def uniform_log_likelihood(held: HeldOut) -> float:
     """The same likelihood for a user who picks uniformly among the unseen items (scale 0)."""
-    return float(-torch.log(held.candidates().sum(1).float()).mean())
+    counts = torch.cat([candidates.sum(1) for _, _, candidates in held.batches()])
+    return float(-torch.log(counts.float()).mean())
 
 
 def fit_attraction_scale(model: UserModel, held: HeldOut, low: float = 0.0, high: float = 5.0) -> float:

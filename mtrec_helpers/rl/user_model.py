@@ -17,6 +17,7 @@ user has not interacted with).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -131,6 +132,10 @@ def fit_user_model(data: ProcessedData, l2: float = 100.0, dim: int = 16, reg: f
     return UserModel(fit_ease(data, l2).weights, ratings, (float(scale[0]), float(scale[1])))
 
 
+HELD_OUT_BATCH = 1024
+"""Users per batch when scoring held-out choices over the catalogue (memory: batch × catalogue)."""
+
+
 @dataclass
 class HeldOut:
     """Each user's held-out interaction of one split and the history before it."""
@@ -138,41 +143,49 @@ class HeldOut:
     users: torch.Tensor  # (U,)
     items: torch.Tensor  # (U,)
     ratings: np.ndarray  # (U,)
-    seen: torch.Tensor  # (U, V) multi-hot history before the held-out interaction
+    histories: list[np.ndarray]  # each user's items before the held-out interaction
+    n_columns: int  # catalogue width (n_items + 2)
 
     @classmethod
     def of(cls, data: ProcessedData, split: str) -> HeldOut:
-        seen = history_mask(split_histories(data, split), data.n_items + 2, torch.device("cpu"))
         held = data.interactions[data.interactions["split"] == split].sort_values("user_idx")
         return cls(
             torch.from_numpy(held["user_idx"].to_numpy().astype(np.int64)),
             torch.from_numpy(held["item_idx"].to_numpy().astype(np.int64)),
             held["rating"].to_numpy(),
-            seen,
+            split_histories(data, split),
+            data.n_items + 2,
         )
 
-    def candidates(self) -> torch.Tensor:
-        """(U, V) items the user could pick next: neither seen nor padding/mask."""
-        allowed = ~self.seen
-        allowed[:, [0, -1]] = False
-        return allowed
+    def batches(self, size: int | None = None) -> Iterator[tuple[slice, torch.Tensor, torch.Tensor]]:
+        """(rows, seen, candidates) for ``size`` (default :data:`HELD_OUT_BATCH`) users at a time: the
+        multi-hot history (B, V) and the items each user could pick next — neither seen nor
+        padding/mask (B, V)."""
+        size = size or HELD_OUT_BATCH
+        for start in range(0, len(self.items), size):
+            rows = slice(start, min(start + size, len(self.items)))
+            seen = history_mask(self.histories[rows], self.n_columns, torch.device("cpu"))
+            allowed = ~seen
+            allowed[:, [0, -1]] = False
+            yield rows, seen, allowed
 
 
 def held_out_fit(model: UserModel, data: ProcessedData, split: str = "test") -> dict[str, float]:
     """Rating RMSE/MAE of the satisfaction model and click AUC of the attraction model on ``split``."""
     held = HeldOut.of(data, split)
     error = model.ratings.predict(held.users, held.items).numpy() - held.ratings
-    scores = model.attraction(held.seen.float())
-    rows = torch.arange(len(held.items))
-    target = scores[rows, held.items]
-    negatives = held.candidates()
-    negatives[rows, held.items] = False
-    below = ((scores < target[:, None]) & negatives).sum(1) + 0.5 * (
-        (scores == target[:, None]) & negatives
-    ).sum(1)
-    auc = (below / negatives.sum(1)).mean()
+    aucs = []
+    for rows, seen, negatives in held.batches():
+        scores = model.attraction(seen.float())
+        index = torch.arange(len(scores))
+        target = scores[index, held.items[rows]]
+        negatives[index, held.items[rows]] = False
+        below = ((scores < target[:, None]) & negatives).sum(1) + 0.5 * (
+            (scores == target[:, None]) & negatives
+        ).sum(1)
+        aucs.append(below / negatives.sum(1))
     return {
         "rating_rmse": float(np.sqrt(np.mean(error**2))),
         "rating_mae": float(np.mean(np.abs(error))),
-        "click_auc": float(auc),
+        "click_auc": float(torch.cat(aucs).mean()),
     }
