@@ -34,6 +34,10 @@ class StudentRun:
     cluster_weight: float = 0.1
     from_teacher: bool = True  # embeddings started in the teacher's principal subspace
 
+    def config(self, base: DistillConfig) -> DistillConfig:
+        """``base`` with this run's loss weights."""
+        return replace(base, soft_weight=self.soft_weight, cluster_weight=self.cluster_weight)
+
 
 def distill_config(params: Mapping[str, Any]) -> DistillConfig:
     """Notebook 05's training settings from its parameters (each run sets its own loss weights)."""
@@ -83,9 +87,16 @@ def train_student(
     student = build_student(teacher, task_data, run.size)
     if run.from_teacher:
         init_from_teacher(student, teacher)
-    config = replace(base, soft_weight=run.soft_weight, cluster_weight=run.cluster_weight)
     return distill(
-        student, teacher, task_data, config, device, clusters, progress, run.name, runs_dir / run.name
+        student,
+        teacher,
+        task_data,
+        run.config(base),
+        device,
+        clusters,
+        progress,
+        run.name,
+        runs_dir / run.name,
     )
 
 
@@ -132,8 +143,11 @@ def run_student(
     result = train_student(
         run, teacher, task_data, base, clusters, folder.parent.parent / "runs", device, progress
     )
-    config = replace(base, soft_weight=run.soft_weight, cluster_weight=run.cluster_weight)
-    params = {"size": run.size.__dict__, "from_teacher": run.from_teacher, "distill": config.__dict__}
+    params = {
+        "size": run.size.__dict__,
+        "from_teacher": run.from_teacher,
+        "distill": run.config(base).__dict__,
+    }
     save_recommender(result.model, folder, task_data.data, params)
     record, ranking = measure(result.model, folder, task_data, clusters.labels.cpu().numpy(), n_boot)
     record.update(
