@@ -109,6 +109,39 @@ class RankingResult:
         return record
 
 
+class Ranker:
+    """Accumulates a ranking batch by batch: :meth:`add` one batch of users' scores, :meth:`result`
+    at the end. What :func:`evaluate` runs on; a caller that scores several models on the same
+    batch (notebook 06's streaming fusion) keeps one per model and never holds more than a batch."""
+
+    def __init__(
+        self, data: ProcessedData, split: str, exclude_history: bool = True, ks: Sequence[int] = DEFAULT_KS
+    ) -> None:
+        self.n_items, self.split, self.exclude_history, self.top_k = (
+            data.n_items,
+            split,
+            exclude_history,
+            max(ks),
+        )
+        self.targets = torch.from_numpy(data.targets(split).astype(np.int64))
+        self.ranks: list[np.ndarray] = []
+        self.tops: list[np.ndarray] = []
+
+    def add(self, users: np.ndarray, histories: list[np.ndarray], scores: torch.Tensor) -> None:
+        """Rank these users' held-out items under ``scores`` (B, V) (on the scores' device)."""
+        device = scores.device
+        exclude = history_mask(histories, scores.shape[1], device) if self.exclude_history else None
+        rank, top = rank_targets(scores, self.targets[users].to(device), exclude, self.top_k)
+        self.ranks.append(rank.cpu().numpy())
+        self.tops.append(top.cpu().numpy())
+
+    def result(self) -> RankingResult:
+        """Every added user's rank and top items, in the order they were added."""
+        ranks = np.concatenate(self.ranks) if self.ranks else np.zeros(0, np.int64)
+        tops = np.concatenate(self.tops) if self.tops else np.zeros((0, self.top_k), np.int64)
+        return RankingResult(ranks, tops, self.n_items, self.split, self.exclude_history)
+
+
 def evaluate(
     score_fn: ScoreFn,
     data: ProcessedData,
@@ -122,24 +155,14 @@ def evaluate(
     """Rank every user's (or only ``users``') held-out ``split`` item over the full catalogue, in
     batches on ``device``."""
     histories = split_histories(data, split)
-    device = torch.device(device)
-    targets = torch.from_numpy(data.targets(split).astype(np.int64))
+    ranker = Ranker(data, split, exclude_history, ks)
     chosen = np.arange(data.n_users) if users is None else np.asarray(users)
-    ranks, tops = [], []
     with torch.no_grad():
         for start in range(0, len(chosen), batch_size):
-            users = chosen[start : start + batch_size]
-            batch = [histories[u] for u in users]
-            scores = score_fn(users, batch).to(device)
-            exclude = history_mask(batch, scores.shape[1], device) if exclude_history else None
-            rank, top = rank_targets(scores, targets[users].to(device), exclude, max(ks))
-            ranks.append(rank.cpu().numpy())
-            tops.append(top.cpu().numpy())
-    if not ranks:
-        return RankingResult(
-            np.zeros(0, np.int64), np.zeros((0, max(ks)), np.int64), data.n_items, split, exclude_history
-        )
-    return RankingResult(np.concatenate(ranks), np.concatenate(tops), data.n_items, split, exclude_history)
+            batch_users = chosen[start : start + batch_size]
+            batch = [histories[u] for u in batch_users]
+            ranker.add(batch_users, batch, score_fn(batch_users, batch).to(device))
+    return ranker.result()
 
 
 def _bootstrap_means(values: np.ndarray, n_boot: int, seed: int, chunk: int = 200) -> np.ndarray:

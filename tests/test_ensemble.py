@@ -12,6 +12,14 @@ import torch
 
 from mtrec_helpers.data import SyntheticConfig, prepare_dataset
 from mtrec_helpers.ensemble.beyond_accuracy import coverage_interval, intra_list_diversity
+from mtrec_helpers.ensemble.experiments import (
+    WITHOUT,
+    evaluation_pass,
+    fit_fusions,
+    fit_users,
+    leave_one_out_table,
+    validation_pass,
+)
 from mtrec_helpers.ensemble.fusion import (
     fit_softmax_fusion,
     ranks,
@@ -21,10 +29,10 @@ from mtrec_helpers.ensemble.fusion import (
 )
 from mtrec_helpers.ensemble.members import Members, describe_student, load_members
 from mtrec_helpers.ensemble.report import best_single, final_frame, model_record, paired_against
-from mtrec_helpers.ensemble.scores import eligible_items, score_matrix, zscore
+from mtrec_helpers.ensemble.scores import eligible_items, score_batches, zscore
 from mtrec_helpers.evaluation import evaluate
 from mtrec_helpers.multitask.tasks import TaskData
-from mtrec_helpers.pretraining.baselines import fit_ease, fit_popularity
+from mtrec_helpers.pretraining.baselines import fit_ease, fit_itemknn, fit_popularity
 from mtrec_helpers.rl.agents import Reinforce, ReinforceConfig
 from mtrec_helpers.rl.policy import first_slate_logits, load_policy, reranked_scores, save_policy
 from mtrec_helpers.rl.retrieval import CandidateTable
@@ -145,13 +153,70 @@ def test_coverage_interval_surrounds_the_coverage_and_is_a_point_when_lists_agre
     assert coverage_interval(same, 100, 10, n_boot=50) == pytest.approx((0.1, 0.1))
 
 
-def test_score_matrix_and_records_on_real_baselines(data) -> None:
+def _dense(scorer, data, split: str) -> torch.Tensor:
+    """The users × catalogue matrix the streaming code never builds: the reference."""
+    users = np.arange(data.n_users)
+    histories = data.sequences("train" if split == "valid" else "valid")
+    return scorer(users, [histories[u] for u in users]).float()
+
+
+def test_streaming_fusion_equals_the_dense_computation(data) -> None:
+    scorers = {"pop": fit_popularity(data).score, "ease": fit_ease(data, 50.0).score,
+               "itemknn": fit_itemknn(data, 20).score}  # fmt: skip
+    names = list(scorers)
+    valid = validation_pass(score_batches(scorers, data, "valid", batch_size=32), data, names)
+    fits = fit_fusions(valid, names, leave_one_out=True)
+    tested = evaluation_pass(
+        score_batches(scorers, data, "test", batch_size=32), data, names, fits, {"pop": 5}
+    )
+    assert len(valid.users) == data.n_users  # small: every validation user is in the fit
+    z = {split: {m: zscore(_dense(fn, data, split), eligible_items(data, split)) for m, fn in scorers.items()}
+         for split in ("valid", "test")}  # fmt: skip
+    targets = torch.from_numpy(data.targets("valid").astype(np.int64))
+    dense_fit = fit_softmax_fusion(z["valid"], eligible_items(data, "valid"), targets)
+    for name in names:
+        assert fits["ensemble_softmax"].alphas[name] == pytest.approx(dense_fit.alphas[name], rel=1e-4)
+    test_eligible = eligible_items(data, "test")
+    dense = {
+        "ensemble_softmax": weighted_sum(z["test"], fits["ensemble_softmax"].alphas),
+        "ensemble_uniform": uniform(z["test"]),
+        "ensemble_rrf": reciprocal_rank_fusion({m: _dense(fn, data, "test") for m, fn in scorers.items()},
+                                               test_eligible, depth={"pop": 5}),
+        **{m: _dense(fn, data, "test") for m, fn in scorers.items()},
+    }  # fmt: skip
+    for name, matrix in dense.items():
+        reference = evaluate(lambda users, histories, m=matrix: m[users], data, "test")
+        assert np.array_equal(tested[name].ranks, reference.ranks), name
+        assert np.array_equal(tested[name].top, reference.top), name
+    for name in names:
+        assert np.array_equal(valid.rankings[name].ranks, evaluate(scorers[name], data, "valid").ranks)
+    table = leave_one_out_table(fits, tested)
+    assert set(table) == set(names) and not any(n.startswith(WITHOUT) for n in table)
+    assert table["ease"]["ndcg@10"] == pytest.approx(float(tested[WITHOUT + "ease"].ndcg(10).mean()))
+
+
+def test_fusion_fits_on_a_seeded_sample_when_the_scores_exceed_the_memory_budget(data) -> None:
+    scorers = {"pop": fit_popularity(data).score, "ease": fit_ease(data, 50.0).score}
+    per_user_mb = (data.n_items + 2) * (8 * 2 + 1) / 2**20
+    budget = 40 * per_user_mb
+    valid = validation_pass(
+        score_batches(scorers, data, "valid", batch_size=32), data, list(scorers), budget, seed=3
+    )
+    assert len(valid.users) == 40 and np.array_equal(
+        valid.users, fit_users(data.n_users, data.n_items + 2, 2, budget, 3)
+    )
+    assert valid.z["ease"].shape == (40, data.n_items + 2) and valid.eligible.shape == (40, data.n_items + 2)
+    rows = torch.from_numpy(valid.users)
+    dense = zscore(_dense(scorers["ease"], data, "valid"), eligible_items(data, "valid"))[rows]
+    assert torch.allclose(valid.z["ease"], dense, atol=1e-6)
+    assert torch.equal(valid.targets, torch.from_numpy(data.targets("valid")[valid.users].astype(np.int64)))
+    with pytest.raises(ValueError, match="FUSION_MEMORY_MB=0.0001 holds no user"):
+        fit_users(data.n_users, data.n_items + 2, 2, 0.0001, 0)
+
+
+def test_records_on_real_baselines(data) -> None:
     ease = fit_ease(data, 50.0)
-    matrix = score_matrix(ease.score, data, "test", batch_size=32)
-    assert matrix.shape == (data.n_users, data.n_items + 2)
     direct = evaluate(ease.score, data, "test")
-    via_matrix = evaluate(lambda users, histories: matrix[users], data, "test")
-    assert np.array_equal(direct.ranks, via_matrix.ranks)
     rankings = {"ease": direct, "pop": evaluate(fit_popularity(data).score, data, "test")}
     results = {name: model_record(r, data.genre_matrix(), n_boot=200) for name, r in rankings.items()}
     for record in results.values():

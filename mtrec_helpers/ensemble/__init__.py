@@ -1,4 +1,4 @@
-"""Ensembles of the course's recommenders: score matrices, normalisation, fusion and the final report.
+"""Ensembles of the course's recommenders: batched scores, normalisation, fusion and the final report.
 
 - :mod:`.scores` — every member's catalogue scores for all users on one split, and the per-user
   z-score normalisation that puts them on one scale;

@@ -1,110 +1,145 @@
-"""The runs of notebook 06: fuse the members' score matrices and rank everything on one split."""
+"""The runs of notebook 06, streaming over batches of users: two passes over the members' scores.
+
+1. **Validation pass** (:func:`validation_pass`): ranks every member on the validation split and
+   keeps the z-scores that the softmax fusion's weights are fitted on — every user's while they fit
+   in ``memory_mb`` (ML-100k and ML-1M), else those of a seeded random sample of users, as many as
+   fit (at ML-20M shape, a few thousand users for seven weights).
+2. **Evaluation pass** (:func:`evaluation_pass`): scores each batch once, fuses it with every fitted weighting
+   (softmax, uniform, each leave-one-out refit) and by reciprocal rank, and ranks members and
+   ensembles on the test split.
+
+Only one batch of (users × catalogue) scores is alive at a time besides the fitting sample, so the
+memory does not grow with the number of users; with every user in the sample the numbers are the
+ones a dense (users × catalogue) computation gives (tested).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from mtrec_helpers.data.store import ProcessedData
-from mtrec_helpers.ensemble.fusion import (
-    FusionFit,
-    fit_softmax_fusion,
-    reciprocal_rank_fusion,
-    uniform,
-    weighted_sum,
-)
-from mtrec_helpers.ensemble.scores import eligible_items, zscore
-from mtrec_helpers.evaluation import RankingResult, ScoreFn, evaluate
+from mtrec_helpers.ensemble.fusion import FusionFit, fit_softmax_fusion, reciprocal_rank_fusion, weighted_sum
+from mtrec_helpers.ensemble.scores import ScoreBatch, zscore
+from mtrec_helpers.evaluation import Ranker, RankingResult
 
 ENSEMBLES = ("ensemble_softmax", "ensemble_uniform", "ensemble_rrf")
+WITHOUT = "without "  # the leave-one-out refits are ranked as "without <member>"
+FUSION_MEMORY_MB = 4096
 
 
-def matrix_scorer(matrix: torch.Tensor) -> ScoreFn:
-    """An evaluator score function that reads precomputed rows."""
-    return lambda users, histories: matrix[torch.as_tensor(users, dtype=torch.long)]
+def fit_users(n_users: int, n_columns: int, n_members: int, memory_mb: float, seed: int) -> np.ndarray:
+    """The validation users the softmax weights are fitted on: all of them when their z-scores (and
+    the stacked copy the fit makes) fit in ``memory_mb``, else a seeded sample of as many as fit."""
+    per_user = n_columns * (8 * n_members + 1)  # float32 z-scores twice, the eligible mask once
+    fitting = int(memory_mb * 2**20 // per_user)
+    if fitting >= n_users:
+        return np.arange(n_users)
+    if fitting < 1:
+        raise ValueError(
+            f"FUSION_MEMORY_MB={memory_mb} holds no user's scores; give at least {per_user / 2**20:.1f}"
+        )
+    return np.sort(np.random.default_rng(seed).choice(n_users, fitting, replace=False))
 
 
-def rank_all(
-    matrices: Mapping[str, torch.Tensor], data: ProcessedData, split: str
-) -> dict[str, RankingResult]:
-    """Every score matrix ranked by the course's evaluator on ``split``."""
-    return {name: evaluate(matrix_scorer(matrix), data, split) for name, matrix in matrices.items()}
-
-
-def normalised(
-    matrices: Mapping[str, torch.Tensor], data: ProcessedData, split: str
-) -> dict[str, torch.Tensor]:
-    """Per-user z-scores of each member over the items eligible on ``split``."""
-    eligible = eligible_items(data, split)
-    return {name: zscore(matrix, eligible) for name, matrix in matrices.items()}
+def _rank(
+    rankers: dict[str, Ranker],
+    batch: ScoreBatch,
+    scores: Mapping[str, torch.Tensor],
+    data: ProcessedData,
+    split: str,
+) -> None:
+    """Add this batch's ranks under every score in ``scores``."""
+    for name, values in scores.items():
+        rankers.setdefault(name, Ranker(data, split)).add(batch.users, batch.histories, values)
 
 
 @dataclass
-class FusionInputs:
-    """What every softmax fusion needs, computed once: the score members' z-scores on both splits,
-    the validation targets and which items each user may be recommended on each split."""
+class ValidationPass:
+    """Every member's validation ranking and the fitting sample's z-scores, eligible items and targets."""
 
-    z_valid: dict[str, torch.Tensor]
-    z_test: dict[str, torch.Tensor]
-    eligible_valid: torch.Tensor
-    eligible_test: torch.Tensor
-    targets_valid: torch.Tensor
-
-    @classmethod
-    def of(
-        cls,
-        valid: Mapping[str, torch.Tensor],
-        test: Mapping[str, torch.Tensor],
-        data: ProcessedData,
-        score_members: list[str],
-    ) -> FusionInputs:
-        """From the members' raw score matrices on the validation and test splits."""
-        return cls(
-            z_valid=normalised({m: valid[m] for m in score_members}, data, "valid"),
-            z_test=normalised({m: test[m] for m in score_members}, data, "test"),
-            eligible_valid=eligible_items(data, "valid"),
-            eligible_test=eligible_items(data, "test"),
-            targets_valid=torch.from_numpy(data.targets("valid").astype(np.int64)),
-        )
+    rankings: dict[str, RankingResult]
+    users: np.ndarray
+    z: dict[str, torch.Tensor]
+    eligible: torch.Tensor
+    targets: torch.Tensor
 
     def fit(self, members: list[str]) -> FusionFit:
-        """Softmax fusion of ``members`` fitted on the validation split."""
-        return fit_softmax_fusion(
-            {m: self.z_valid[m] for m in members}, self.eligible_valid, self.targets_valid
-        )
+        """Softmax fusion of ``members`` fitted on the sample's validation items."""
+        return fit_softmax_fusion({m: self.z[m] for m in members}, self.eligible, self.targets)
 
 
-@dataclass
-class Fusion:
-    """The fitted softmax fusion and the three ensembles' scores on the evaluation split."""
+def validation_pass(
+    batches: Iterable[ScoreBatch],
+    data: ProcessedData,
+    score_members: list[str],
+    memory_mb: float = FUSION_MEMORY_MB,
+    seed: int = 0,
+) -> ValidationPass:
+    """Rank every member on validation and keep the fitting sample (see the module docstring)."""
+    users = fit_users(data.n_users, data.n_items + 2, len(score_members), memory_mb, seed)
+    rankers: dict[str, Ranker] = {}
+    z: dict[str, list[torch.Tensor]] = {m: [] for m in score_members}
+    eligible: list[torch.Tensor] = []
+    for batch in batches:
+        _rank(rankers, batch, batch.scores, data, "valid")
+        keep = torch.from_numpy(np.isin(batch.users, users))
+        if keep.any():
+            eligible.append(batch.eligible[keep])
+            for member in score_members:
+                z[member].append(zscore(batch.scores[member][keep], eligible[-1]))
+    targets = torch.from_numpy(data.targets("valid")[users].astype(np.int64))
+    return ValidationPass(
+        {name: ranker.result() for name, ranker in rankers.items()},
+        users,
+        {m: torch.cat(parts) for m, parts in z.items()},
+        torch.cat(eligible),
+        targets,
+    )
 
-    fit: FusionFit
-    scores: dict[str, torch.Tensor]
+
+def fit_fusions(valid: ValidationPass, score_members: list[str], leave_one_out: bool) -> dict[str, FusionFit]:
+    """The softmax fusion of every score member (``ensemble_softmax``) and, if asked, its refit
+    without each member in turn (``without <member>``)."""
+    fits = {"ensemble_softmax": valid.fit(score_members)}
+    if leave_one_out:
+        for dropped in score_members:
+            fits[WITHOUT + dropped] = valid.fit([m for m in score_members if m != dropped])
+    return fits
 
 
-def fuse(inputs: FusionInputs, test: Mapping[str, torch.Tensor], rrf_depth: Mapping[str, int]) -> Fusion:
-    """The three ensembles on the test split: softmax fusion (α fitted on validation) and uniform
-    averaging of the score members; rank fusion of every member in ``test`` (those in ``rrf_depth``
-    only for their top items)."""
-    fit = inputs.fit(list(inputs.z_valid))
-    scores = {
-        "ensemble_softmax": weighted_sum(inputs.z_test, fit.alphas),
-        "ensemble_uniform": uniform(inputs.z_test),
-        "ensemble_rrf": reciprocal_rank_fusion(test, inputs.eligible_test, depth=rrf_depth),
+def evaluation_pass(
+    batches: Iterable[ScoreBatch],
+    data: ProcessedData,
+    score_members: list[str],
+    fits: Mapping[str, FusionFit],
+    rrf_depth: Mapping[str, int],
+) -> dict[str, RankingResult]:
+    """Rank every member, the fitted fusions, uniform averaging of the score members and rank fusion
+    of every member (those in ``rrf_depth`` only for their top items) on the test split."""
+    weightings = {name: fit.alphas for name, fit in fits.items()}
+    weightings["ensemble_uniform"] = {m: 1.0 / len(score_members) for m in score_members}
+    rankers: dict[str, Ranker] = {}
+    for batch in batches:
+        z = {m: zscore(batch.scores[m], batch.eligible) for m in score_members}
+        fused = {name: weighted_sum(z, alphas) for name, alphas in weightings.items()}
+        fused["ensemble_rrf"] = reciprocal_rank_fusion(batch.scores, batch.eligible, depth=rrf_depth)
+        _rank(rankers, batch, {**batch.scores, **fused}, data, "test")
+    return {name: ranker.result() for name, ranker in rankers.items()}
+
+
+def leave_one_out_table(
+    fits: Mapping[str, FusionFit], rankings: Mapping[str, RankingResult]
+) -> dict[str, dict[str, float]]:
+    """For each dropped member: the refit's validation loss and its test NDCG@10."""
+    return {
+        name.removeprefix(WITHOUT): {
+            "valid_loss": fit.valid_loss,
+            "ndcg@10": float(rankings[name].ndcg(10).mean()),
+        }
+        for name, fit in fits.items()
+        if name.startswith(WITHOUT)
     }
-    return Fusion(fit, scores)
-
-
-def leave_one_out(inputs: FusionInputs, data: ProcessedData) -> dict[str, dict[str, float]]:
-    """For each score member: the softmax fusion refitted without it, its validation loss and test
-    NDCG@10."""
-    outcome = {}
-    for dropped in inputs.z_valid:
-        fit = inputs.fit([m for m in inputs.z_valid if m != dropped])
-        fused = weighted_sum(inputs.z_test, fit.alphas)
-        ranking = evaluate(matrix_scorer(fused), data, "test")
-        outcome[dropped] = {"valid_loss": fit.valid_loss, "ndcg@10": float(ranking.ndcg(10).mean())}
-    return outcome

@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ import torch
 
 from mtrec_helpers.artifacts import load_recommender
 from mtrec_helpers.data.store import ProcessedData
-from mtrec_helpers.ensemble.scores import score_matrix
+from mtrec_helpers.ensemble.scores import ScoreBatch, score_batches
 from mtrec_helpers.evaluation import ScoreFn
 from mtrec_helpers.multitask.metrics import multitask_scorer
 from mtrec_helpers.multitask.model import MultiTaskModel
@@ -73,14 +73,18 @@ class Members:
         )
         return scorers
 
-    def matrices(self, split: str) -> dict[str, torch.Tensor]:
-        """Every member's (users, V) scores on ``split``, the re-ranker's included."""
+    def batches(self, split: str) -> Iterator[ScoreBatch]:
+        """Every member's scores on ``split`` for one batch of users at a time, the re-ranker's
+        included (the multitask model's candidates for every user are retrieved first: U × N)."""
         data = self.task_data.data
-        matrices = {name: score_matrix(fn, data, split) for name, fn in self.scorers(split).items()}
         table = retrieve(self.finetuned["multitask"], self.task_data, self.n_candidates, split)  # on the CPU
         logits = first_slate_logits(self.policy, table)
-        matrices[RERANKER] = reranked_scores(matrices["multitask"], table, logits)
-        return matrices
+        for batch in score_batches(self.scorers(split), data, split):
+            rows = torch.from_numpy(batch.users)
+            batch.scores[RERANKER] = reranked_scores(
+                batch.scores["multitask"], table.rows(rows), logits[rows]
+            )
+            yield batch
 
 
 def describe_student(distillation: dict[str, Any]) -> str:

@@ -1,13 +1,17 @@
-"""Each member's scores over the whole catalogue for every user of one split, on one scale.
+"""Members' scores over the whole catalogue, one batch of users at a time, on one scale.
 
-A member is any evaluator score function (:data:`mtrec_helpers.evaluation.ScoreFn`). Its scores are
-computed once per split into a (users, vocabulary) matrix; fusion and evaluation then index rows of
-these matrices. The scales of different models are unrelated (counts, cosine sums, logits), so
+A member is any evaluator score function (:data:`mtrec_helpers.evaluation.ScoreFn`).
+:func:`score_batches` scores a batch of users with every member at once and hands the batch on, so
+nothing of size users × catalogue is ever held (at ML-20M shape one member's matrix for one split
+would be ≈ 15 GB). The scales of different models are unrelated (counts, cosine sums, logits), so
 before they are combined each user's row is standardised over the items that user can be
-recommended (:func:`zscore`): real items outside the user's history.
+recommended (:func:`zscore`): real items outside the user's history, and the held-out item.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -15,30 +19,52 @@ import torch
 from mtrec_helpers.data.store import ProcessedData
 from mtrec_helpers.evaluation import ScoreFn, history_mask, split_histories
 
+BATCH_USERS = 256  # the evaluator's batch: the same rows, the same floating-point results
 
-def score_matrix(score_fn: ScoreFn, data: ProcessedData, split: str, batch_size: int = 256) -> torch.Tensor:
-    """A member's float32 scores (users, n_items + 2) on the CPU, users in index order."""
+
+@dataclass
+class ScoreBatch:
+    """One batch of users: their inputs, every member's (B, V) scores and the eligible items."""
+
+    users: np.ndarray
+    histories: list[np.ndarray]
+    scores: dict[str, torch.Tensor]
+    eligible: torch.Tensor
+
+
+def score_batches(
+    scorers: Mapping[str, ScoreFn], data: ProcessedData, split: str, batch_size: int = BATCH_USERS
+) -> Iterator[ScoreBatch]:
+    """Every member's float32 scores on the CPU for one batch of users at a time, users in index order."""
     histories = split_histories(data, split)
-    parts = []
-    with torch.no_grad():
-        for start in range(0, data.n_users, batch_size):
-            users = np.arange(start, min(start + batch_size, data.n_users))
-            parts.append(score_fn(users, [histories[u] for u in users]).float().cpu())
-    scores = torch.cat(parts)
-    if not torch.isfinite(scores[:, 1:-1]).all():
-        raise ValueError("a member returned non-finite scores for real items; fusion needs finite scores")
-    return scores
+    targets = torch.from_numpy(data.targets(split).astype(np.int64))
+    for start in range(0, data.n_users, batch_size):
+        users = np.arange(start, min(start + batch_size, data.n_users))
+        batch = [histories[u] for u in users]
+        with torch.no_grad():
+            scores = {name: fn(users, batch).float().cpu() for name, fn in scorers.items()}
+        for name, values in scores.items():
+            if not torch.isfinite(values[:, 1:-1]).all():
+                raise ValueError(
+                    f"member {name!r} returned non-finite scores for real items; fusion needs finite scores"
+                )
+        n_columns = next(iter(scores.values())).shape[1]
+        yield ScoreBatch(users, batch, scores, eligible_rows(batch, targets[users], n_columns))
+
+
+def eligible_rows(histories: list[np.ndarray], targets: torch.Tensor, n_columns: int) -> torch.Tensor:
+    """(B, n_columns) True where an item may be recommended: a real item not in the user's history,
+    or the held-out item itself (it always competes, as in the evaluator)."""
+    mask = ~history_mask(histories, n_columns, torch.device("cpu"))
+    mask[:, [0, -1]] = False  # PAD and MASK
+    mask[torch.arange(len(targets)), targets] = True
+    return mask
 
 
 def eligible_items(data: ProcessedData, split: str) -> torch.Tensor:
-    """(users, n_items + 2) True where an item may be recommended on ``split``: a real item not in
-    the user's history, or the held-out item itself (it always competes, as in the evaluator)."""
-    histories = split_histories(data, split)
-    mask = ~history_mask(histories, data.n_items + 2, torch.device("cpu"))
-    mask[:, [0, -1]] = False  # PAD and MASK
+    """:func:`eligible_rows` for every user of ``split`` (small datasets and tests)."""
     targets = torch.from_numpy(data.targets(split).astype(np.int64))
-    mask[torch.arange(data.n_users), targets] = True
-    return mask
+    return eligible_rows(split_histories(data, split), targets, data.n_items + 2)
 
 
 def zscore(scores: torch.Tensor, eligible: torch.Tensor) -> torch.Tensor:

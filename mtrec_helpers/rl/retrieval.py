@@ -29,6 +29,10 @@ class CandidateTable:
     like: torch.Tensor  # predicted like probability
     rating: torch.Tensor  # predicted rating
 
+    def rows(self, users: torch.Tensor) -> CandidateTable:
+        """The table of these users only."""
+        return CandidateTable(self.items[users], self.scores[users], self.like[users], self.rating[users])
+
     def lookup(self, users: torch.Tensor, history: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The ``Candidates`` function of the simulator: the users' candidates, clicked ones at −inf."""
         items = self.items[users]
