@@ -70,6 +70,7 @@ class EngineConfig:
     schedule: str = "cosine"  # linear warm-up then cosine decay; "constant": a fixed learning rate
     select_best: bool = True  # validate every epoch, stop early, keep the best; False: keep the last
     seed: int = 0
+    max_batches: int = 0  # 0: every batch of an epoch; N: only the first N (a step budget, e.g. benchmarks)
 
     @classmethod
     def of(cls, settings: Any, **changes: Any) -> EngineConfig:
@@ -185,13 +186,19 @@ class _Run:
     trained: list[torch.nn.Parameter]
 
 
+def _epoch_batches(objective: Objective, generator: torch.Generator, max_batches: int) -> Sequence[np.ndarray]:
+    """The objective's batches for one epoch, the first ``max_batches`` of them if that is set."""
+    batches = objective.batches(generator)
+    return batches[:max_batches] if max_batches > 0 else batches
+
+
 def _train_epoch(
-    run: _Run, objective: Objective, accelerator: Accelerator, clip_norm: float
+    run: _Run, objective: Objective, accelerator: Accelerator, config: EngineConfig
 ) -> tuple[dict[str, float], int]:
     """One pass over the objective's batches; returns the mean of each logged part and the number
     of examples (over all processes)."""
     sums: dict[str, float] = {}
-    batches = objective.batches(run.generator)
+    batches = _epoch_batches(objective, run.generator, config.max_batches)
     run.wrapped.train()
     for indices in batches:
         with accelerator.accumulate(run.wrapped):
@@ -199,7 +206,7 @@ def _train_epoch(
                 loss, parts = objective.loss(run.wrapped, shard(indices, accelerator), run.draws)
             accelerator.backward(loss)
             if accelerator.sync_gradients:
-                accelerator.clip_grad_norm_(run.trained, clip_norm)
+                accelerator.clip_grad_norm_(run.trained, config.clip_norm)
             run.optimizer.step()
             if accelerator.sync_gradients:
                 run.scheduler.step()
@@ -230,7 +237,7 @@ def fit(
     generator = generator or torch.Generator().manual_seed(config.seed)
     draws = torch.Generator().manual_seed(config.seed + 1 + accelerator.process_index)
     optimizer = torch.optim.AdamW(param_groups, lr=config.lr, weight_decay=config.weight_decay)
-    n_batches = len(objective.batches(torch.Generator().manual_seed(0)))
+    n_batches = len(_epoch_batches(objective, torch.Generator().manual_seed(0), config.max_batches))
     steps = -(-n_batches // config.accumulation) * config.epochs
     scheduler = (
         get_cosine_schedule_with_warmup(optimizer, int(config.warmup_ratio * steps), steps)
@@ -253,7 +260,7 @@ def fit(
         if state["finished"]:
             break
         start = time.perf_counter()
-        sums, examples = _train_epoch(run, objective, accelerator, config.clip_norm)
+        sums, examples = _train_epoch(run, objective, accelerator, config)
         result.train_seconds += time.perf_counter() - start
         result.examples_seen += examples
         record = {"epoch": epoch + 1, **sums}

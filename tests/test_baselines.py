@@ -7,8 +7,15 @@ import pytest
 import torch
 
 from mtrec_helpers.data import SyntheticConfig, prepare_dataset
-from mtrec_helpers.evaluation import evaluate
-from mtrec_helpers.pretraining.baselines import cooccurrence, fit_ease, fit_itemknn, fit_popularity, tune
+from mtrec_helpers.evaluation import evaluate, history_mask
+from mtrec_helpers.pretraining.baselines import (
+    cooccurrence,
+    fit_ease,
+    fit_itemknn,
+    fit_popularity,
+    head_items,
+    tune,
+)
 
 
 @pytest.fixture(scope="module")
@@ -64,3 +71,40 @@ def test_tuning_picks_the_best_validation_value_and_ease_beats_popularity(data) 
 def test_empty_tuning_grid_is_a_clear_error_not_an_assert(data) -> None:
     with pytest.raises(ValueError, match="tuning grid is empty.*KNN_NEIGHBOURS, EASE_L2"):
         tune(fit_ease, [], data)
+
+
+def test_sparse_cooccurrence_equals_the_dense_product(data) -> None:
+    x = history_mask(data.sequences("train"), data.n_items + 2, torch.device("cpu")).double()
+    assert torch.equal(cooccurrence(data), x.T @ x)
+    head = head_items(data, 30)
+    assert torch.equal(cooccurrence(data, head), (x.T @ x)[head][:, head])
+
+
+def test_item_item_models_on_the_catalogue_head_beyond_max_items(data) -> None:
+    assert head_items(data, data.n_items) is None  # small enough: exact
+    head = head_items(data, 30)
+    counts = fit_popularity(data).counts[0]
+    assert (
+        len(head) == 30
+        and counts[head].min() >= counts[[i for i in range(counts.shape[0]) if i not in head]].max()
+    )
+    ease = fit_ease(data, 50.0, max_items=30)
+    assert ease.weights.shape == (30, 30) and torch.equal(ease.items, head)
+    exact_on_head = fit_ease(data, 50.0, gram=cooccurrence(data, head), max_items=data.n_items)
+    assert torch.allclose(ease.weights, exact_on_head.weights)  # EASE with B_ij = 0 outside the head
+    users = np.arange(5)
+    histories = [data.sequences("valid")[u] for u in users]
+    scores = ease.score(users, histories)
+    tail = torch.ones(data.n_items + 2, dtype=torch.bool)
+    tail[head] = False
+    assert scores.shape == (5, data.n_items + 2) and scores[:, tail].abs().max() == 0
+    multi_hot = history_mask(histories, data.n_items + 2, torch.device("cpu")).float()
+    clicked = torch.tensor([int(head[3]), int(torch.nonzero(tail)[5]), int(head[0]), 1, 2])
+    after = multi_hot.clone()
+    after[torch.arange(5), clicked] = 1.0
+    fresh = (multi_hot[torch.arange(5), clicked] == 0)[:, None]
+    assert torch.allclose(ease.apply(after), ease.apply(multi_hot) + ease.rows(clicked) * fresh, atol=1e-5)
+    knn = fit_itemknn(data, 5, max_items=30)
+    assert knn.weights.shape == (30, 30) and knn.score(users, histories)[:, tail].abs().max() == 0
+    with pytest.raises(ValueError, match="ITEM_ITEM_MAX=0"):
+        head_items(data, 0)

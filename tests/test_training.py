@@ -15,6 +15,7 @@ import torch
 from mtrec_helpers.data import ProcessedData, RawData, SyntheticConfig, prepare_dataset
 from mtrec_helpers.data.schema import empty_users
 from mtrec_helpers.data.store import build
+from mtrec_helpers.engine import EngineConfig, Objective, accelerator_for, fit
 from mtrec_helpers.evaluation import evaluate
 from mtrec_helpers.pretraining.baselines import fit_popularity
 from mtrec_helpers.pretraining.models import build_config
@@ -89,6 +90,33 @@ def test_same_arguments_same_numbers(data_dir: Path, tmp_path: Path) -> None:
     first = train(model_config, config, _data(data_dir), tmp_path / "a", CPU, progress=False)
     second = train(model_config, config, _data(data_dir), tmp_path / "b", CPU, progress=False)
     assert first.history == second.history
+
+
+class _Counting(Objective):
+    """Ten batches of four examples; counts the batches the engine trains on."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def batches(self, generator: torch.Generator) -> list[np.ndarray]:
+        return list(torch.randperm(40, generator=generator).numpy().reshape(10, 4))
+
+    def loss(self, call, indices, generator):
+        self.calls += 1
+        return call("forward", torch.ones(len(indices), 1)).square().mean(), {"loss": 0.0}
+
+    def validate(self, model, accelerator):
+        return {"score": 0.0}
+
+
+def test_max_batches_caps_every_epoch_at_that_many_steps() -> None:
+    for max_batches, expected in ((0, 30), (2, 6)):
+        objective = _Counting()
+        model = torch.nn.Linear(1, 1)
+        config = EngineConfig(epochs=3, lr=0.1, select_best=False, max_batches=max_batches)
+        result = fit(model, [{"params": list(model.parameters())}], objective, config, accelerator_for("cpu"),
+                     progress=False)  # fmt: skip
+        assert objective.calls == expected and result.examples_seen == 4 * expected
 
 
 def test_early_stopping(data_dir: Path, tmp_path: Path) -> None:

@@ -44,6 +44,7 @@ def distill_config(params: Mapping[str, Any]) -> DistillConfig:
     return DistillConfig(
         ce_weight=params["CE_WEIGHT"], temperature=params["SOFT_TEMPERATURE"], epochs=params["EPOCHS"],
         batch_size=params["BATCH_SIZE"], lr=params["LR"], patience=params["PATIENCE"], seed=params["SEED"],
+        max_batches=params["MAX_STEPS"],
     )  # fmt: skip
 
 

@@ -52,6 +52,7 @@ class DistillConfig:
     clip_norm: float = 1.0
     patience: int = 3
     seed: int = 0
+    max_batches: int = 0  # 0: whole epochs; N: at most N batches per epoch (MAX_STEPS)
     soft_cache_mb: int = 2048  # teacher scores cached (fp16) up to this size; beyond, computed per batch
 
     def __post_init__(self) -> None:

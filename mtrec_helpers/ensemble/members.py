@@ -106,12 +106,19 @@ def describe_student(distillation: dict[str, Any]) -> str:
 
 
 def fit_saved_baselines(data: ProcessedData, tuning: dict[str, Any]) -> dict[str, Any]:
-    """Most-popular, item-kNN and EASE with the neighbours and λ chosen in notebook 02."""
+    """Most-popular, item-kNN and EASE with the neighbours, λ and item head chosen in notebook 02."""
     return {
         "pop": fit_popularity(data),
-        "itemknn": fit_itemknn(data, int(tuning["itemknn"]["best"])),
-        "ease": fit_ease(data, float(tuning["ease"]["best"])),
+        "itemknn": fit_itemknn(
+            data, int(tuning["itemknn"]["best"]), max_items=_head(tuning["itemknn"], data)
+        ),
+        "ease": fit_ease(data, float(tuning["ease"]["best"]), max_items=_head(tuning["ease"], data)),
     }
+
+
+def _head(search: dict[str, Any], data: ProcessedData) -> int:
+    """How many items 02 fitted a baseline on (every item for runs that predate the setting)."""
+    return int(search.get("items", data.n_items))
 
 
 def load_members(

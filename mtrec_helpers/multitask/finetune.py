@@ -59,6 +59,7 @@ class FinetuneConfig:
     head_epochs: int = 1  # epochs training only the new parameters before finetuning everything
     refit_epochs: int = 4  # epochs training only the auxiliary heads on the chosen model
     seed: int = 0
+    max_batches: int = 0  # 0: whole epochs; N: at most N batches per epoch (MAX_STEPS)
 
 
 def finetune_config(params: Mapping[str, Any]) -> FinetuneConfig:

@@ -49,6 +49,7 @@ class TrainConfig:
     last_prob: float = 0.1
     accumulation: int = 1
     seed: int = 0
+    max_batches: int = 0  # 0: whole epochs; N: at most N batches per epoch (MAX_STEPS)
 
 
 @dataclass
@@ -161,6 +162,7 @@ def objective_configs(
                 patience=params["PATIENCE"],
                 mask_prob=params["MASK_PROB"],
                 seed=params["SEED"],
+                max_batches=params["MAX_STEPS"],
             ),
         )  # fmt: skip
         for objective in params["OBJECTIVES"]

@@ -97,7 +97,7 @@ class Sessions:
         self.fatigue = self.config.fatigue_decay * self.fatigue + self.genres[item] * clicked[:, None]
         if clicked.any():
             self.history[rows[clicked], item[clicked]] = 1.0
-            self.raw_scores[clicked] += self.model.ease[item[clicked]]
+            self.raw_scores[clicked] += self.model.ease.rows(item[clicked])
             self.attraction[clicked] = standardise(self.raw_scores[clicked])
         leave = torch.rand(len(slates), generator=self.generator) < (
             self.config.leave_base + self.config.leave_slope * (1.0 - reward)

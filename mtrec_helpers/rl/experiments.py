@@ -26,15 +26,24 @@ class World:
 
     data: ProcessedData
     table: CandidateTable
-    histories: torch.Tensor  # (U, V) multi-hot, through the validation split
+    sequences: list[np.ndarray]  # every user's items through the validation split
     genres: torch.Tensor  # (V, G)
     popularity: torch.Tensor  # (V,) training share of each item
 
     @classmethod
     def build(cls, data: ProcessedData, table: CandidateTable) -> World:
-        histories = history_mask(data.sequences("valid"), data.n_items + 2, torch.device("cpu"))
-        counts = history_mask(data.sequences("train"), data.n_items + 2, torch.device("cpu")).float().sum(0)
-        return cls(data, table, histories, torch.from_numpy(data.genre_matrix()), counts / counts.sum())
+        train = [np.unique(sequence) for sequence in data.sequences("train")]
+        counts = np.bincount(np.concatenate(train), minlength=data.n_items + 2) if train else np.zeros(0)
+        counts = torch.from_numpy(counts.astype(np.float32))
+        return cls(
+            data, table, data.sequences("valid"), torch.from_numpy(data.genre_matrix()), counts / counts.sum()
+        )
+
+    def histories(self, users: torch.Tensor) -> torch.Tensor:
+        """Multi-hot histories (B, V) of these users (built per batch: never users × catalogue)."""
+        return history_mask(
+            [self.sequences[u] for u in users.tolist()], self.data.n_items + 2, torch.device("cpu")
+        )
 
 
 def session_factory(world: World, user_model: UserModel, config: SimulatorConfig) -> SessionFactory:
@@ -43,7 +52,7 @@ def session_factory(world: World, user_model: UserModel, config: SimulatorConfig
     def start(users: np.ndarray, seed: int) -> Sessions:
         chosen = torch.as_tensor(np.asarray(users), dtype=torch.long)
         return Sessions(
-            user_model, config, world.genres, chosen, world.histories[chosen], world.table.lookup,
+            user_model, config, world.genres, chosen, world.histories(chosen), world.table.lookup,
             torch.Generator().manual_seed(seed),
         )  # fmt: skip
 

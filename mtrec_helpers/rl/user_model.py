@@ -26,7 +26,10 @@ import torch
 from mtrec_helpers.data.preprocess import SPLITS
 from mtrec_helpers.data.store import ProcessedData
 from mtrec_helpers.evaluation import history_mask, split_histories
-from mtrec_helpers.pretraining.baselines import fit_ease
+from mtrec_helpers.pretraining.baselines import MAX_ITEMS, ItemItemModel, fit_ease
+
+RIDGE_CHUNK = 1 << 20
+"""Ratings whose (d+1)² outer products are formed at once (ML-20M's 20M would need 46 GB)."""
 
 
 @dataclass
@@ -51,7 +54,9 @@ def _ridge_rows(
     """For every row r, argmin_w Σ_{k: rows_k = r} (targets_k − features_k·w)² + reg·‖w‖²."""
     width = features.shape[1]
     gram = torch.zeros(n_rows, width, width, dtype=torch.float64)
-    gram.index_add_(0, rows, features[:, :, None] * features[:, None, :])
+    for start in range(0, len(rows), RIDGE_CHUNK):  # the outer products of a chunk of ratings at a time
+        part = features[start : start + RIDGE_CHUNK]
+        gram.index_add_(0, rows[start : start + RIDGE_CHUNK], part[:, :, None] * part[:, None, :])
     gram += reg * torch.eye(width, dtype=torch.float64)
     moment = torch.zeros(n_rows, width, dtype=torch.float64).index_add_(0, rows, features * targets[:, None])
     return torch.linalg.solve(gram, moment)
@@ -99,13 +104,13 @@ def standardise(scores: torch.Tensor) -> torch.Tensor:
 class UserModel:
     """Attraction (EASE weights) and satisfaction (biased MF) of every user for every item."""
 
-    ease: torch.Tensor  # (V, V) item-item weights
+    ease: ItemItemModel  # item-item weights (on the catalogue's head when it is large)
     ratings: RatingModel
     rating_scale: tuple[float, float]
 
     def scores(self, history: torch.Tensor) -> torch.Tensor:
-        """Raw EASE scores (B, V) of multi-hot histories (B, V); a click on i adds ``ease[i]``."""
-        return history @ self.ease
+        """Raw EASE scores (B, V) of multi-hot histories (B, V); a click on i adds ``ease.rows(i)``."""
+        return self.ease.apply(history)
 
     def attraction(self, history: torch.Tensor) -> torch.Tensor:
         """Standardised EASE scores (B, V) of multi-hot histories (B, V)."""
@@ -117,7 +122,9 @@ class UserModel:
         return ((self.ratings.predict(users, items) - low) / (high - low)).clamp(0.0, 1.0)
 
 
-def fit_user_model(data: ProcessedData, l2: float = 100.0, dim: int = 16, reg: float = 5.0) -> UserModel:
+def fit_user_model(
+    data: ProcessedData, l2: float = 100.0, dim: int = 16, reg: float = 5.0, max_items: int = MAX_ITEMS
+) -> UserModel:
     """Fit the user model on the training split only (valid and test stay held out)."""
     train = data.interactions[data.interactions["split"] == SPLITS[0]]
     ratings = fit_rating_model(
@@ -129,7 +136,7 @@ def fit_user_model(data: ProcessedData, l2: float = 100.0, dim: int = 16, reg: f
         reg=reg,
     )
     scale = data.vocab["rating_scale"]
-    return UserModel(fit_ease(data, l2).weights, ratings, (float(scale[0]), float(scale[1])))
+    return UserModel(fit_ease(data, l2, max_items=max_items), ratings, (float(scale[0]), float(scale[1])))
 
 
 HELD_OUT_BATCH = 1024
