@@ -32,12 +32,12 @@ endif
 PY := $(ENV_DIR)/bin/python
 STAMP := $(ENV_DIR)/.mtrec-setup.stamp
 
-.PHONY: help setup data run test lint bench
+.PHONY: help setup data run test lint bench bench-scale
 
 help: ## list the targets
 	@echo "mtrec — multi-task, RL-ranked and distilled Transformer recommenders (notebook course)"
 	@echo
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
 	@echo
 	@echo "Variables: DATASET=$(DATASET) ARTIFACTS_DIR=$(ARTIFACTS_DIR) RUNS_DIR=$(RUNS_DIR) DEVICE=$(DEVICE)"
 	@echo "           PARAMS='KEY=VALUE ...' (notebook parameter overrides), environment: $(ENV_DIR)"
@@ -72,3 +72,6 @@ bench: setup ## full default run from an empty artifacts folder, then benchmarks
 lint: setup ## ruff over the package and tests
 	$(PY) -m ruff check mtrec_helpers tests
 	$(PY) -m ruff format --check mtrec_helpers tests
+
+bench-scale: setup ## every stage at ML-100k, synthetic-1m and synthetic-20m on a fixed step budget → benchmarks/scale-<device>.json
+	$(PY) -m mtrec_helpers.scale_benchmark --device $(DEVICE) --command "make bench-scale"

@@ -186,7 +186,9 @@ class _Run:
     trained: list[torch.nn.Parameter]
 
 
-def _epoch_batches(objective: Objective, generator: torch.Generator, max_batches: int) -> Sequence[np.ndarray]:
+def _epoch_batches(
+    objective: Objective, generator: torch.Generator, max_batches: int
+) -> Sequence[np.ndarray]:
     """The objective's batches for one epoch, the first ``max_batches`` of them if that is set."""
     batches = objective.batches(generator)
     return batches[:max_batches] if max_batches > 0 else batches

@@ -28,8 +28,8 @@ from mtrec_helpers.data.store import ProcessedData
 from mtrec_helpers.evaluation import history_mask, split_histories
 from mtrec_helpers.pretraining.baselines import MAX_ITEMS, ItemItemModel, fit_ease
 
-RIDGE_CHUNK = 1 << 20
-"""Ratings whose (d+1)² outer products are formed at once (ML-20M's 20M would need 46 GB)."""
+RIDGE_CHUNK = 1 << 18
+"""Ratings whose (d+1)² outer products are formed at once (all of ML-20M's 20M at once: 46 GB)."""
 
 
 @dataclass

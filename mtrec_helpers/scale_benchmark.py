@@ -1,0 +1,215 @@
+"""`make bench-scale`: every stage at three sizes, wall time and peak memory, and how they grow.
+
+Runs the six notebooks on ML-100k (real), ``synthetic-1m`` and ``synthetic-20m`` with one fixed,
+small training budget (:data:`BUDGET`: one epoch of at most ``MAX_STEPS`` batches per run, one
+grid value per baseline, few RL updates), so the figures measure data, evaluation, fusion and the
+cost of a step rather than how many epochs a dataset needs. Each notebook runs in its own process,
+so its peak memory is its kernel's own (``ru_maxrss`` of the finished kernel; CUDA's peak is in each
+stage's metrics on a GPU). A synthetic release is generated before its first stage (timed apart),
+so ``data_prep`` measures reading the official file format and preprocessing.
+
+Also measured: reading a ratings file of ML-25M's shape (25,000,095 rows of the ``ratings.csv``
+format) through the real reader, in a fresh process.
+
+Writes ``benchmarks/scale-<device>.json`` (hardware, command, date, ``sizes`` → size → ``stages`` →
+stage → ``wall_s``, ``peak_rss_mb``; ``exponents`` → stage → ``memory``/``time``: the log-log
+slope between synthetic-1m and synthetic-20m against the number of interactions), a markdown
+table and a plot of cost against size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from mtrec_helpers.atomic import atomic_write_text
+from mtrec_helpers.benchmark import machine
+from mtrec_helpers.notebooks import TIMINGS, numbered_notebooks
+from mtrec_helpers.parameters import declared_parameters
+from mtrec_helpers.results import metrics_path, read_metrics
+from mtrec_helpers.stages import STAGES
+
+SIZES = ("ml-100k", "synthetic-1m", "synthetic-20m")
+BUDGET = (
+    "EPOCHS=1", "MAX_STEPS=20", "PATIENCE=1", "HEAD_EPOCHS=1", "REFIT_EPOCHS=1",
+    "KNN_NEIGHBOURS=[100]", "EASE_L2=[500]", "AUX_LAMBDAS=[0.3]", 'ADAPTIVE=["uncertainty"]',
+    "MMOE_EXPERTS=0", "LORA_RANK=0", "STUDENT_HIDDEN=[16]", "ABLATION_HIDDEN=16", "K_RANGE=[3,4]",
+    "ITERATIONS=10", "SLATEQ_ITERATIONS=5", "OFFPOLICY_EPOCHS=1", "LOG_REPEATS=1", "EVAL_REPEATS=1",
+    "N_BOOT=200", "LEAVE_ONE_OUT=False",
+)  # fmt: skip
+READ_SHAPE = ("ml-25m-shape", 162_541, 59_047, 25_000_095)
+
+
+def _run(command: Sequence[str]) -> None:
+    """Run a command, its output passed through; a failure stops the benchmark naming the command."""
+    if subprocess.run(command, check=False).returncode != 0:
+        raise SystemExit(f"✗ failed: {' '.join(command)}")
+
+
+def run_size(size: str, root: Path, budget: Sequence[str], device: str) -> dict[str, Any]:
+    """Every notebook on ``size`` in its own process: each stage's wall time and kernel peak RSS."""
+    artifacts, runs = root / "artifacts" / size, root / "runs" / size
+    shutil.rmtree(artifacts, ignore_errors=True)
+    start = time.perf_counter()
+    _run(
+        [
+            sys.executable,
+            "-c",
+            f"from mtrec_helpers.data.store import locate_sources; locate_sources({size!r})",
+        ]
+    )
+    record: dict[str, Any] = {"generate_s": round(time.perf_counter() - start, 1), "stages": {}}
+    for notebook, stage in zip(numbered_notebooks(), STAGES, strict=True):
+        declared = declared_parameters(notebook)
+        overrides = [item for item in budget if item.split("=", 1)[0] in declared]
+        _run([
+            sys.executable, "-m", "mtrec_helpers.notebooks", "--dataset", size, "--artifacts-dir", str(artifacts),
+            "--runs-dir", str(runs / notebook.stem), "--device", device, *overrides, "--only", notebook.name[:2],
+        ])  # fmt: skip
+        timings = json.loads((runs / notebook.stem / TIMINGS).read_text(encoding="utf-8"))
+        record["stages"][stage.name] = {
+            "wall_s": round(timings["notebooks"][notebook.stem], 1),
+            "peak_rss_mb": round(timings["peak_kernel_rss_mb"], 1),
+        }
+        metrics = metrics_path(artifacts, stage.name)
+        if (
+            metrics.is_file()
+            and (cuda := read_metrics(artifacts, stage.name).get("cuda_peak_mb")) is not None
+        ):
+            record["stages"][stage.name]["cuda_peak_mb"] = cuda
+    manifest = json.loads((artifacts / "processed" / "manifest.json").read_text(encoding="utf-8"))
+    record["shape"] = manifest["counts"]
+    return record
+
+
+def read_benchmark(folder: Path) -> dict[str, Any]:
+    """Write a ratings.csv of ML-25M's shape, then read it through the real reader in a fresh process."""
+    name, users, items, ratings = READ_SHAPE
+    write = (
+        "from pathlib import Path; from mtrec_helpers.data.scale import ScalePreset, generate_scale, write_release; "
+        f"p = ScalePreset({name!r}, {users}, {items}, {ratings}, 'csv', ('1995-01-09', '2019-11-21')); "
+        f"write_release(generate_scale(p), Path({str(folder)!r}), 'csv')"
+    )
+    _run([sys.executable, "-c", write])
+    read = (
+        "import json, resource, time; from pathlib import Path; from mtrec_helpers.data.movielens import _csv_reader; "
+        f"t = time.perf_counter(); raw = _csv_reader('ml-25m')(Path({str(folder)!r})); "
+        "print(json.dumps({'rows': len(raw.ratings), 'read_s': round(time.perf_counter() - t, 1), "
+        "'peak_rss_mb': round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))"
+    )
+    out = subprocess.run([sys.executable, "-c", read], check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def exponents(
+    sizes: dict[str, Any], small: str = "synthetic-1m", large: str = "synthetic-20m"
+) -> dict[str, Any]:
+    """Per stage, the log-log slope of memory and time against the number of interactions."""
+    if small not in sizes or large not in sizes:
+        return {}
+    growth = math.log(sizes[large]["shape"]["n_interactions"] / sizes[small]["shape"]["n_interactions"])
+    return {
+        stage: {
+            key: round(
+                math.log(sizes[large]["stages"][stage][field] / sizes[small]["stages"][stage][field])
+                / growth,
+                2,
+            )
+            for key, field in (("memory", "peak_rss_mb"), ("time", "wall_s"))
+        }
+        for stage in sizes[small]["stages"]
+        if stage in sizes[large]["stages"]
+    }
+
+
+def markdown(record: dict[str, Any]) -> str:
+    """A table of stage × size (time, peak memory) and the exponents."""
+    sizes = list(record["sizes"])
+    lines = [
+        f"# Scale benchmark ({record['device']}, {record['date']})", "", f"Command: `{record['command']}`", "",
+        "| stage | " + " | ".join(f"{s} time (s) | {s} peak RSS (MB)" for s in sizes) + " | memory exp. | time exp. |",
+        "|---|" + "---:|" * (2 * len(sizes) + 2),
+    ]  # fmt: skip
+    for stage in record["sizes"][sizes[0]]["stages"]:
+        cells = [
+            f"{record['sizes'][s]['stages'][stage]['wall_s']:,.1f} | {record['sizes'][s]['stages'][stage]['peak_rss_mb']:,.0f}"
+            for s in sizes
+        ]
+        exp = record["exponents"].get(stage, {})
+        lines.append(
+            f"| {stage} | " + " | ".join(cells) + f" | {exp.get('memory', '–')} | {exp.get('time', '–')} |"
+        )
+    totals = [f"{sum(v['wall_s'] for v in record['sizes'][s]['stages'].values()):,.1f}" for s in sizes]
+    lines += ["", "Total wall time: " + ", ".join(f"{s} {t} s" for s, t in zip(sizes, totals, strict=True))]
+    if "read_25m" in record:
+        read = record["read_25m"]
+        lines.append(
+            f"Reading {read['rows']:,} ratings.csv rows: {read['read_s']} s, peak RSS {read['peak_rss_mb']:,.0f} MB"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot(record: dict[str, Any], path: Path) -> None:
+    """Wall time and peak memory per stage against the number of interactions (log-log)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = [s for s in record["sizes"] if "shape" in record["sizes"][s]]
+    x = [record["sizes"][s]["shape"]["n_interactions"] for s in sizes]
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for stage in record["sizes"][sizes[0]]["stages"]:
+        for axis, field in zip(axes, ("wall_s", "peak_rss_mb"), strict=True):
+            axis.plot(x, [record["sizes"][s]["stages"][stage][field] for s in sizes], marker="o", label=stage)
+    for axis, label in zip(axes, ("wall time (s)", "peak RSS (MB)"), strict=True):
+        axis.set(xscale="log", yscale="log", xlabel="interactions", ylabel=label)
+    axes[0].legend(fontsize=8)
+    figure.suptitle(f"Cost against size ({record['device']}; budget: one capped epoch per run)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", nargs="*", default=list(SIZES))
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--work-dir", default="data/artifacts/scale")
+    parser.add_argument("--out-dir", default="benchmarks")
+    parser.add_argument("--skip-read", action="store_true", help="skip the 25M-row read measurement")
+    parser.add_argument("--command", default="make bench-scale")
+    args = parser.parse_args(argv)
+    hardware = machine()
+    device = "cuda" if hardware["gpu"] and args.device != "cpu" else "cpu"
+    record: dict[str, Any] = {
+        "hardware": hardware, "device": device, "command": args.command, "budget": list(BUDGET), "sizes": {},
+    }  # fmt: skip
+    for size in args.sizes:
+        print(f"■ {size}", flush=True)
+        record["sizes"][size] = run_size(size, Path(args.work_dir), BUDGET, args.device)
+    if not args.skip_read:
+        with tempfile.TemporaryDirectory(dir=args.work_dir) as folder:
+            record["read_25m"] = read_benchmark(Path(folder))
+    record["exponents"] = exponents(record["sizes"])
+    record["date"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / f"scale-{device}.json", json.dumps(record, indent=2) + "\n")
+    atomic_write_text(out / f"scale-{device}.md", markdown(record))
+    plot(record, out / f"scale-{device}.png")
+    print(markdown(record))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

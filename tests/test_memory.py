@@ -1,0 +1,92 @@
+"""Memory growth: the stages that used to hold users × catalogue matrices work a batch at a time.
+
+The same computation runs on two synthetic datasets, one with twice the users of the other (same
+catalogue, same batch size), while torch's profiler records every tensor allocation. A users ×
+catalogue matrix anywhere would make the largest allocation grow by a byte or more per added user
+and item; working in batches keeps it where it was (per-user vectors grow it by a few bytes per
+user, far below that). The probe itself is checked on a planted users × catalogue matrix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+from mtrec_helpers.data import SyntheticConfig, prepare_dataset
+from mtrec_helpers.ensemble.experiments import evaluation_pass, fit_fusions, validation_pass
+from mtrec_helpers.ensemble.scores import score_batches
+from mtrec_helpers.pretraining.baselines import fit_ease, fit_itemknn, fit_popularity
+from mtrec_helpers.rl import user_model as user_model_module
+from mtrec_helpers.rl.experiments import World
+from mtrec_helpers.rl.retrieval import CandidateTable
+from mtrec_helpers.rl.user_model import fit_user_model, held_out_fit
+
+USERS, N_ITEMS, BATCH = (1200, 2400), 400, 64
+
+
+@pytest.fixture(scope="module")
+def datasets(tmp_path_factory: pytest.TempPathFactory) -> list[Any]:
+    return [
+        prepare_dataset("synthetic", tmp_path_factory.mktemp(f"memory{n}"), min_interactions=3,
+                        synthetic=SyntheticConfig(n_users=n, n_items=N_ITEMS, min_length=5, max_length=12))
+        for n in USERS
+    ]  # fmt: skip
+
+
+def largest_allocation(run: Callable[[], Any]) -> int:
+    """The largest single CPU tensor allocation (bytes) while ``run`` runs."""
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        run()
+    return max((event.cpu_memory_usage for event in prof.events()), default=0)
+
+
+def assert_no_growth(run: Callable[[Any], Any], datasets: list[Any]) -> None:
+    """With twice the users, the largest allocation grows by less than half a byte per added user
+    and catalogue item: a users × V matrix (even boolean) grows by at least one; per-user vectors
+    (ranks, a few factors) by far less."""
+    small, large = (largest_allocation(lambda d=d: run(d)) for d in datasets)
+    added = (datasets[1].n_users - datasets[0].n_users) * (datasets[1].n_items + 2)
+    assert datasets[1].n_users > 1.9 * datasets[0].n_users
+    assert large - small < added / 2, (
+        f"largest allocation grew from {small:,} to {large:,} bytes with the users"
+    )
+
+
+def test_the_probe_sees_a_users_by_catalogue_matrix(datasets) -> None:
+    with pytest.raises(AssertionError, match="grew"):
+        assert_no_growth(lambda d: torch.zeros(d.n_users, d.n_items + 2, dtype=torch.bool), datasets)
+
+
+def test_fusion_and_evaluation_stream_over_user_batches(datasets) -> None:
+    def both_passes(data) -> None:
+        scorers = {"pop": fit_popularity(data).score, "ease": fit_ease(data, 50.0).score,
+                   "itemknn": fit_itemknn(data, 20).score}  # fmt: skip
+        names = list(scorers)
+        valid = validation_pass(score_batches(scorers, data, "valid", BATCH), data, names, memory_mb=0.02)
+        fits = fit_fusions(valid, names, leave_one_out=False)
+        evaluation_pass(score_batches(scorers, data, "test", BATCH), data, names, fits, {})
+
+    assert_no_growth(both_passes, datasets)
+
+
+def test_simulator_world_and_held_out_fit_never_hold_every_users_row(datasets, monkeypatch) -> None:
+    monkeypatch.setattr(user_model_module, "HELD_OUT_BATCH", BATCH)
+
+    models = {
+        data.n_users: fit_user_model(data, l2=50.0, dim=4) for data in datasets
+    }  # O(users × d): allowed
+
+    def simulator_inputs(data) -> None:
+        model = models[data.n_users]
+        items = torch.arange(1, 11).repeat(data.n_users, 1)
+        table = CandidateTable(
+            items, torch.zeros(items.shape), torch.zeros(items.shape), torch.zeros(items.shape)
+        )
+        World.build(data, table).histories(torch.arange(BATCH))
+        held_out_fit(model, data)
+
+    assert_no_growth(simulator_inputs, datasets)
