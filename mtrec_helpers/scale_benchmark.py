@@ -56,8 +56,11 @@ def _run(command: Sequence[str]) -> None:
         raise SystemExit(f"✗ failed: {' '.join(command)}")
 
 
-def run_size(size: str, root: Path, budget: Sequence[str], device: str) -> dict[str, Any]:
-    """Every notebook on ``size`` in its own process: each stage's wall time and kernel peak RSS."""
+def run_size(
+    size: str, root: Path, budget: Sequence[str], device: str, only: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Every notebook (or those numbered in ``only``) on ``size`` in its own process: each stage's
+    wall time and kernel peak RSS."""
     artifacts, runs = root / "artifacts" / size, root / "runs" / size
     shutil.rmtree(artifacts, ignore_errors=True)
     start = time.perf_counter()
@@ -70,13 +73,17 @@ def run_size(size: str, root: Path, budget: Sequence[str], device: str) -> dict[
     )
     record: dict[str, Any] = {"generate_s": round(time.perf_counter() - start, 1), "stages": {}}
     for notebook, stage in zip(numbered_notebooks(), STAGES, strict=True):
+        if only and notebook.name[:2] not in only:
+            continue
         declared = declared_parameters(notebook)
         overrides = [item for item in budget if item.split("=", 1)[0] in declared]
+        folder = runs / notebook.stem
         _run([
-            sys.executable, "-m", "mtrec_helpers.notebooks", "--dataset", size, "--artifacts-dir", str(artifacts),
-            "--runs-dir", str(runs / notebook.stem), "--device", device, *overrides, "--only", notebook.name[:2],
+            sys.executable, "-m", "mtrec_helpers.notebooks", "--dataset", size, "--device", device,
+            "--artifacts-dir", str(artifacts), "--runs-dir", str(folder), *overrides,
+            "--only", notebook.name[:2],
         ])  # fmt: skip
-        timings = json.loads((runs / notebook.stem / TIMINGS).read_text(encoding="utf-8"))
+        timings = json.loads((folder / TIMINGS).read_text(encoding="utf-8"))
         record["stages"][stage.name] = {
             "wall_s": round(timings["notebooks"][notebook.stem], 1),
             "peak_rss_mb": round(timings["peak_kernel_rss_mb"], 1),
@@ -96,13 +103,15 @@ def read_benchmark(folder: Path) -> dict[str, Any]:
     """Write a ratings.csv of ML-25M's shape, then read it through the real reader in a fresh process."""
     name, users, items, ratings = READ_SHAPE
     write = (
-        "from pathlib import Path; from mtrec_helpers.data.scale import ScalePreset, generate_scale, write_release; "
+        "from pathlib import Path; "
+        "from mtrec_helpers.data.scale import ScalePreset, generate_scale, write_release; "
         f"p = ScalePreset({name!r}, {users}, {items}, {ratings}, 'csv', ('1995-01-09', '2019-11-21')); "
         f"write_release(generate_scale(p), Path({str(folder)!r}), 'csv')"
     )
     _run([sys.executable, "-c", write])
     read = (
-        "import json, resource, time; from pathlib import Path; from mtrec_helpers.data.movielens import _csv_reader; "
+        "import json, resource, time; from pathlib import Path; "
+        "from mtrec_helpers.data.movielens import _csv_reader; "
         f"t = time.perf_counter(); raw = _csv_reader('ml-25m')(Path({str(folder)!r})); "
         "print(json.dumps({'rows': len(raw.ratings), 'read_s': round(time.perf_counter() - t, 1), "
         "'peak_rss_mb': round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))"
@@ -135,27 +144,26 @@ def exponents(
 def markdown(record: dict[str, Any]) -> str:
     """A table of stage × size (time, peak memory) and the exponents."""
     sizes = list(record["sizes"])
+    header = " | ".join(f"{s} time (s) | {s} peak RSS (MB)" for s in sizes)
     lines = [
-        f"# Scale benchmark ({record['device']}, {record['date']})", "", f"Command: `{record['command']}`", "",
-        "| stage | " + " | ".join(f"{s} time (s) | {s} peak RSS (MB)" for s in sizes) + " | memory exp. | time exp. |",
-        "|---|" + "---:|" * (2 * len(sizes) + 2),
+        f"# Scale benchmark ({record['device']}, {record['date']})", "",
+        "Commands: " + "; ".join(f"`{c}`" for c in record["commands"]), "",
+        f"| stage | {header} | memory exp. | time exp. |", "|---|" + "---:|" * (2 * len(sizes) + 2),
     ]  # fmt: skip
     for stage in record["sizes"][sizes[0]]["stages"]:
-        cells = [
-            f"{record['sizes'][s]['stages'][stage]['wall_s']:,.1f} | {record['sizes'][s]['stages'][stage]['peak_rss_mb']:,.0f}"
-            for s in sizes
-        ]
+        runs = [record["sizes"][s]["stages"].get(stage) for s in sizes]
+        cells = [f"{r['wall_s']:,.1f} | {r['peak_rss_mb']:,.0f}" if r else "not run | –" for r in runs]
         exp = record["exponents"].get(stage, {})
         lines.append(
             f"| {stage} | " + " | ".join(cells) + f" | {exp.get('memory', '–')} | {exp.get('time', '–')} |"
         )
     totals = [f"{sum(v['wall_s'] for v in record['sizes'][s]['stages'].values()):,.1f}" for s in sizes]
+    lines += ["", f"Budget (every size): `{' '.join(record['budget'])}`"]
     lines += ["", "Total wall time: " + ", ".join(f"{s} {t} s" for s, t in zip(sizes, totals, strict=True))]
     if "read_25m" in record:
         read = record["read_25m"]
-        lines.append(
-            f"Reading {read['rows']:,} ratings.csv rows: {read['read_s']} s, peak RSS {read['peak_rss_mb']:,.0f} MB"
-        )
+        rss = f"{read['peak_rss_mb']:,.0f}"
+        lines.append(f"Reading {read['rows']:,} ratings.csv rows: {read['read_s']} s, peak RSS {rss} MB")
     return "\n".join(lines) + "\n"
 
 
@@ -188,21 +196,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out-dir", default="benchmarks")
     parser.add_argument("--skip-read", action="store_true", help="skip the 25M-row read measurement")
     parser.add_argument("--command", default="make bench-scale")
+    parser.add_argument("--only", nargs="*", default=[], help="notebook numbers (default: all six)")
+    parser.add_argument("--merge", action="store_true", help="add these sizes to an existing results file")
     args = parser.parse_args(argv)
     hardware = machine()
     device = "cuda" if hardware["gpu"] and args.device != "cpu" else "cpu"
     record: dict[str, Any] = {
         "hardware": hardware, "device": device, "command": args.command, "budget": list(BUDGET), "sizes": {},
     }  # fmt: skip
+    out = Path(args.out_dir)
+    existing = out / f"scale-{device}.json"
+    if args.merge and existing.is_file():
+        previous = json.loads(existing.read_text(encoding="utf-8"))
+        record["sizes"], record["commands"] = (
+            previous["sizes"],
+            [*previous.get("commands", [previous["command"]])],
+        )
+        record.update({k: previous[k] for k in ("read_25m",) if k in previous})
+    record.setdefault("commands", []).append(args.command)
     for size in args.sizes:
         print(f"■ {size}", flush=True)
-        record["sizes"][size] = run_size(size, Path(args.work_dir), BUDGET, args.device)
+        record["sizes"][size] = run_size(size, Path(args.work_dir), BUDGET, args.device, args.only)
     if not args.skip_read:
         with tempfile.TemporaryDirectory(dir=args.work_dir) as folder:
             record["read_25m"] = read_benchmark(Path(folder))
     record["exponents"] = exponents(record["sizes"])
     record["date"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-    out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / f"scale-{device}.json", json.dumps(record, indent=2) + "\n")
     atomic_write_text(out / f"scale-{device}.md", markdown(record))

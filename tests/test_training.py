@@ -70,13 +70,17 @@ def _cyclic_data(folder: Path, n_users: int = 150, n_items: int = 30) -> Process
     return ProcessedData(*frames, manifest=manifest, folder=folder)
 
 
-@pytest.mark.parametrize("objective", ["causal", "masked"])
-def test_learns_a_sequential_pattern_popularity_cannot(tmp_path: Path, objective: str) -> None:
+@pytest.mark.parametrize(("objective", "negatives"), [("causal", 0), ("masked", 0), ("causal", 8)])
+def test_learns_a_sequential_pattern_popularity_cannot(
+    tmp_path: Path, objective: str, negatives: int
+) -> None:
     data = _cyclic_data(tmp_path)
     model_config = build_config(
         data.n_items, objective, hidden=32, layers=1, heads=2, max_len=16, dropout=0.0
     )
-    config = TrainConfig(epochs=12, batch_size=16, lr=1e-2, warmup_ratio=0.1, last_prob=0.5)
+    config = TrainConfig(
+        epochs=12, batch_size=16, lr=1e-2, warmup_ratio=0.1, last_prob=0.5, negatives=negatives
+    )
     result = train(model_config, config, data, tmp_path / "run", CPU, progress=False)
     popularity = evaluate(fit_popularity(data).score, data, "valid").ndcg(10).mean()
     assert popularity < 0.3

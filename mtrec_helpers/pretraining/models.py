@@ -29,6 +29,7 @@ from transformers.models.bert.modeling_bert import BertOnlyMLMHead, BertPreTrain
 from mtrec_helpers.chunked import chunked_cross_entropy
 from mtrec_helpers.device import autocast
 from mtrec_helpers.pretraining.sequences import IGNORE, next_item_inputs
+from mtrec_helpers.sampled import sampled_cross_entropy
 
 OBJECTIVES = ("masked", "causal")
 
@@ -169,17 +170,47 @@ class SeqRecModel(BertPreTrainedModel):
         )
         return output.last_hidden_state, output.attentions
 
-    def seen_items(
+    def _visible(
         self, input_ids: torch.Tensor, rows: torch.Tensor, positions: torch.Tensor
-    ) -> torch.Tensor:
-        """(N, V) indicator of the items visible to each chosen (row, position) of ``input_ids``:
-        earlier positions for the causal objective, the whole row for the masked one."""
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The chosen rows' items (N, L) and which of them each (row, position) sees: earlier
+        positions for the causal objective, the whole row for the masked one."""
         items = input_ids[rows]
         visible = (items != 0) & (items != self.config.mask_id)
         if self.config.objective == "causal":
             visible &= torch.arange(items.shape[1], device=items.device)[None, :] <= positions[:, None]
+        return items, visible
+
+    def seen_items(
+        self, input_ids: torch.Tensor, rows: torch.Tensor, positions: torch.Tensor
+    ) -> torch.Tensor:
+        """(N, V) indicator of the items visible to each chosen (row, position) of ``input_ids``."""
+        items, visible = self._visible(input_ids, rows, positions)
         seen = torch.zeros((len(rows), self.config.vocab_size), device=items.device)
         return seen.scatter_add_(1, items, visible.float()).clamp_(max=1.0)
+
+    def sampled_loss(
+        self, input_ids: torch.Tensor, labels: torch.Tensor, negatives: torch.Tensor, log_q: torch.Tensor
+    ) -> torch.Tensor:
+        """Sampled-softmax next-item loss at the labelled positions, K shared ``negatives`` drawn
+        from q (:mod:`mtrec_helpers.sampled`): (N, K) logits instead of (N, V)."""
+        hidden, _ = self.encode(input_ids)
+        rows, positions = torch.nonzero(labels != IGNORE, as_tuple=True)
+        targets = labels[rows, positions]
+        states = self.cls.predictions.transform(hidden[rows, positions])
+        weight, bias = self.cls.predictions.decoder.weight, self.cls.predictions.decoder.bias
+        positive = (states * weight[targets]).sum(-1) + bias[targets]
+        negative = states @ weight[negatives].T + bias[negatives]
+        if self.config.seen_bias:
+            items, visible = self._visible(input_ids, rows, positions)
+            positive = positive + self.seen_weight * ((items == targets[:, None]) & visible).any(1).float()
+            unique, inverse = negatives.unique(return_inverse=True)
+            column = torch.full((self.config.vocab_size,), len(unique), device=items.device)
+            column[unique] = torch.arange(len(unique), device=items.device)
+            hits = torch.where(visible, column[items], len(unique))
+            seen = torch.zeros(len(rows), len(unique) + 1, device=items.device).scatter_(1, hits, 1.0)
+            negative = negative + self.seen_weight * seen[:, inverse]
+        return sampled_cross_entropy(positive, negative, targets, negatives, log_q)
 
     def scores(self, hidden: torch.Tensor, seen: torch.Tensor | None = None) -> torch.Tensor:
         """Scores over the whole vocabulary from hidden states (N, H) → (N, V), plus the learned

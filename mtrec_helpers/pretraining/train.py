@@ -30,6 +30,7 @@ from mtrec_helpers.engine import EngineConfig, Objective, accelerator_for, fit, 
 from mtrec_helpers.evaluation import evaluate
 from mtrec_helpers.pretraining.models import SeqRecConfig, SeqRecModel, build_config, scorer
 from mtrec_helpers.pretraining.sequences import causal_batch, length_grouped_batches, masked_batch, windows
+from mtrec_helpers.sampled import draw_negatives, popularity_proposal
 
 TRAINING_VERSION = 2  # bump when a change to this objective makes old checkpoints stale
 
@@ -50,6 +51,7 @@ class TrainConfig:
     accumulation: int = 1
     seed: int = 0
     max_batches: int = 0  # 0: whole epochs; N: at most N batches per epoch (MAX_STEPS)
+    negatives: int = 0  # 0: full softmax; K: sampled softmax over K negatives (NEGATIVES)
 
 
 @dataclass
@@ -95,6 +97,8 @@ class SequenceObjective(Objective):
     def __post_init__(self) -> None:
         self.examples = training_windows(self.model_config, self.data)
         self.lengths = np.array([len(w) for w in self.examples])
+        train = self.data.interactions.loc[self.data.interactions["split"] == "train", "item_idx"].to_numpy()
+        self.log_q = popularity_proposal(train, self.model_config.vocab_size).to(self.device)
 
     def batches(self, generator: torch.Generator) -> Sequence[np.ndarray]:
         return length_grouped_batches(self.lengths, self.config.batch_size, generator)
@@ -107,7 +111,12 @@ class SequenceObjective(Objective):
             inputs, labels = masked_batch(
                 batch, self.model_config.mask_id, self.config.mask_prob, self.config.last_prob, generator
             )
-        loss = call("loss", inputs.to(self.device), labels.to(self.device))  # full-softmax cross-entropy
+        inputs, labels = inputs.to(self.device), labels.to(self.device)
+        if self.config.negatives > 0:  # sampled softmax over K popularity-drawn negatives, logQ-corrected
+            negatives = draw_negatives(self.log_q.cpu(), self.config.negatives, generator).to(self.device)
+            loss = call("sampled_loss", inputs, labels, negatives, self.log_q)
+        else:
+            loss = call("loss", inputs, labels)  # full-softmax cross-entropy (in catalogue chunks)
         return loss, {"loss": loss.item()}
 
     def validate(self, model: SeqRecModel, accelerator: Accelerator) -> dict[str, float]:
@@ -163,6 +172,7 @@ def objective_configs(
                 mask_prob=params["MASK_PROB"],
                 seed=params["SEED"],
                 max_batches=params["MAX_STEPS"],
+                negatives=params["NEGATIVES"],
             ),
         )  # fmt: skip
         for objective in params["OBJECTIVES"]
