@@ -5,8 +5,10 @@ small training budget (:data:`BUDGET`: one epoch of at most ``MAX_STEPS`` batche
 grid value per baseline, few RL updates), so the figures measure data, evaluation, fusion and the
 cost of a step rather than how many epochs a dataset needs. Each notebook runs in its own process,
 so its peak memory is its kernel's own (``ru_maxrss`` of the finished kernel; CUDA's peak is in each
-stage's metrics on a GPU). A synthetic release is generated before its first stage (timed apart),
-so ``data_prep`` measures reading the official file format and preprocessing.
+stage's metrics on a GPU). A synthetic release is generated before its first stage (``generate_s``:
+finding or generating the raw files, seconds), so ``data_prep`` measures reading the official file
+format and preprocessing. The results file is rewritten after every stage, so a run cut short keeps
+what it measured; ``--only`` re-runs some stages of a size on its existing artifacts.
 
 Also measured: reading a ratings file of ML-25M's shape (25,000,095 rows of the ``ratings.csv``
 format) through the real reader, in a fresh process.
@@ -28,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,12 +59,19 @@ def _run(command: Sequence[str]) -> None:
 
 
 def run_size(
-    size: str, root: Path, budget: Sequence[str], device: str, only: Sequence[str] = ()
+    size: str,
+    root: Path,
+    budget: Sequence[str],
+    device: str,
+    only: Sequence[str] = (),
+    save: Callable[[dict[str, Any]], None] = lambda record: None,
 ) -> dict[str, Any]:
     """Every notebook (or those numbered in ``only``) on ``size`` in its own process: each stage's
-    wall time and kernel peak RSS."""
+    wall time and kernel peak RSS; ``save`` is called with the record after every stage, so a run
+    cut short keeps what it measured."""
     artifacts, runs = root / "artifacts" / size, root / "runs" / size
-    shutil.rmtree(artifacts, ignore_errors=True)
+    if not only:
+        shutil.rmtree(artifacts, ignore_errors=True)
     start = time.perf_counter()
     _run(
         [
@@ -88,14 +97,14 @@ def run_size(
             "wall_s": round(timings["notebooks"][notebook.stem], 1),
             "peak_rss_mb": round(timings["peak_kernel_rss_mb"], 1),
         }
-        metrics = metrics_path(artifacts, stage.name)
-        if (
-            metrics.is_file()
-            and (cuda := read_metrics(artifacts, stage.name).get("cuda_peak_mb")) is not None
-        ):
-            record["stages"][stage.name]["cuda_peak_mb"] = cuda
-    manifest = json.loads((artifacts / "processed" / "manifest.json").read_text(encoding="utf-8"))
-    record["shape"] = manifest["counts"]
+        if metrics_path(artifacts, stage.name).is_file():
+            cuda = read_metrics(artifacts, stage.name).get("cuda_peak_mb")
+            if cuda is not None:
+                record["stages"][stage.name]["cuda_peak_mb"] = cuda
+        manifest = artifacts / "processed" / "manifest.json"
+        if manifest.is_file():
+            record["shape"] = json.loads(manifest.read_text(encoding="utf-8"))["counts"]
+        save(record)
     return record
 
 
@@ -124,7 +133,7 @@ def exponents(
     sizes: dict[str, Any], small: str = "synthetic-1m", large: str = "synthetic-20m"
 ) -> dict[str, Any]:
     """Per stage, the log-log slope of memory and time against the number of interactions."""
-    if small not in sizes or large not in sizes:
+    if any(size not in sizes or "shape" not in sizes[size] for size in (small, large)):
         return {}
     growth = math.log(sizes[large]["shape"]["n_interactions"] / sizes[small]["shape"]["n_interactions"])
     return {
@@ -178,8 +187,10 @@ def plot(record: dict[str, Any], path: Path) -> None:
     x = [record["sizes"][s]["shape"]["n_interactions"] for s in sizes]
     figure, axes = plt.subplots(1, 2, figsize=(11, 4))
     for stage in record["sizes"][sizes[0]]["stages"]:
+        measured = [(n, record["sizes"][s]["stages"][stage]) for n, s in zip(x, sizes, strict=True)
+                    if stage in record["sizes"][s]["stages"]]  # fmt: skip
         for axis, field in zip(axes, ("wall_s", "peak_rss_mb"), strict=True):
-            axis.plot(x, [record["sizes"][s]["stages"][stage][field] for s in sizes], marker="o", label=stage)
+            axis.plot([n for n, _ in measured], [r[field] for _, r in measured], marker="o", label=stage)
     for axis, label in zip(axes, ("wall time (s)", "peak RSS (MB)"), strict=True):
         axis.set(xscale="log", yscale="log", xlabel="interactions", ylabel=label)
     axes[0].legend(fontsize=8)
@@ -214,18 +225,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         record.update({k: previous[k] for k in ("read_25m",) if k in previous})
     record.setdefault("commands", []).append(args.command)
+
+    def save() -> None:
+        record["exponents"] = exponents(record["sizes"])
+        record["date"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / f"scale-{device}.json", json.dumps(record, indent=2) + "\n")
+        atomic_write_text(out / f"scale-{device}.md", markdown(record))
+        plot(record, out / f"scale-{device}.png")
+
     for size in args.sizes:
         print(f"■ {size}", flush=True)
-        record["sizes"][size] = run_size(size, Path(args.work_dir), BUDGET, args.device, args.only)
+        previous = record["sizes"].get(size, {}) if args.only else {}
+
+        def keep(measured: dict[str, Any], size: str = size, previous: dict[str, Any] = previous) -> None:
+            record["sizes"][size] = {
+                **previous,
+                **measured,
+                "stages": {**previous.get("stages", {}), **measured["stages"]},
+            }
+            save()
+
+        run_size(size, Path(args.work_dir), BUDGET, args.device, args.only, keep)
     if not args.skip_read:
         with tempfile.TemporaryDirectory(dir=args.work_dir) as folder:
             record["read_25m"] = read_benchmark(Path(folder))
-    record["exponents"] = exponents(record["sizes"])
-    record["date"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / f"scale-{device}.json", json.dumps(record, indent=2) + "\n")
-    atomic_write_text(out / f"scale-{device}.md", markdown(record))
-    plot(record, out / f"scale-{device}.png")
+    save()
     print(markdown(record))
     return 0
 
