@@ -65,33 +65,41 @@ def run_size(
     device: str,
     only: Sequence[str] = (),
     save: Callable[[dict[str, Any]], None] = lambda record: None,
+    collect: bool = False,
 ) -> dict[str, Any]:
     """Every notebook (or those numbered in ``only``) on ``size`` in its own process: each stage's
     wall time and kernel peak RSS; ``save`` is called with the record after every stage, so a run
-    cut short keeps what it measured."""
+    cut short keeps what it measured. ``collect``: run nothing, read the timings an earlier run of
+    this harness left in its runs folders (e.g. after the process was stopped before writing)."""
     artifacts, runs = root / "artifacts" / size, root / "runs" / size
-    if not only:
+    if not only and not collect:
         shutil.rmtree(artifacts, ignore_errors=True)
     start = time.perf_counter()
-    _run(
-        [
-            sys.executable,
-            "-c",
-            f"from mtrec_helpers.data.store import locate_sources; locate_sources({size!r})",
-        ]
+    if not collect:
+        _run(
+            [
+                sys.executable,
+                "-c",
+                f"from mtrec_helpers.data.store import locate_sources; locate_sources({size!r})",
+            ]
+        )
+    record: dict[str, Any] = (
+        {"stages": {}} if collect else {"generate_s": round(time.perf_counter() - start, 1), "stages": {}}
     )
-    record: dict[str, Any] = {"generate_s": round(time.perf_counter() - start, 1), "stages": {}}
     for notebook, stage in zip(numbered_notebooks(), STAGES, strict=True):
         if only and notebook.name[:2] not in only:
             continue
         declared = declared_parameters(notebook)
         overrides = [item for item in budget if item.split("=", 1)[0] in declared]
         folder = runs / notebook.stem
-        _run([
-            sys.executable, "-m", "mtrec_helpers.notebooks", "--dataset", size, "--device", device,
-            "--artifacts-dir", str(artifacts), "--runs-dir", str(folder), *overrides,
-            "--only", notebook.name[:2],
-        ])  # fmt: skip
+        if collect and not (folder / TIMINGS).is_file():
+            continue
+        if not collect:
+            _run([
+                sys.executable, "-m", "mtrec_helpers.notebooks", "--dataset", size, "--device", device,
+                "--artifacts-dir", str(artifacts), "--runs-dir", str(folder), *overrides,
+                "--only", notebook.name[:2],
+            ])  # fmt: skip
         timings = json.loads((folder / TIMINGS).read_text(encoding="utf-8"))
         record["stages"][stage.name] = {
             "wall_s": round(timings["notebooks"][notebook.stem], 1),
@@ -122,7 +130,7 @@ def read_benchmark(folder: Path) -> dict[str, Any]:
         "import json, resource, time; from pathlib import Path; "
         "from mtrec_helpers.data.movielens import _csv_reader; "
         f"t = time.perf_counter(); raw = _csv_reader('ml-25m')(Path({str(folder)!r})); "
-        "print(json.dumps({'rows': len(raw.ratings), 'read_s': round(time.perf_counter() - t, 1), "
+        "print(json.dumps({'rows': len(raw.interactions), 'read_s': round(time.perf_counter() - t, 1), "
         "'peak_rss_mb': round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))"
     )
     out = subprocess.run([sys.executable, "-c", read], check=True, capture_output=True, text=True).stdout
@@ -150,9 +158,14 @@ def exponents(
     }
 
 
+def ordered(record: dict[str, Any]) -> list[str]:
+    """The measured sizes, smallest first."""
+    return sorted(record["sizes"], key=lambda s: SIZES.index(s) if s in SIZES else len(SIZES))
+
+
 def markdown(record: dict[str, Any]) -> str:
     """A table of stage × size (time, peak memory) and the exponents."""
-    sizes = list(record["sizes"])
+    sizes = ordered(record)
     header = " | ".join(f"{s} time (s) | {s} peak RSS (MB)" for s in sizes)
     lines = [
         f"# Scale benchmark ({record['device']}, {record['date']})", "",
@@ -166,9 +179,17 @@ def markdown(record: dict[str, Any]) -> str:
         lines.append(
             f"| {stage} | " + " | ".join(cells) + f" | {exp.get('memory', '–')} | {exp.get('time', '–')} |"
         )
-    totals = [f"{sum(v['wall_s'] for v in record['sizes'][s]['stages'].values()):,.1f}" for s in sizes]
-    lines += ["", f"Budget (every size): `{' '.join(record['budget'])}`"]
-    lines += ["", "Total wall time: " + ", ".join(f"{s} {t} s" for s, t in zip(sizes, totals, strict=True))]
+    lines += ["", f"Budget (every size): `{' '.join(record['budget'])}`", ""]
+    for size in sizes:
+        stages = record["sizes"][size]["stages"]
+        shape = record["sizes"][size].get("shape", {})
+        counts = ", ".join(
+            f"{shape[k]:,} {k.removeprefix('n_')}"
+            for k in ("n_users", "n_items", "n_interactions")
+            if k in shape
+        )
+        total = sum(v["wall_s"] for v in stages.values())
+        lines.append(f"- {size} ({counts}): {total:,.1f} s over {len(stages)} of {len(STAGES)} stages")
     if "read_25m" in record:
         read = record["read_25m"]
         rss = f"{read['peak_rss_mb']:,.0f}"
@@ -183,7 +204,7 @@ def plot(record: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    sizes = [s for s in record["sizes"] if "shape" in record["sizes"][s]]
+    sizes = [s for s in ordered(record) if "shape" in record["sizes"][s]]
     x = [record["sizes"][s]["shape"]["n_interactions"] for s in sizes]
     figure, axes = plt.subplots(1, 2, figsize=(11, 4))
     for stage in record["sizes"][sizes[0]]["stages"]:
@@ -209,6 +230,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--command", default="make bench-scale")
     parser.add_argument("--only", nargs="*", default=[], help="notebook numbers (default: all six)")
     parser.add_argument("--merge", action="store_true", help="add these sizes to an existing results file")
+    parser.add_argument(
+        "--collect", action="store_true", help="read the timings of an earlier, interrupted run"
+    )
     args = parser.parse_args(argv)
     hardware = machine()
     device = "cuda" if hardware["gpu"] and args.device != "cpu" else "cpu"
@@ -246,7 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             }
             save()
 
-        run_size(size, Path(args.work_dir), BUDGET, args.device, args.only, keep)
+        run_size(size, Path(args.work_dir), BUDGET, args.device, args.only, keep, args.collect)
     if not args.skip_read:
         with tempfile.TemporaryDirectory(dir=args.work_dir) as folder:
             record["read_25m"] = read_benchmark(Path(folder))

@@ -1,0 +1,33 @@
+"""The scale benchmark's arithmetic and report: exponents, partial runs, ordering."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from mtrec_helpers.scale_benchmark import exponents, markdown, ordered
+
+
+def _size(interactions: int, wall: float, rss: float, stages: tuple[str, ...] = ("data_prep", "ensemble")):
+    return {"shape": {"n_interactions": interactions},
+            "stages": {s: {"wall_s": wall, "peak_rss_mb": rss} for s in stages}}  # fmt: skip
+
+
+def test_exponents_are_log_log_slopes_against_interactions() -> None:
+    sizes = {"synthetic-1m": _size(1_000_000, 10.0, 100.0), "synthetic-20m": _size(20_000_000, 200.0, 400.0)}
+    result = exponents(sizes)
+    assert result["ensemble"]["time"] == pytest.approx(1.0)
+    assert result["ensemble"]["memory"] == pytest.approx(round(math.log(4) / math.log(20), 2))
+    assert exponents({"synthetic-1m": sizes["synthetic-1m"]}) == {}
+
+
+def test_a_partial_run_is_reported_as_not_run_and_sizes_are_ordered() -> None:
+    record = {
+        "device": "cpu", "date": "d", "commands": ["c"], "budget": ["EPOCHS=1"], "exponents": {},
+        "sizes": {"synthetic-20m": _size(20, 1.0, 2.0, ("data_prep",)), "ml-100k": _size(1, 1.0, 1.0)},
+    }  # fmt: skip
+    assert ordered(record) == ["ml-100k", "synthetic-20m"]
+    table = markdown(record)
+    assert "| ensemble | 1.0 | 1 | not run | – |" in table
+    assert table.index("ml-100k time") < table.index("synthetic-20m time")
