@@ -40,6 +40,7 @@ SHARED = {
     "BATCH_SIZE": "training sequences per optimisation step",
     "LR": "learning rate of the chapter's sequence models (the pretrained encoder in 03)",
     "PATIENCE": "epochs without a better validation score before training stops",
+    "MAX_STEPS": "at most this many training batches per epoch (0: whole epochs; the scale benchmark)",
     "N_BOOT": "bootstrap resamples of every confidence interval",
 }
 """The names several notebooks declare, with the one thing each means in all of them."""
