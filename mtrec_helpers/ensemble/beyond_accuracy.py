@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse
 import torch
 
 
@@ -34,14 +35,18 @@ def coverage_interval(
 ) -> tuple[float, float]:
     """Bootstrap interval of coverage@k, resampling users, re-centred on the observed coverage."""
     n_users = len(top)
-    membership = torch.zeros(n_users, int(top.max()) + 1)
-    membership[torch.arange(n_users)[:, None], torch.as_tensor(top[:, :k], dtype=torch.long)] = 1.0
+    lists = top[:, :k].astype(np.int64)
+    rows = np.repeat(np.arange(n_users), lists.shape[1])
+    # users × items membership, sparse: U·k entries (dense it would be 15 GB at ML-20M's shape)
+    membership = scipy.sparse.csr_matrix(
+        (np.ones(rows.size), (rows, lists.ravel())), shape=(n_users, int(top.max()) + 1)
+    ).T.tocsr()
     rng = np.random.default_rng(seed)
     covered = []
     for start in range(0, n_boot, 250):
         draws = rng.integers(0, n_users, size=(min(250, n_boot - start), n_users))
-        counts = torch.from_numpy(np.stack([np.bincount(d, minlength=n_users) for d in draws])).float()
-        covered.append(((counts @ membership) > 0).sum(1).numpy() / n_items)
+        counts = np.stack([np.bincount(d, minlength=n_users) for d in draws]).T.astype(np.float64)
+        covered.append(((membership @ counts) > 0).sum(0) / n_items)
     observed = len(np.unique(top[:, :k])) / n_items
     values = np.concatenate(covered) + (observed - np.concatenate(covered).mean())
     tail = (1.0 - level) / 2.0
