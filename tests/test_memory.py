@@ -9,6 +9,7 @@ user, far below that). The probe itself is checked on a planted users × catalog
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,7 @@ from torch.profiler import ProfilerActivity, profile
 from mtrec_helpers.data import SyntheticConfig, prepare_dataset
 from mtrec_helpers.ensemble.experiments import evaluation_pass, fit_fusions, validation_pass
 from mtrec_helpers.ensemble.scores import score_batches
+from mtrec_helpers.memory import MMAP_THRESHOLD, fix_mmap_threshold
 from mtrec_helpers.pretraining.baselines import fit_ease, fit_itemknn, fit_popularity
 from mtrec_helpers.rl import user_model as user_model_module
 from mtrec_helpers.rl.experiments import World
@@ -90,3 +92,8 @@ def test_simulator_world_and_held_out_fit_never_hold_every_users_row(datasets, m
         held_out_fit(model, data)
 
     assert_no_growth(simulator_inputs, datasets)
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
+def test_importing_the_package_fixes_glibcs_mmap_threshold() -> None:
+    assert fix_mmap_threshold() and fix_mmap_threshold(MMAP_THRESHOLD)
