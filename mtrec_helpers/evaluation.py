@@ -117,12 +117,8 @@ class Ranker:
     def __init__(
         self, data: ProcessedData, split: str, exclude_history: bool = True, ks: Sequence[int] = DEFAULT_KS
     ) -> None:
-        self.n_items, self.split, self.exclude_history, self.top_k = (
-            data.n_items,
-            split,
-            exclude_history,
-            max(ks),
-        )
+        self.n_items, self.split = data.n_items, split
+        self.exclude_history, self.top_k = exclude_history, max(ks)
         self.targets = torch.from_numpy(data.targets(split).astype(np.int64))
         self.ranks: list[np.ndarray] = []
         self.tops: list[np.ndarray] = []

@@ -39,6 +39,13 @@ def head_items(data: ProcessedData, max_items: int = MAX_ITEMS) -> torch.Tensor 
     return torch.sort(torch.argsort(counts, descending=True, stable=True)[:max_items]).values
 
 
+def head_positions(items: torch.Tensor, n_columns: int) -> torch.Tensor:
+    """Each catalogue column's position among the head ``items`` (−1 outside the head)."""
+    position = torch.full((n_columns,), -1, dtype=torch.long)
+    position[items] = torch.arange(len(items))
+    return position
+
+
 def cooccurrence(data: ProcessedData, items: torch.Tensor | None = None) -> torch.Tensor:
     """Item-item co-occurrence counts XᵀX over users' training items, float64: shape (V, V), or
     (H, H) over the head ``items``; built from a sparse X, never a dense users × items matrix."""
@@ -47,8 +54,7 @@ def cooccurrence(data: ProcessedData, items: torch.Tensor | None = None) -> torc
     cols = np.concatenate(sequences).astype(np.int64) if sequences else np.zeros(0, np.int64)
     n_columns = data.n_items + 2
     if items is not None:
-        position = np.full(n_columns, -1)
-        position[items.numpy()] = np.arange(len(items))
+        position = head_positions(items, n_columns).numpy()
         rows, cols, n_columns = rows[position[cols] >= 0], position[cols][position[cols] >= 0], len(items)
     x = scipy.sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(sequences), n_columns))
     x.data[:] = 1.0  # multi-hot: an item twice in a history counts once
@@ -75,9 +81,11 @@ class ItemItemModel:
     params: dict[str, Any] = field(default_factory=dict)
     items: torch.Tensor | None = None
     n_columns: int = 0  # V, the catalogue width (PAD and MASK included)
+    position: torch.Tensor | None = field(init=False, default=None)  # column → row of W (−1: outside)
 
     def __post_init__(self) -> None:
         self.n_columns = self.n_columns or self.weights.shape[0]
+        self.position = None if self.items is None else head_positions(self.items, self.n_columns)
 
     def apply(self, multi_hot: torch.Tensor) -> torch.Tensor:
         """x W for multi-hot rows x (B, V): (B, V) scores."""
@@ -89,13 +97,11 @@ class ItemItemModel:
 
     def rows(self, items: torch.Tensor) -> torch.Tensor:
         """W's rows for ``items`` over the catalogue (n, V): what clicking each adds to x W."""
-        if self.items is None:
+        if self.items is None or self.position is None:
             return self.weights[items]
-        position = torch.full((self.n_columns,), -1, dtype=torch.long)
-        position[self.items] = torch.arange(len(self.items))
         rows = torch.zeros(len(items), self.n_columns, dtype=self.weights.dtype)
-        inside = position[items] >= 0
-        rows[inside.nonzero().flatten()[:, None], self.items] = self.weights[position[items[inside]]]
+        inside = self.position[items] >= 0
+        rows[inside.nonzero().flatten()[:, None], self.items] = self.weights[self.position[items[inside]]]
         return rows
 
     def score(self, users: np.ndarray, histories: list[np.ndarray]) -> torch.Tensor:
@@ -166,7 +172,6 @@ def tune(
         search[value] = float(evaluate(model.score, data, "valid").ndcg(10).mean())
         if best is None or search[value] > best[0]:
             best = (search[value], value, model)
-        del model
     assert best is not None
     return Tuned(model=best[2], value=best[1], search=search)
 
