@@ -168,3 +168,24 @@ def test_runs_folder_that_cannot_be_created_is_one_line_before_anything_runs(
     assert notebooks_main(["--runs-dir", str(blocker / "runs"), "--only", "01"]) == 1
     error = capsys.readouterr().err
     assert f"{blocker / 'runs'}: cannot create or write this folder" in error and "RUNS_DIR" in error
+
+
+def test_max_steps_reaches_the_training_settings_of_every_notebook_that_declares_it() -> None:
+    """The scale benchmark's step budget is ``MAX_STEPS``: each stage that trains must pass it on."""
+    from types import SimpleNamespace
+
+    from mtrec_helpers.distill.experiments import distill_config
+    from mtrec_helpers.multitask.finetune import finetune_config
+    from mtrec_helpers.pretraining.train import objective_configs
+
+    declared = {path.name[:2]: declared_parameters(path) for path in NOTEBOOKS}
+    data = SimpleNamespace(n_items=50, vocab={"genres": ["Drama"]})
+    builders = {
+        "02": lambda p: [train for _, train in objective_configs(data, p).values()],  # type: ignore[arg-type]
+        "03": lambda p: [finetune_config(p)],
+        "05": lambda p: [distill_config(p)],
+    }
+    assert sorted(builders) == sorted(n for n, params in declared.items() if "MAX_STEPS" in params)
+    for number, build in builders.items():
+        configs = build({**declared[number], "MAX_STEPS": 7})
+        assert {config.max_batches for config in configs} == {7}, number

@@ -68,7 +68,7 @@ def finetune_config(params: Mapping[str, Any]) -> FinetuneConfig:
     return FinetuneConfig(
         epochs=params["EPOCHS"], batch_size=params["BATCH_SIZE"], lr=params["LR"], head_lr=params["HEAD_LR"],
         patience=params["PATIENCE"], head_epochs=params["HEAD_EPOCHS"], refit_epochs=params["REFIT_EPOCHS"],
-        seed=params["SEED"],
+        seed=params["SEED"], max_batches=params["MAX_STEPS"],
     )  # fmt: skip
 
 
