@@ -24,8 +24,8 @@ NEG = -1e9
 def _rank(scores: list[float], target: int, history: list[int] | None = None) -> int:
     """Rank of ``target`` for one user; column 0 is PAD and the last column MASK."""
     tensor = torch.tensor([scores], dtype=torch.float32)
-    exclude = history_mask([np.array(history)], tensor.shape[1], torch.device("cpu")) if history else None
-    rank, _ = rank_targets(tensor, torch.tensor([target]), exclude, top_k=3)
+    histories = [np.array(history)] if history else None
+    rank, _ = rank_targets(tensor, torch.tensor([target]), histories, top_k=3)
     return int(rank[0])
 
 
