@@ -9,24 +9,34 @@ import pandas as pd
 import torch
 
 from mtrec_helpers.data.store import ProcessedData
-from mtrec_helpers.evaluation import DEFAULT_KS, RankingResult, ScoreFn, evaluate, paired_bootstrap
+from mtrec_helpers.evaluation import (
+    DEFAULT_KS,
+    Ranker,
+    RankingResult,
+    ScoreFn,
+    paired_bootstrap,
+    rank_batches,
+)
 
 TABLE_METRICS = ("ndcg@10", "hr@10", "ndcg@20", "hr@20", "mrr", "coverage@10")
 
 
-def evaluate_all(
+def evaluate_protocols(
     scorers: Mapping[str, ScoreFn],
     data: ProcessedData,
     split: str = "test",
-    exclude_history: bool = True,
     device: torch.device | str = "cpu",
     ks: Sequence[int] = DEFAULT_KS,
-) -> dict[str, RankingResult]:
-    """Rank every model's held-out items on ``split`` with the same evaluator."""
-    return {
-        name: evaluate(score, data, split, exclude_history=exclude_history, ks=ks, device=device)
-        for name, score in scorers.items()
-    }
+) -> tuple[dict[str, RankingResult], dict[str, RankingResult]]:
+    """Every model ranked with the user's history excluded and, from the same scores, included (the
+    protocol of e.g. RecBole's sequential models): one scoring pass per model for both."""
+    excluded: dict[str, RankingResult] = {}
+    included: dict[str, RankingResult] = {}
+    for name, score in scorers.items():
+        rankers = [Ranker(data, split, True, ks), Ranker(data, split, False, ks)]
+        rank_batches(score, data, split, rankers, device=device)
+        excluded[name], included[name] = rankers[0].result(), rankers[1].result()
+    return excluded, included
 
 
 def summaries(

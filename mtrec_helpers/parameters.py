@@ -42,6 +42,7 @@ SHARED = {
     "PATIENCE": "epochs without a better validation score before training stops",
     "MAX_STEPS": "at most this many training batches per epoch (0: whole epochs; the scale benchmark)",
     "N_BOOT": "bootstrap resamples of every confidence interval",
+    "VALID_USERS": "validation ranks at most this many users (a seeded sample beyond; 0: all); test: all",
 }
 """The names several notebooks declare, with the one thing each means in all of them."""
 

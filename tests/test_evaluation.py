@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from mtrec_helpers.comparison import evaluate_protocols
 from mtrec_helpers.data import SyntheticConfig, prepare_dataset
 from mtrec_helpers.evaluation import (
     RankingResult,
@@ -16,6 +17,7 @@ from mtrec_helpers.evaluation import (
     history_mask,
     paired_bootstrap,
     rank_targets,
+    validation_users,
 )
 
 NEG = -1e9
@@ -127,3 +129,30 @@ def test_paired_bootstrap() -> None:
     assert better.significant and better.ci[0] > 0.04 and better.p_not_better == 0.0
     with pytest.raises(ValueError, match="same users"):
         paired_bootstrap(base, base[:10])
+
+
+def test_validation_sample_is_every_user_up_to_the_limit_and_a_fixed_sample_beyond() -> None:
+    assert validation_users(943).tolist() == list(range(943))  # ML-100k, ML-1M: every user
+    assert validation_users(50, limit=0).tolist() == list(range(50))
+    sample = validation_users(138_493, limit=10_000, seed=3)
+    assert len(sample) == len(np.unique(sample)) == 10_000 and (np.diff(sample) > 0).all()
+    assert sample.max() > 130_000 and sample.min() < 1_000  # spread over all users
+    assert np.array_equal(sample, validation_users(138_493, limit=10_000, seed=3))
+    assert not np.array_equal(sample, validation_users(138_493, limit=10_000, seed=4))
+
+
+def test_both_protocols_from_one_scoring_pass_equal_two_evaluations(synthetic) -> None:
+    calls = []
+
+    def noisy(users: np.ndarray, batch: list[np.ndarray]) -> torch.Tensor:
+        calls.append(len(users))
+        generator = torch.Generator().manual_seed(int(users[0]))
+        return torch.rand((len(users), synthetic.n_items + 2), generator=generator)
+
+    excluded, included = evaluate_protocols({"noisy": noisy}, synthetic, "test")
+    assert sum(calls) == synthetic.n_users  # every user scored once for both rankings
+    for flag, result in ((True, excluded["noisy"]), (False, included["noisy"])):
+        again = evaluate(noisy, synthetic, "test", exclude_history=flag)
+        assert np.array_equal(result.ranks, again.ranks) and np.array_equal(result.top, again.top)
+    assert (excluded["noisy"].ranks <= included["noisy"].ranks).all()
+    assert (excluded["noisy"].ranks < included["noisy"].ranks).any()

@@ -15,12 +15,17 @@ from interruption import Interrupted, count_calls, interrupt_on_call
 from mtrec_helpers.artifacts import load_recommender, save_recommender
 from mtrec_helpers.data import ProcessedData, RawData, SyntheticConfig, prepare_dataset
 from mtrec_helpers.data.store import build
+from mtrec_helpers.evaluation import Ranker, evaluate
 from mtrec_helpers.multitask.finetune import FinetuneConfig, FinetuneResult, finetune, validation_metrics
 from mtrec_helpers.multitask.lora import add_lora, merge_lora, trainable_share
 from mtrec_helpers.multitask.metrics import (
+    THRESHOLDS,
     fit_rating_biases,
+    multitask_scorer,
+    predict,
     profile_metrics,
     task_metrics,
+    threshold_f1,
     trivial_predictions,
 )
 from mtrec_helpers.multitask.model import MultiTaskModel, build_multitask
@@ -410,3 +415,34 @@ def test_interrupted_finetuning_resumes_to_the_same_model(
     assert resumed.history == whole.history and resumed.refit == whole.refit
     for name, value in whole_model.state_dict().items():
         assert torch.equal(value, resumed_model.state_dict()[name]), name
+
+
+def test_genre_threshold_f1_from_one_sort_equals_sklearn_at_every_threshold() -> None:
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(0)
+    labels = rng.random((300, 7)) < 0.2
+    probabilities = np.round(np.clip(0.3 * labels + rng.random((300, 7)) * 0.7, 0, 1), 2).astype(np.float32)
+    vectorised = threshold_f1(probabilities, labels)  # rounding makes ties at the thresholds
+    looped = [f1_score(labels.ravel(), probabilities.ravel() >= t, zero_division=0) for t in THRESHOLDS]
+    assert vectorised.tolist() == looped
+    assert threshold_f1(probabilities, np.zeros_like(labels)).max() == 0.0
+
+
+def test_one_pass_gives_next_item_ranks_and_head_predictions_on_a_validation_sample(
+    encoder_dir: Path, task_data: TaskData
+) -> None:
+    model = _model(encoder_dir, task_data)
+    data = task_data.data
+    ranker = Ranker(data, "test")
+    predictions = predict(model, task_data, "test", ranker=ranker)
+    alone = evaluate(multitask_scorer(model, task_data, "test"), data, "test")
+    assert np.array_equal(ranker.result().ranks, alone.ranks)
+    sample = np.arange(1, task_data.data.n_users, 2)
+    full, part = validation_metrics(model, task_data), validation_metrics(model, task_data, sample)
+    subset = predict(model, task_data, "valid", sample)
+    assert np.allclose(subset["rating"], predict(model, task_data, "valid")["rating"][sample], atol=1e-6)
+    assert len(predictions["rating"]) == data.n_users and len(subset["rating"]) == len(sample)
+    ranks = evaluate(multitask_scorer(model, task_data, "valid"), data, "valid", users=sample)
+    assert part["ndcg@10"] == pytest.approx(float(ranks.ndcg(10).mean()))
+    assert part["rating_rmse"] != full["rating_rmse"]

@@ -10,7 +10,9 @@ from test_rl_env import _sessions, world  # noqa: F401  (shared fixture)
 from mtrec_helpers.rl.calibration import (
     calibrate,
     choice_log_likelihood,
+    choices,
     fit_attraction_scale,
+    mean_log_likelihoods,
     rating_calibration,
     uniform_log_likelihood,
 )
@@ -76,3 +78,19 @@ def test_held_out_scores_do_not_depend_on_the_batch_size(world, monkeypatch) -> 
     assert sum(1 for _ in held.batches()) == -(-data.n_users // 7)
     with pytest.raises(ValueError, match="split"):
         HeldOut.of(data, "train")
+
+
+def test_calibration_fits_on_a_validation_sample_and_checks_on_every_test_user(world) -> None:  # noqa: F811
+    data, model, _, _ = world
+    sample = np.arange(0, data.n_users, 3)
+    held = HeldOut.of(data, "valid", sample)
+    assert held.users.tolist() == sample.tolist() and len(held.histories) == len(sample)
+    full = HeldOut.of(data, "valid")
+    assert all(np.array_equal(held.histories[i], full.histories[u]) for i, u in enumerate(sample))
+    several = mean_log_likelihoods(choices(model, held), held, [0.5, 1.3])
+    assert several == [choice_log_likelihood(model, held, 0.5), choice_log_likelihood(model, held, 1.3)]
+    report = calibrate(model, data, sample)
+    assert report["attraction_scale"] == fit_attraction_scale(model, held)
+    assert report["choice_loglik_valid"] == choice_log_likelihood(model, held, report["attraction_scale"])
+    test = HeldOut.of(data, "test")
+    assert report["choice_loglik_test_scale1"] == choice_log_likelihood(model, test, 1.0)

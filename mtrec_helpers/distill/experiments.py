@@ -17,7 +17,7 @@ from mtrec_helpers.distill.benchmark import scoring_throughput, size_on_disk
 from mtrec_helpers.distill.clusters import per_cluster_mean
 from mtrec_helpers.distill.student import StudentSize, build_student, init_from_teacher, scoring_parameters
 from mtrec_helpers.distill.train import Clusters, DistillConfig, DistillResult, distill
-from mtrec_helpers.evaluation import RankingResult, evaluate
+from mtrec_helpers.evaluation import RankingResult, evaluate, validation_users
 from mtrec_helpers.multitask.experiments import ranking_record
 from mtrec_helpers.multitask.metrics import multitask_scorer
 from mtrec_helpers.multitask.model import MultiTaskModel
@@ -44,7 +44,7 @@ def distill_config(params: Mapping[str, Any]) -> DistillConfig:
     return DistillConfig(
         ce_weight=params["CE_WEIGHT"], temperature=params["SOFT_TEMPERATURE"], epochs=params["EPOCHS"],
         batch_size=params["BATCH_SIZE"], lr=params["LR"], patience=params["PATIENCE"], seed=params["SEED"],
-        max_batches=params["MAX_STEPS"],
+        max_batches=params["MAX_STEPS"], valid_users=params["VALID_USERS"],
     )  # fmt: skip
 
 
@@ -108,14 +108,19 @@ def measure(
     labels: np.ndarray,
     n_boot: int,
     throughput_repeats: int = 3,
+    valid_users: np.ndarray | None = None,
 ) -> tuple[dict[str, Any], RankingResult]:
     """Serving cost (parameters, bytes on disk, CPU users/s) and test quality of a saved model,
-    with its NDCG@10 in every teacher cluster."""
+    with its NDCG@10 in every teacher cluster (and on the validation ``valid_users``, default all)."""
     ranking = evaluate(
         multitask_scorer(model, task_data, "test"), task_data.data, "test", device=model.device
     )
     valid = evaluate(
-        multitask_scorer(model, task_data, "valid"), task_data.data, "valid", device=model.device
+        multitask_scorer(model, task_data, "valid"),
+        task_data.data,
+        "valid",
+        device=model.device,
+        users=valid_users,
     )
     record = {
         "params": scoring_parameters(model),
@@ -150,7 +155,9 @@ def run_student(
         "distill": run.config(base).__dict__,
     }
     save_recommender(result.model, folder, task_data.data, params)
-    record, ranking = measure(result.model, folder, task_data, clusters.labels.cpu().numpy(), n_boot)
+    sample = validation_users(task_data.data.n_users, base.valid_users, base.seed)
+    labels = clusters.labels.cpu().numpy()
+    record, ranking = measure(result.model, folder, task_data, labels, n_boot, valid_users=sample)
     record.update(
         best_epoch=result.best_epoch,
         train_seconds=result.train_seconds,

@@ -30,6 +30,7 @@ from mtrec_helpers.chunked import chunked_mean
 from mtrec_helpers.device import autocast
 from mtrec_helpers.distill.losses import centroid_logits, cluster_balanced_loss, soft_target_loss
 from mtrec_helpers.engine import EngineConfig, Objective, accelerator_for, fit, run_key
+from mtrec_helpers.evaluation import VALID_USERS, validation_users
 from mtrec_helpers.multitask.finetune import validation_metrics
 from mtrec_helpers.multitask.model import MultiTaskModel
 from mtrec_helpers.multitask.tasks import IGNORE, TaskData
@@ -54,6 +55,7 @@ class DistillConfig:
     seed: int = 0
     max_batches: int = 0  # 0: whole epochs; N: at most N batches per epoch (MAX_STEPS)
     soft_cache_mb: int = 2048  # teacher scores cached (fp16) up to this size; beyond, computed per batch
+    valid_users: int = VALID_USERS  # validation sample size (0: every user; VALID_USERS)
 
     def __post_init__(self) -> None:
         for name in ("ce_weight", "soft_weight", "cluster_weight"):
@@ -208,7 +210,8 @@ class DistillObjective(Objective):
         return scores
 
     def validate(self, model: StudentWithProbe, accelerator: Accelerator) -> dict[str, float]:
-        ndcg = validation_metrics(model.student, self.task_data)["ndcg@10"]
+        sample = validation_users(self.task_data.data.n_users, self.config.valid_users, self.config.seed)
+        ndcg = validation_metrics(model.student, self.task_data, sample)["ndcg@10"]
         return {"valid_ndcg@10": ndcg, "score": ndcg}
 
 

@@ -19,12 +19,11 @@ import torch
 from transformers import set_seed
 
 from mtrec_helpers.artifacts import load_recommender
-from mtrec_helpers.evaluation import RankingResult, evaluate
+from mtrec_helpers.evaluation import Ranker, RankingResult, evaluate
 from mtrec_helpers.multitask.finetune import FinetuneConfig, FinetuneResult, finetune
 from mtrec_helpers.multitask.lora import add_lora, merge_lora, trainable_share
 from mtrec_helpers.multitask.metrics import (
     best_threshold,
-    multitask_scorer,
     predict,
     task_metrics,
     trivial_predictions,
@@ -95,13 +94,12 @@ def test_record(
 ) -> tuple[dict[str, Any], RankingResult | None]:
     """Every trained head of ``model`` on the test split."""
     record: dict[str, Any] = {"split": "test"}
-    ranking = None
-    if "next" in model.config.tasks:
-        ranking = evaluate(
-            multitask_scorer(model, task_data, "test"), task_data.data, "test", device=model.device
-        )
+    ranker = Ranker(task_data.data, "test") if "next" in model.config.tasks else None
+    predictions = predict(model, task_data, "test", ranker=ranker)  # one pass: every head
+    ranking = ranker.result() if ranker is not None else None
+    if ranking is not None:
         record.update(ranking_record(ranking, n_boot))
-    record.update(task_metrics(predict(model, task_data, "test"), task_data.targets("test"), genre_threshold))
+    record.update(task_metrics(predictions, task_data.targets("test"), genre_threshold))
     return record, ranking
 
 
@@ -147,13 +145,18 @@ def run_experiment(
 
 
 def pretrained_reference(
-    encoder_dir: Path, task_data: TaskData, device: torch.device, n_boot: int
+    encoder_dir: Path,
+    task_data: TaskData,
+    device: torch.device,
+    n_boot: int,
+    valid_users: np.ndarray | None = None,
 ) -> tuple[dict[str, Any], RankingResult, float]:
-    """The pretrained model alone on test (and its validation NDCG@10): the transfer reference."""
+    """The pretrained model alone on test (and its validation NDCG@10 on ``valid_users``, default
+    all): the transfer reference."""
     encoder = load_recommender(encoder_dir)[0].to(device)
     data = task_data.data
     ranking = evaluate(scorer(encoder), data, "test", device=device)
-    valid = float(evaluate(scorer(encoder), data, "valid", device=device).ndcg(10).mean())
+    valid = float(evaluate(scorer(encoder), data, "valid", device=device, users=valid_users).ndcg(10).mean())
     return {"split": "test", **ranking_record(ranking, n_boot)}, ranking, valid
 
 

@@ -28,8 +28,8 @@ from torch import nn
 from transformers import set_seed
 
 from mtrec_helpers.engine import EngineConfig, Objective, accelerator_for, fit, run_key
-from mtrec_helpers.evaluation import evaluate
-from mtrec_helpers.multitask.metrics import best_threshold, multitask_scorer, predict, task_metrics
+from mtrec_helpers.evaluation import VALID_USERS, Ranker, validation_users
+from mtrec_helpers.multitask.metrics import best_threshold, predict, task_metrics
 from mtrec_helpers.multitask.model import MultiTaskModel
 from mtrec_helpers.multitask.tasks import Batch, TaskData
 from mtrec_helpers.multitask.weighting import FixedWeights, LossWeighting
@@ -60,6 +60,7 @@ class FinetuneConfig:
     refit_epochs: int = 4  # epochs training only the auxiliary heads on the chosen model
     seed: int = 0
     max_batches: int = 0  # 0: whole epochs; N: at most N batches per epoch (MAX_STEPS)
+    valid_users: int = VALID_USERS  # validation sample size (0: every user; VALID_USERS)
 
 
 def finetune_config(params: Mapping[str, Any]) -> FinetuneConfig:
@@ -68,7 +69,7 @@ def finetune_config(params: Mapping[str, Any]) -> FinetuneConfig:
     return FinetuneConfig(
         epochs=params["EPOCHS"], batch_size=params["BATCH_SIZE"], lr=params["LR"], head_lr=params["HEAD_LR"],
         patience=params["PATIENCE"], head_epochs=params["HEAD_EPOCHS"], refit_epochs=params["REFIT_EPOCHS"],
-        seed=params["SEED"], max_batches=params["MAX_STEPS"],
+        seed=params["SEED"], max_batches=params["MAX_STEPS"], valid_users=params["VALID_USERS"],
     )  # fmt: skip
 
 
@@ -84,19 +85,21 @@ class FinetuneResult:
     refit: dict[str, float] = field(default_factory=dict)  # validation metrics after the head refit
 
 
-def validation_metrics(model: MultiTaskModel, task_data: TaskData) -> dict[str, float]:
-    """Every head of ``model`` on the validation split (genre F1 at its best threshold)."""
+def validation_metrics(
+    model: MultiTaskModel, task_data: TaskData, users: np.ndarray | None = None
+) -> dict[str, float]:
+    """Every head of ``model`` on the validation split, or on its ``users`` (genre F1 at its best
+    threshold), from one forward pass over them."""
     model.eval()
     record: dict[str, float] = {}
-    if "next" in model.config.tasks:
-        ranking = evaluate(
-            multitask_scorer(model, task_data, "valid"), task_data.data, "valid", device=model.device
-        )
+    ranker = Ranker(task_data.data, "valid") if "next" in model.config.tasks else None
+    predictions = predict(model, task_data, "valid", users, ranker)
+    if ranker is not None:
+        ranking = ranker.result()
         record.update(
             {"ndcg@10": float(ranking.ndcg(10).mean()), "hr@10": float(ranking.hit_rate(10).mean())}
         )
-    predictions = predict(model, task_data, "valid")
-    targets = task_data.targets("valid")
+    targets = task_data.targets("valid", users)
     threshold = best_threshold(predictions["genre"], targets["genres"]) if "genre" in predictions else 0.5
     record.update(task_metrics(predictions, targets, threshold))
     record["genre_threshold"] = threshold
@@ -133,6 +136,7 @@ class FinetuneObjective(Objective):
     batch_size: int
     device: torch.device
     weighting: LossWeighting
+    valid_users: np.ndarray | None = None  # the validation sample (None: every user)
 
     def __post_init__(self) -> None:
         self.lengths = np.array([len(w) for w in self.examples])
@@ -152,7 +156,7 @@ class FinetuneObjective(Objective):
         return {f"weight_{t}": w for t, w in self.weighting.weights().items()}
 
     def validate(self, model: WeightedModel, accelerator: Accelerator) -> dict[str, float]:
-        record = validation_metrics(model.model, self.task_data)
+        record = validation_metrics(model.model, self.task_data, self.valid_users)
         return {
             **{f"valid_{k}": v for k, v in record.items()},
             "score": selection_score(record, self.weighting.tasks),
@@ -214,7 +218,8 @@ def finetune(
     weighting.to(device)
     generator = torch.Generator().manual_seed(config.seed)  # one batch order through the three phases
     examples = task_data.train_windows(model.config.max_len)
-    objective = FinetuneObjective(task_data, examples, config.batch_size, device, weighting)
+    sample = validation_users(task_data.data.n_users, config.valid_users, config.seed)
+    objective = FinetuneObjective(task_data, examples, config.batch_size, device, weighting, sample)
     result = FinetuneResult(model=model)
     model.to(device).train()
     result.train_seconds += train_only(
@@ -240,7 +245,7 @@ def finetune(
         result.train_seconds += train_only(
             model, model.aux_head_parameters(), objective, config, config.refit_epochs, generator
         )
-        result.refit = validation_metrics(model, task_data)
+        result.refit = validation_metrics(model, task_data, sample)
         result.genre_threshold = result.refit["genre_threshold"]
     model.eval()
     return result

@@ -183,12 +183,13 @@ class TaskData:
         keep = torch.from_numpy(self.split_code == 0)
         return float(self.like[1:][keep].mean()), self.genres[self.item[1:][keep]].mean(dim=0)
 
-    def targets(self, split: str) -> dict[str, np.ndarray]:
-        """Held-out labels of ``split`` per user: item, rating, like, genres, profile (users in order)."""
+    def targets(self, split: str, users: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Held-out labels of ``split`` per user: item, rating, like, genres, profile (every user in
+        order, or only ``users``)."""
         keep = self.split_code == SPLITS.index(split)
         order = np.argsort(self.user[1:].numpy()[keep], kind="stable")
         items = self.item[1:].numpy()[keep][order]
-        return {
+        targets = {
             "item": items,
             "rating": self.rating[1:].numpy()[keep][order],
             "like": self.like[1:].numpy()[keep][order],
@@ -196,6 +197,7 @@ class TaskData:
             "profile": self.profiles.numpy(),
             "profile_users": self.profile_users(split),
         }
+        return targets if users is None else {name: values[users] for name, values in targets.items()}
 
 
 GAP_BUCKETS = 34  # padding, first interaction, same second, then one per power of two of seconds

@@ -27,7 +27,7 @@ from transformers import set_seed
 from mtrec_helpers.data.store import ProcessedData
 from mtrec_helpers.device import peak_memory_mb
 from mtrec_helpers.engine import EngineConfig, Objective, accelerator_for, fit, gather_rows
-from mtrec_helpers.evaluation import evaluate
+from mtrec_helpers.evaluation import VALID_USERS, evaluate, validation_users
 from mtrec_helpers.pretraining.models import SeqRecConfig, SeqRecModel, build_config, scorer
 from mtrec_helpers.pretraining.sequences import causal_batch, length_grouped_batches, masked_batch, windows
 from mtrec_helpers.sampled import draw_negatives, popularity_proposal
@@ -52,6 +52,7 @@ class TrainConfig:
     seed: int = 0
     max_batches: int = 0  # 0: whole epochs; N: at most N batches per epoch (MAX_STEPS)
     negatives: int = 0  # 0: full softmax; K: sampled softmax over K negatives (NEGATIVES)
+    valid_users: int = VALID_USERS  # validation sample size (0: every user; VALID_USERS)
 
 
 @dataclass
@@ -76,10 +77,13 @@ def training_windows(model_config: SeqRecConfig, data: ProcessedData) -> list[np
     return windows(data.sequences("train"), model_config.max_len, overlap=0)
 
 
-def validation_ndcg(model: SeqRecModel, data: ProcessedData, accelerator: Accelerator) -> dict[str, float]:
-    """Validation NDCG@10 and HR@10 (full ranking, history excluded); each process ranks its share
-    of the users and the per-user values are gathered, so every user counts once."""
-    users = np.array_split(np.arange(data.n_users), accelerator.num_processes)[accelerator.process_index]
+def validation_ndcg(
+    model: SeqRecModel, data: ProcessedData, accelerator: Accelerator, config: TrainConfig
+) -> dict[str, float]:
+    """Validation NDCG@10 and HR@10 (full ranking, history excluded) on the validation sample; each
+    process ranks its share of the users and the per-user values are gathered, so each counts once."""
+    sample = validation_users(data.n_users, config.valid_users, config.seed)
+    users = np.array_split(sample, accelerator.num_processes)[accelerator.process_index]
     result = evaluate(scorer(model), data, "valid", device=accelerator.device, users=users)
     ndcg, hits = (gather_rows(values, accelerator) for values in (result.ndcg(10), result.hit_rate(10)))
     return {"valid_ndcg@10": float(ndcg.mean()), "valid_hr@10": float(hits.mean())}
@@ -120,7 +124,7 @@ class SequenceObjective(Objective):
         return loss, {"loss": loss.item()}
 
     def validate(self, model: SeqRecModel, accelerator: Accelerator) -> dict[str, float]:
-        record = validation_ndcg(model, self.data, accelerator)
+        record = validation_ndcg(model, self.data, accelerator, self.config)
         return {**record, "score": record["valid_ndcg@10"]}
 
 
@@ -173,6 +177,7 @@ def objective_configs(
                 seed=params["SEED"],
                 max_batches=params["MAX_STEPS"],
                 negatives=params["NEGATIVES"],
+                valid_users=params["VALID_USERS"],
             ),
         )  # fmt: skip
         for objective in params["OBJECTIVES"]

@@ -154,13 +154,18 @@ class HeldOut:
     n_columns: int  # catalogue width (n_items + 2)
 
     @classmethod
-    def of(cls, data: ProcessedData, split: str) -> HeldOut:
+    def of(cls, data: ProcessedData, split: str, users: np.ndarray | None = None) -> HeldOut:
+        """Every user's (or only ``users'``, in user order) held-out ``split`` interaction."""
         held = data.interactions[data.interactions["split"] == split].sort_values("user_idx")
+        histories = split_histories(data, split)
+        if users is not None:
+            held = held[held["user_idx"].isin(users)]
+            histories = [histories[u] for u in held["user_idx"]]
         return cls(
             torch.from_numpy(held["user_idx"].to_numpy().astype(np.int64)),
             torch.from_numpy(held["item_idx"].to_numpy().astype(np.int64)),
             held["rating"].to_numpy(),
-            split_histories(data, split),
+            histories,
             data.n_items + 2,
         )
 
@@ -187,10 +192,10 @@ def held_out_fit(model: UserModel, data: ProcessedData, split: str = "test") -> 
         index = torch.arange(len(scores))
         target = scores[index, held.items[rows]]
         negatives[index, held.items[rows]] = False
-        below = ((scores < target[:, None]) & negatives).sum(1) + 0.5 * (
+        below = ((scores < target[:, None]) & negatives).sum(1, dtype=torch.int32) + 0.5 * (
             (scores == target[:, None]) & negatives
-        ).sum(1)
-        aucs.append(below / negatives.sum(1))
+        ).sum(1, dtype=torch.int32)
+        aucs.append(below / negatives.sum(1, dtype=torch.int32))
     return {
         "rating_rmse": float(np.sqrt(np.mean(error**2))),
         "rating_mae": float(np.mean(np.abs(error))),
