@@ -86,6 +86,8 @@ class ItemItemModel:
     def __post_init__(self) -> None:
         self.n_columns = self.n_columns or self.weights.shape[0]
         self.position = None if self.items is None else head_positions(self.items, self.n_columns)
+        if self.items is not None:  # row-major for the sparse product (EASE's B is a transposed view:
+            self.weights = self.weights.contiguous()  # 2.0 s instead of 0.12 s per 1,024 users)
 
     def apply(self, multi_hot: torch.Tensor) -> torch.Tensor:
         """x W for multi-hot rows x (B, V): (B, V) scores."""
