@@ -8,7 +8,7 @@ import torch
 from test_rl_env import world  # noqa: F401  (shared fixture)
 from test_rl_policies import _beats_greedy, _planted
 
-from mtrec_helpers.rl.agents import LearnedAgent, ReinforceConfig
+from mtrec_helpers.rl.agents import Greedy, LearnedAgent, ReinforceConfig
 from mtrec_helpers.rl.offpolicy import (
     OffPolicyConfig,
     log_sessions,
@@ -95,3 +95,33 @@ def test_off_policy_reinforce_learns_from_greedy_logs_to_beat_greedy(world) -> N
     assert len(curve) == 40
     record = _beats_greedy(LearnedAgent(3, network, table, genres), new_sessions, genres, share, n_users)
     assert record["diff_vs_greedy_ci"][0] > 0, record
+
+
+def test_many_sessions_run_in_bounded_groups(world, monkeypatch) -> None:  # noqa: F811
+    """Logging or evaluating 100,000 users' sessions at once would hold 3 × sessions × catalogue
+    floats (33 GB at ML-20M's shape): beyond SESSION_BATCH they run in groups, each its own seed."""
+    from mtrec_helpers.rl import env, experiments, offpolicy
+
+    (whole, seed), *rest = env.session_groups(np.arange(10), 7)
+    assert np.array_equal(whole, np.arange(10)) and seed == 7 and not rest  # small: one batch, as before
+    groups = env.session_groups(np.arange(10), 7, size=4)
+    assert [len(g) for g, _ in groups] == [4, 3, 3] and [s for _, s in groups] == [7, 8, 9]
+    assert np.array_equal(np.concatenate([g for g, _ in groups]), np.arange(10))
+    table, new_sessions, genres, _, n_users = _planted(world)
+    sizes: list[int] = []
+
+    def counted(users: np.ndarray, seed: int):
+        sizes.append(len(users))
+        return new_sessions(users, seed)
+
+    monkeypatch.setattr(offpolicy, "session_groups", lambda u, s: env.session_groups(u, s, size=16))
+    logs = log_sessions(counted, table, genres, np.arange(n_users), 3, 0.9, OffPolicyConfig(log_repeats=2))
+    assert max(sizes) <= 16 and sum(sizes) == len(logs.session_returns) == 2 * n_users
+    assert logs.available[torch.arange(len(logs)), logs.action].all()
+    sizes.clear()
+    monkeypatch.setattr(experiments, "session_groups", lambda u, s: env.session_groups(u, s, size=16))
+    world_stub = type("W", (), {"genres": genres, "popularity": torch.full((genres.shape[0],), 0.01)})()
+    records, stats = experiments.evaluate_agents(
+        {"greedy": Greedy(3)}, counted, world_stub, np.arange(n_users), 0, n_boot=50
+    )
+    assert max(sizes) <= 16 and len(stats["greedy"].returns) == n_users

@@ -12,7 +12,7 @@ import torch
 from mtrec_helpers.data.store import ProcessedData
 from mtrec_helpers.evaluation import history_mask
 from mtrec_helpers.rl.agents import Agent
-from mtrec_helpers.rl.env import Sessions, SimulatorConfig
+from mtrec_helpers.rl.env import Sessions, SimulatorConfig, session_groups
 from mtrec_helpers.rl.metrics import SessionStats, compare, simulate
 from mtrec_helpers.rl.retrieval import CandidateTable
 from mtrec_helpers.rl.user_model import UserModel
@@ -74,9 +74,13 @@ def evaluate_agents(
     seed: int,
     n_boot: int,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, SessionStats]]:
-    """Every agent on the same sessions (same users, same simulator seed), compared with greedy."""
+    """Every agent on the same sessions (same users, same simulator seed), compared with greedy;
+    the sessions run in groups of at most :data:`~mtrec_helpers.rl.env.SESSION_BATCH`."""
+    groups = session_groups(users, seed)
     stats = {
-        name: simulate(agent, factory(users, seed), world.genres, world.popularity)
+        name: SessionStats.joined(
+            [simulate(agent, factory(group, s), world.genres, world.popularity) for group, s in groups]
+        )
         for name, agent in agents.items()
     }
     return compare(stats, "greedy", n_boot=n_boot, seed=seed), stats

@@ -9,8 +9,8 @@ the same simulator seed; the difference in return gets a bootstrap interval over
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -39,6 +39,11 @@ class SessionStats:
     lengths: np.ndarray
     diversity: np.ndarray
     novelty: np.ndarray
+
+    @classmethod
+    def joined(cls, parts: Sequence[SessionStats]) -> SessionStats:
+        """The sessions of several groups, in order."""
+        return cls(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)})
 
     def summary(self, n_boot: int = 2000, seed: int = 0) -> dict[str, Any]:
         """Means (return with its bootstrap 95% interval) as a metrics.json record."""

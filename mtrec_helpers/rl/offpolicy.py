@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -41,6 +41,7 @@ from mtrec_helpers.rl.agents import (
     candidate_features,
     discounted_returns,
 )
+from mtrec_helpers.rl.env import Sessions, session_groups
 from mtrec_helpers.rl.exploration import boltzmann
 from mtrec_helpers.rl.retrieval import CandidateTable
 
@@ -98,9 +99,25 @@ def log_sessions(
     gamma: float,
     config: OffPolicyConfig,
 ) -> Logs:
-    """Run the behaviour policy on ``log_repeats`` sessions per user and keep every clicked step."""
+    """Run the behaviour policy on ``log_repeats`` sessions per user and keep every clicked step
+    (the sessions run in groups of at most :data:`~mtrec_helpers.rl.env.SESSION_BATCH`)."""
     generator = torch.Generator().manual_seed(config.seed)
-    sessions = new_sessions(np.tile(users, config.log_repeats), config.seed)
+    groups = session_groups(np.tile(users, config.log_repeats), config.seed)
+    parts = [_log_group(new_sessions(group, seed), table, genres, slate_size, gamma, config, generator)
+             for group, seed in groups]  # fmt: skip
+    return Logs(**{f.name: torch.cat([getattr(part, f.name) for part in parts]) for f in fields(Logs)})
+
+
+def _log_group(
+    sessions: Sessions,
+    table: CandidateTable,
+    genres: torch.Tensor,
+    slate_size: int,
+    gamma: float,
+    config: OffPolicyConfig,
+    generator: torch.Generator,
+) -> Logs:
+    """One group of sessions under the behaviour policy: its clicked steps."""
     observer = SessionObserver(len(sessions.users), genres)
     steps: list[dict[str, torch.Tensor]] = []
     step = 0
