@@ -55,7 +55,7 @@ def predict(
     it, so one pass over the users gives every head's validation or test numbers."""
     model.eval()
     chosen = np.arange(task_data.data.n_users) if users is None else np.asarray(users)
-    histories = split_histories(task_data.data, split)
+    histories = split_histories(task_data.data, split) if ranker is not None else []
     parts: dict[str, list[np.ndarray]] = {}
     with torch.no_grad(), autocast(model.device):
         for start in range(0, len(chosen), batch_size):
