@@ -11,7 +11,7 @@ from mtrec_helpers.data import SyntheticConfig, prepare_dataset
 from mtrec_helpers.evaluation import history_mask
 from mtrec_helpers.rl.env import SessionEnv, Sessions, SimulatorConfig
 from mtrec_helpers.rl.retrieval import CandidateTable
-from mtrec_helpers.rl.user_model import fit_rating_model, fit_user_model, held_out_fit
+from mtrec_helpers.rl.user_model import Incidence, fit_rating_model, fit_user_model, held_out_fit, ridge_rows
 
 SYNTHETIC = SyntheticConfig(n_users=200, n_items=80, min_length=10, max_length=30)
 
@@ -55,6 +55,19 @@ def test_rating_model_recovers_a_planted_low_rank_matrix() -> None:
     truth = 3.0 + 0.3 * (hu % 2) + (p[hu] * q[hi]).sum(1)
     predicted = model.predict(torch.from_numpy(hu), torch.from_numpy(hi)).numpy()
     assert np.sqrt(np.mean((predicted - truth) ** 2)) < 0.2 * truth.std()
+
+
+def test_ridge_rows_solves_each_rows_regression() -> None:
+    rng = np.random.default_rng(1)
+    rows, columns = rng.integers(0, 7, 200), rng.integers(0, 5, 200)  # repeated pairs; row 6 may be empty
+    rows[rows == 6] = 5
+    features, targets = rng.normal(size=(5, 3)), rng.normal(size=200)
+    solved = ridge_rows(Incidence.of(rows, columns, (7, 5)), features, targets, reg=0.5)
+    for row in range(7):
+        x, y = features[columns[rows == row]], targets[rows == row]
+        expected = np.linalg.solve(x.T @ x + 0.5 * np.eye(3), x.T @ y)
+        np.testing.assert_allclose(solved[row], expected, rtol=1e-10, atol=1e-12)
+    assert not solved[6].any()  # a row with no ratings keeps w = 0
 
 
 def test_user_model_predicts_held_out_interactions(world) -> None:

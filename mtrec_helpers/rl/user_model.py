@@ -21,15 +21,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse
 import torch
 
 from mtrec_helpers.data.preprocess import SPLITS
 from mtrec_helpers.data.store import ProcessedData
 from mtrec_helpers.evaluation import history_mask, split_histories
 from mtrec_helpers.pretraining.baselines import MAX_ITEMS, ItemItemModel, fit_ease
-
-RIDGE_CHUNK = 1 << 18
-"""Ratings whose (d+1)² outer products are formed at once (all of ML-20M's 20M at once: 46 GB)."""
 
 
 @dataclass
@@ -48,18 +46,44 @@ class RatingModel:
         return self.mean + self.user_bias[users] + self.item_bias[items] + dot
 
 
-def _ridge_rows(
-    rows: torch.Tensor, features: torch.Tensor, targets: torch.Tensor, n_rows: int, reg: float
-) -> torch.Tensor:
-    """For every row r, argmin_w Σ_{k: rows_k = r} (targets_k − features_k·w)² + reg·‖w‖²."""
+@dataclass
+class Incidence:
+    """The ratings grouped by one side (users or items), as a CSR pattern over the other side."""
+
+    order: np.ndarray  # ratings sorted by row (stable)
+    counts: scipy.sparse.csr_matrix  # (rows, columns): how often each row rated each column
+
+    @classmethod
+    def of(cls, rows: np.ndarray, columns: np.ndarray, shape: tuple[int, int]) -> Incidence:
+        order = np.argsort(rows, kind="stable")
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=shape[0]))])
+        ones = np.ones(len(rows), dtype=np.float64)
+        return cls(order, scipy.sparse.csr_matrix((ones, columns[order], indptr), shape=shape))
+
+    def weighted(self, values: np.ndarray) -> scipy.sparse.csr_matrix:
+        """The same pattern with one value per rating (``values`` in the ratings' original order)."""
+        return scipy.sparse.csr_matrix(
+            (values[self.order], self.counts.indices, self.counts.indptr), self.counts.shape
+        )
+
+
+def ridge_rows(incidence: Incidence, features: np.ndarray, targets: np.ndarray, reg: float) -> np.ndarray:
+    """For every row r: argmin_w Σ_{ratings (r, c)} (target − features[c]·w)² + reg·‖w‖².
+
+    Features depend only on the rating's column (an item for the user side, a user for the item
+    side), so each row's Gram matrix is its incidence row times the columns' outer products,
+    Σ_c n_rc f_c f_cᵀ — one sparse product over the ratings, never one outer product per rating.
+    """
     width = features.shape[1]
-    gram = torch.zeros(n_rows, width, width, dtype=torch.float64)
-    for start in range(0, len(rows), RIDGE_CHUNK):  # the outer products of a chunk of ratings at a time
-        part = features[start : start + RIDGE_CHUNK]
-        gram.index_add_(0, rows[start : start + RIDGE_CHUNK], part[:, :, None] * part[:, None, :])
-    gram += reg * torch.eye(width, dtype=torch.float64)
-    moment = torch.zeros(n_rows, width, dtype=torch.float64).index_add_(0, rows, features * targets[:, None])
-    return torch.linalg.solve(gram, moment)
+    upper = np.triu_indices(width)
+    outer = features[:, upper[0]] * features[:, upper[1]]  # (columns, width·(width+1)/2)
+    packed = incidence.counts @ outer
+    gram = np.zeros((len(packed), width, width))
+    gram[:, upper[0], upper[1]] = packed
+    gram[:, upper[1], upper[0]] = packed
+    gram += reg * np.eye(width)
+    moment = incidence.weighted(targets) @ features
+    return np.linalg.solve(gram, moment[:, :, None])[:, :, 0]
 
 
 def fit_rating_model(
@@ -74,25 +98,20 @@ def fit_rating_model(
 ) -> RatingModel:
     """Biased MF by alternating ridge regressions; ``shape`` = (number of users, item vocabulary)."""
     generator = torch.Generator().manual_seed(seed)
-    u, i = torch.from_numpy(users.astype(np.int64)), torch.from_numpy(items.astype(np.int64))
-    r = torch.from_numpy(ratings.astype(np.float64))
+    u, i = users.astype(np.int64), items.astype(np.int64)
+    r = ratings.astype(np.float64)
+    by_user, by_item = Incidence.of(u, i, shape), Incidence.of(i, u, shape[::-1])
     mean = float(r.mean())
-    user_side = torch.zeros(shape[0], dim + 1, dtype=torch.float64)  # [p_u, b_u]
-    item_side = torch.randn(shape[1], dim, generator=generator, dtype=torch.float64) * 0.1
-    item_side = torch.cat([item_side, torch.zeros(shape[1], 1, dtype=torch.float64)], 1)  # [q_i, b_i]
-    ones = torch.ones(len(r), 1, dtype=torch.float64)
+    user_side = np.zeros((shape[0], dim + 1))  # [p_u, b_u]
+    item_side = torch.randn(shape[1], dim, generator=generator, dtype=torch.float64).numpy() * 0.1
+    item_side = np.concatenate([item_side, np.zeros((shape[1], 1))], 1)  # [q_i, b_i]
     for _ in range(sweeps):
-        features = torch.cat([item_side[i, :dim], ones], 1)
-        user_side = _ridge_rows(u, features, r - mean - item_side[i, dim], shape[0], reg)
-        features = torch.cat([user_side[u, :dim], ones], 1)
-        item_side = _ridge_rows(i, features, r - mean - user_side[u, dim], shape[1], reg)
-    return RatingModel(
-        mean,
-        user_side[:, dim].float(),
-        item_side[:, dim].float(),
-        user_side[:, :dim].float(),
-        item_side[:, :dim].float(),
-    )
+        features = np.concatenate([item_side[:, :dim], np.ones((shape[1], 1))], 1)
+        user_side = ridge_rows(by_user, features, r - mean - item_side[i, dim], reg)
+        features = np.concatenate([user_side[:, :dim], np.ones((shape[0], 1))], 1)
+        item_side = ridge_rows(by_item, features, r - mean - user_side[u, dim], reg)
+    user_side, item_side = torch.from_numpy(user_side).float(), torch.from_numpy(item_side).float()
+    return RatingModel(mean, user_side[:, dim], item_side[:, dim], user_side[:, :dim], item_side[:, :dim])
 
 
 def standardise(scores: torch.Tensor) -> torch.Tensor:
