@@ -118,6 +118,10 @@ class RankingResult:
             return self.ndcg(int(k))
         raise ValueError(f"unknown metric {metric!r}; use hr@K, ndcg@K or mrr")
 
+    def select(self, rows: np.ndarray) -> RankingResult:
+        """The same ranking restricted to ``rows`` (e.g. the users of one slice)."""
+        return RankingResult(self.ranks[rows], self.top[rows], self.n_items, self.split, self.exclude_history)
+
     def summary(self, ks: Sequence[int] = DEFAULT_KS, n_boot: int = 2000, seed: int = 0) -> dict[str, Any]:
         """Means with bootstrap 95% intervals over users, and coverage@k."""
         record: dict[str, Any] = {"split": self.split, "n_users": len(self.ranks)}

@@ -43,6 +43,7 @@ SHARED = {
     "MAX_STEPS": "at most this many training batches per epoch (0: whole epochs; the scale benchmark)",
     "N_BOOT": "bootstrap resamples of every confidence interval",
     "VALID_USERS": "validation ranks at most this many users (a seeded sample beyond; 0: all); test: all",
+    "TEXT_MODEL": "the pretrained text encoder of the item texts (a folder or a Hugging Face model name)",
 }
 """The names several notebooks declare, with the one thing each means in all of them."""
 
@@ -78,7 +79,8 @@ RANGES: dict[str, Range] = {
         AT_LEAST_ONE,
     ),
     **dict.fromkeys(
-        ["HEAD_EPOCHS", "REFIT_EPOCHS", "MMOE_EXPERTS", "LORA_RANK", "N_CLUSTERS", "SEED"], NON_NEGATIVE
+        ["HEAD_EPOCHS", "REFIT_EPOCHS", "MMOE_EXPERTS", "LORA_RANK", "N_CLUSTERS", "SEED", "CONTENT_WINDOW"],
+        NON_NEGATIVE,
     ),
     **dict.fromkeys(
         ["LR", "HEAD_LR", "POLICY_LR", "EASE_L2", "GRADNORM_ALPHA", "DWA_TEMPERATURE",
@@ -88,6 +90,8 @@ RANGES: dict[str, Range] = {
     **dict.fromkeys(["DROPOUT", "STUDENT_DROPOUT", "MASK_PROB", "HELDOUT_SHARE", "EPSILON"], PROBABILITY),
     **dict.fromkeys(["AUX_LAMBDAS", "CE_WEIGHT", "SOFT_WEIGHT", "CLUSTER_WEIGHT"], NON_NEGATIVE),
     "GAMMA": Range(0, 1),
+    "COLD_SHARE": Range(0, 1, open_low=True, open_high=True),
+    "TEXT_DELTA": NON_NEGATIVE,
     "MIN_INTERACTIONS": Range(3),
     "K_RANGE": Range(2),
 }  # fmt: skip

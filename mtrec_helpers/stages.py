@@ -22,8 +22,8 @@ class Stage:
 
     @property
     def number(self) -> str:
-        """The two-digit chapter number, e.g. '03'."""
-        return self.notebook[:2]
+        """The chapter number, e.g. '03' (or '02b' for a chapter between 02 and 03)."""
+        return self.notebook.split("_")[0]
 
     def run_first(self) -> str:
         """What to do when something this stage writes is missing or unusable."""
@@ -35,6 +35,7 @@ class Stage:
 STAGES: tuple[Stage, ...] = (
     Stage("01_data_prep.ipynb", "data_prep", ("processed", "data_prep"), ()),
     Stage("02_transformer_pretraining.ipynb", "pretraining", ("pretrained", "pretraining"), ("processed",)),
+    Stage("02b_text_item_features.ipynb", "text", ("text",), ("processed", "pretrained")),
     Stage("03_multitask_finetuning.ipynb", "multitask", ("multitask",), ("processed", "pretrained")),
     Stage("04_rl_ranking.ipynb", "rl", ("rl",), ("processed", "multitask")),
     Stage("05_kmeans_distillation.ipynb", "distillation", ("distillation",), ("processed", "multitask")),
@@ -42,7 +43,7 @@ STAGES: tuple[Stage, ...] = (
         "06_ensemble_evaluation.ipynb",
         "ensemble",
         ("ensemble", "report"),
-        ("processed", "pretrained", "pretraining", "multitask", "rl", "distillation"),
+        ("processed", "pretrained", "pretraining", "text", "multitask", "rl", "distillation"),
     ),
 )
 STAGE_NAMES = tuple(stage.name for stage in STAGES)

@@ -62,8 +62,9 @@ def write_ml1m(folder: Path) -> Path:
     return folder
 
 
-def write_csv_release(folder: Path) -> Path:
-    """A tiny ml-20m/25m/latest-small folder: CSV with a header, quoted titles, half stars."""
+def write_csv_release(folder: Path, genome: bool = True) -> Path:
+    """A tiny ml-20m/25m/latest-small folder: CSV with a header, quoted titles, half stars, user tags
+    (quoted, mixed case, one applied twice by the same user) and, with ``genome``, the tag genome."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "ratings.csv").write_text(
         "userId,movieId,rating,timestamp\n"
@@ -77,6 +78,17 @@ def write_csv_release(folder: Path) -> Path:
         "6,Generation Kill (2008),(no genres listed)\n",
         encoding="utf-8",
     )
+    (folder / "tags.csv").write_text(
+        "userId,movieId,tag,timestamp\n"
+        "1,1,pixar,964982703\n2,1,Pixar,1262304000\n2,1,pixar ,1262304001\n1,1,fun,964982704\n"
+        '2,3,"politics, romance",1262304050\n2,99,orphan tag,1262304060\n',
+        encoding="utf-8",
+    )
+    if genome:
+        (folder / "genome-tags.csv").write_text("tagId,tag\n1,toys\n2,presidents\n3,war\n")
+        (folder / "genome-scores.csv").write_text(
+            "movieId,tagId,relevance\n1,1,0.95\n1,2,0.05\n1,3,0.20\n3,1,0.10\n3,2,0.90\n3,3,0.30\n"
+        )
     return folder
 
 
@@ -158,4 +170,30 @@ def write_synthetic_release(
         genres = ["|".join(gs) if i % 7 else "(no genres listed)" for i, gs in enumerate(items["genres"])]
         movies = pd.DataFrame({"movieId": items["item_id"], "title": titles, "genres": genres})
         (folder / "movies.csv").write_text(movies.to_csv(index=False), encoding="utf-8")
+        _write_tags(folder, ratings, items, genome=release in ("ml-20m", "ml-25m"), seed=config.seed)
     return folder
+
+
+def _write_tags(folder: Path, ratings: pd.DataFrame, items: pd.DataFrame, genome: bool, seed: int) -> None:
+    """User tags (a tenth of the ratings get their item's first genre, quoted, in mixed case) and,
+    with ``genome``, a tag genome of five tags with a relevance for every item."""
+    rng = np.random.default_rng(seed)
+    tagged = ratings.sample(frac=0.1, random_state=seed)
+    first_genre = {
+        i: (gs[0] if len(gs) else "untagged") for i, gs in zip(items["item_id"], items["genres"], strict=True)
+    }
+    tags = tagged[["userId", "movieId", "timestamp"]].assign(
+        tag=[f"Very {first_genre[i]}, really" for i in tagged["movieId"]]
+    )[["userId", "movieId", "tag", "timestamp"]]
+    (folder / "tags.csv").write_text(tags.to_csv(index=False), encoding="utf-8")
+    if genome:
+        names = ["dark", "funny", "space", "romantic", "twist ending"]
+        (folder / "genome-tags.csv").write_text(
+            "tagId,tag\n" + "".join(f"{k},{n}\n" for k, n in enumerate(names, 1))
+        )
+        scores = pd.DataFrame({
+            "movieId": np.repeat(items["item_id"].to_numpy(), len(names)),
+            "tagId": np.tile(np.arange(1, len(names) + 1), len(items)),
+            "relevance": rng.random(len(items) * len(names)).round(5),
+        })  # fmt: skip
+        (folder / "genome-scores.csv").write_text(scores.to_csv(index=False))

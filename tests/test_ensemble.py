@@ -193,6 +193,10 @@ def test_streaming_fusion_equals_the_dense_computation(data) -> None:
     table = leave_one_out_table(fits, tested)
     assert set(table) == set(names) and not any(n.startswith(WITHOUT) for n in table)
     assert table["ease"]["ndcg@10"] == pytest.approx(float(tested[WITHOUT + "ease"].ndcg(10).mean()))
+    full = float(tested["ensemble_softmax"].ndcg(10).mean())
+    assert table["ease"]["ndcg@10_gain"] == pytest.approx(full - table["ease"]["ndcg@10"])
+    low, high = table["ease"]["ndcg@10_gain_ci"]
+    assert low <= table["ease"]["ndcg@10_gain"] <= high
 
 
 def test_fusion_fits_on_a_seeded_sample_when_the_scores_exceed_the_memory_budget(data) -> None:

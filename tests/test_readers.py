@@ -10,6 +10,7 @@ import pytest
 from movielens_files import write_csv_release, write_ml1m
 
 from mtrec_helpers.data import DATASETS
+from mtrec_helpers.data.errors import DataError
 from mtrec_helpers.data.movielens import read_ml1m, read_ml100k
 from mtrec_helpers.data.schema import INTERACTION_COLUMNS, ITEM_COLUMNS, USER_COLUMNS, RawData
 
@@ -64,6 +65,20 @@ def test_csv_releases_tiny(tmp_path: Path, name: str) -> None:
     assert items.loc[6, "year"] == 2008
     assert not raw.has_user_profile and raw.users["gender"].isna().all()
     assert raw.users["user_id"].tolist() == [1, 2]
+    assert items.loc[1, "tags"] == ["pixar", "fun"]  # two users (one of them twice) beat one
+    assert items.loc[3, "tags"] == ["politics, romance"] and items.loc[6, "tags"] == []
+    assert items.loc[1, "genome"] == ["toys", "war", "presidents"]  # by relevance
+    assert items.loc[3, "genome"] == ["presidents", "war", "toys"] and items.loc[6, "genome"] == []
+
+
+def test_csv_release_without_genome_and_bad_genome(tmp_path: Path) -> None:
+    raw = DATASETS["ml-latest-small"].reader(write_csv_release(tmp_path / "small", genome=False))
+    items = raw.items.set_index("item_id")
+    assert items.loc[1, "tags"] == ["pixar", "fun"] and all(g == [] for g in items["genome"])
+    folder = write_csv_release(tmp_path / "ml-20m")
+    (folder / "genome-scores.csv").write_text("movieId,tagId,relevance\n1,1,0.9\n1,7,0.5\n")
+    with pytest.raises(DataError, match=r"genome-scores.csv.*line 3.*tagId 7"):
+        DATASETS["ml-20m"].reader(folder)
 
 
 def test_real_ml100k_counts(real_ml100k: Path) -> None:

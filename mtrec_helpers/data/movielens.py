@@ -5,7 +5,10 @@
 - ml-1m: ``ratings.dat``, ``movies.dat``, ``users.dat`` (``::``-separated, Latin-1; ages and
   occupations as codes).
 - ml-20m, ml-25m, ml-latest-small: ``ratings.csv`` and ``movies.csv`` (UTF-8, ``|``-separated
-  genres, half-star ratings); no user profiles.
+  genres, half-star ratings); no user profiles. Where the release has them, ``tags.csv`` (free-text
+  tags users applied: every release of the three) and the tag genome (``genome-scores.csv`` and
+  ``genome-tags.csv``: ml-20m, ml-25m) give each item its most applied tags and its most relevant
+  genome tags (:data:`TAGS_PER_ITEM` of each), the item text of notebook 02b.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import pandas as pd
 from mtrec_helpers.data.errors import DataError
 from mtrec_helpers.data.parsing import LINE_COLUMN, Column, ParsedTable, TableFormat, read_table
 from mtrec_helpers.data.scale import SCALE_PRESETS, ScalePreset, synthesize
-from mtrec_helpers.data.schema import AGE_BUCKETS, RawData, age_bucket, empty_users
+from mtrec_helpers.data.schema import AGE_BUCKETS, ITEM_COLUMNS, RawData, age_bucket, empty_users
 from mtrec_helpers.data.validation import (
     check_ids,
     check_known,
@@ -45,6 +48,10 @@ ML1M_OCCUPATIONS = [
     "self-employed", "technician/engineer", "tradesman/craftsman", "unemployed", "writer",
 ]  # fmt: skip
 NO_GENRES = "(no genres listed)"
+TAGS_PER_ITEM = 10
+"""Tags kept per item: the most applied user tags, and separately the most relevant genome tags."""
+OPTIONAL_FILES = ("tags.csv", "genome-scores.csv", "genome-tags.csv")
+"""Files a CSV release may have and the readers use when present (their MD5s join the sources)."""
 _YEAR_IN_TITLE = re.compile(r"\((\d{4})(?:[-\u2013]\d{0,4})?\)\s*$")
 
 
@@ -59,6 +66,7 @@ class DatasetSpec:
     md5: str | None = None  # None: read the published checksum from ``<url>.md5``
     base_url: str = BASE_URL
     synthesize: Callable[[Path], None] | None = None  # a generated release: writes its files, no download
+    optional: tuple[str, ...] = ()  # files read when present (tags, the tag genome)
 
     @property
     def url(self) -> str:
@@ -117,10 +125,13 @@ def _finish(
         users = empty_users(interactions["user_id"].to_numpy())
     users = users.drop(columns=[LINE_COLUMN], errors="ignore").reset_index(drop=True)
     items = items.drop(columns=[LINE_COLUMN], errors="ignore").reset_index(drop=True)
+    for column in ("tags", "genome"):  # items without tags (every item of a release without them): none
+        values = items[column] if column in items else [None] * len(items)
+        items[column] = [value if isinstance(value, list) else [] for value in values]
     return RawData(
         name=name,
         interactions=interactions.reset_index(drop=True),
-        items=items[["item_id", "title", "year", "genres"]],
+        items=items[ITEM_COLUMNS],
         users=users[["user_id", "age", "age_bucket", "gender", "occupation"]],
         genres=genres,
         rating_scale=scale,
@@ -252,6 +263,58 @@ def read_ml1m(folder: Path, name: str = "ml-1m") -> RawData:
     )
 
 
+def _top_per_item(frame: pd.DataFrame, score: str, ascending: bool = False) -> pd.Series:
+    """item_id → its :data:`TAGS_PER_ITEM` tags with the highest ``score`` (ties: alphabetical)."""
+    ranked = frame.sort_values(["item_id", score, "tag"], ascending=[True, ascending, True], kind="stable")
+    top = ranked.groupby("item_id", sort=False).head(TAGS_PER_ITEM)
+    return top.groupby("item_id", sort=False)["tag"].agg(list)
+
+
+def read_tags(folder: Path, fix: str) -> tuple[pd.DataFrame, dict[str, ParsedTable]]:
+    """Each item's most applied user tags (``tags.csv``: lower-cased, counted once per user) and most
+    relevant genome tags (``genome-scores.csv`` + ``genome-tags.csv``), for the files present:
+    a frame item_id, tags, genome (lists), and the parsed tables."""
+    folder, tables = Path(folder), {}
+    result = pd.DataFrame({"item_id": pd.Series([], dtype=np.int64)})
+    if (folder / "tags.csv").is_file():
+        columns = (
+            Column("userId", "int"),
+            Column("movieId", "int"),
+            Column("tag", "str"),
+            Column("timestamp", "int"),
+        )
+        tables["tags.csv"] = read_table(
+            folder / "tags.csv", TableFormat(",", columns, header=True, quoted=True), fix
+        )
+        tags = tables["tags.csv"].frame.rename(columns={"movieId": "item_id"})
+        tags["tag"] = tags["tag"].fillna("").str.strip().str.lower()
+        tags = tags[tags["tag"] != ""].drop_duplicates(["userId", "item_id", "tag"])
+        counts = tags.groupby(["item_id", "tag"]).size().rename("count").reset_index()
+        result = result.merge(_top_per_item(counts, "count").rename("tags").reset_index(), how="outer")
+    if (folder / "genome-scores.csv").is_file() and (folder / "genome-tags.csv").is_file():
+        score_columns = (Column("movieId", "int"), Column("tagId", "int"), Column("relevance", "float"))
+        names = (Column("tagId", "int"), Column("tag", "str"))
+        tables["genome-scores.csv"] = read_table(
+            folder / "genome-scores.csv", TableFormat(",", score_columns, header=True), fix
+        )
+        tables["genome-tags.csv"] = read_table(
+            folder / "genome-tags.csv", TableFormat(",", names, header=True, quoted=True), fix
+        )
+        vocabulary = tables["genome-tags.csv"].frame.set_index("tagId")["tag"]
+        scores = tables["genome-scores.csv"].frame.rename(columns={"movieId": "item_id"})
+        scores["tag"] = scores["tagId"].map(vocabulary)
+        unknown = scores[scores["tag"].isna()]
+        if len(unknown):
+            raise DataError(
+                f"tagId {unknown['tagId'].iloc[0]} is not in genome-tags.csv.",
+                path=folder / "genome-scores.csv",
+                line=int(unknown[LINE_COLUMN].iloc[0]),
+                fix=fix,
+            )
+        result = result.merge(_top_per_item(scores, "relevance").rename("genome").reset_index(), how="outer")
+    return result, tables
+
+
 def _csv_reader(name: str) -> Callable[[Path], RawData]:
     """A reader for the CSV releases (ml-20m, ml-25m, ml-latest-small)."""
 
@@ -273,6 +336,8 @@ def _csv_reader(name: str) -> Callable[[Path], RawData]:
         items = movies.frame.rename(columns={"movieId": "item_id"})
         items["genres"], genres = _split_genres(items["genres"])
         items["year"] = year_from_title(items["title"])
+        tags, tag_tables = read_tags(folder, fix)
+        items = items.merge(tags, on="item_id", how="left")  # tags of items not in movies.csv are dropped
         return _finish(
             name,
             interactions,
@@ -281,11 +346,11 @@ def _csv_reader(name: str) -> Callable[[Path], RawData]:
             genres,
             HALF_STARS,
             {"ratings": folder / "ratings.csv", "items": folder / "movies.csv"},
-            {"ratings.csv": ratings, "movies.csv": movies},
+            {"ratings.csv": ratings, "movies.csv": movies, **tag_tables},
         )
 
     read.__name__ = f"read_{name.replace('-', '_')}"
-    read.__doc__ = f"MovieLens {name} from ``ratings.csv`` and ``movies.csv``."
+    read.__doc__ = f"MovieLens {name} from ``ratings.csv`` and ``movies.csv`` (and its tags where present)."
     return read
 
 
@@ -319,15 +384,16 @@ DATASETS: dict[str, DatasetSpec] = {
         ML1M,
         DatasetSpec(
             "ml-20m", ("ratings.csv", "movies.csv"), _csv_reader("ml-20m"), ("1995-01-09", "2015-03-31"),
-            md5="cd245b17a1ae2cc31bb14903e1204af3",
+            md5="cd245b17a1ae2cc31bb14903e1204af3", optional=OPTIONAL_FILES,
         ),
         DatasetSpec(
             "ml-25m", ("ratings.csv", "movies.csv"), _csv_reader("ml-25m"), ("1995-01-09", "2019-11-21"),
-            md5="6b51fb2759a8657d3bfcbfc42b592ada",
+            md5="6b51fb2759a8657d3bfcbfc42b592ada", optional=OPTIONAL_FILES,
         ),
         DatasetSpec(
             "ml-latest-small", ("ratings.csv", "movies.csv"), _csv_reader("ml-latest-small"),
             ("1996-03-29", None),  # updated by GroupLens: ratings up to the download date
+            optional=OPTIONAL_FILES,
         ),
         *(_scale_spec(preset) for preset in SCALE_PRESETS.values()),
     )

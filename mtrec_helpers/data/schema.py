@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 INTERACTION_COLUMNS = ["user_id", "item_id", "rating", "timestamp"]
-ITEM_COLUMNS = ["item_id", "title", "year", "genres"]
+ITEM_COLUMNS = ["item_id", "title", "year", "genres", "tags", "genome"]
 USER_COLUMNS = ["user_id", "age", "age_bucket", "gender", "occupation"]
 
 AGE_BUCKETS = ["Under 18", "18-24", "25-34", "35-44", "45-49", "50-55", "56+"]
@@ -28,7 +28,8 @@ class RawData:
     """A dataset as read from its files, in the common schema, before any filtering.
 
     ``interactions``: user_id, item_id (the dataset's own ids), rating (float), timestamp (Unix s).
-    ``items``: item_id, title, year (nullable), genres (list of names).
+    ``items``: item_id, title, year (nullable), genres (list of names), tags and genome (lists of
+    the most applied user tags and the most relevant genome tags; empty where the release has none).
     ``users``: user_id, age (nullable), age_bucket, gender, occupation (missing where the dataset
     has no profiles). ``repairs`` counts documented fixes applied while reading; ``encodings``
     names the text encoding each file was read with.

@@ -44,7 +44,7 @@ PROCESSED_FIX = (
     f"delete {{folder}} and run notebooks/{STAGES[0].notebook} (or `make data`) again to rebuild it."
 )
 
-PROCESSING_VERSION = 3
+PROCESSING_VERSION = 4  # 4: items carry their tags and genome tags
 TIE_BREAK = "timestamp, then the order of lines in the source file (stable sort)"
 DATA_FILES = ("interactions.parquet", "items.parquet", "users.parquet", "vocab.json")
 FILES = (*DATA_FILES, "manifest.json")
@@ -125,7 +125,8 @@ def locate_sources(dataset: str) -> tuple[Path | None, dict[str, str]]:
         )
     spec = DATASETS[dataset]
     folder = locate(spec)
-    return folder, {name: file_md5(folder / name) for name in spec.files}
+    present = [*spec.files, *(name for name in spec.optional if (folder / name).is_file())]
+    return folder, {name: file_md5(folder / name) for name in present}
 
 
 def load_raw(dataset: str, folder: Path | None, synthetic: SyntheticConfig | None = None) -> RawData:

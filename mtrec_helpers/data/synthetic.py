@@ -87,6 +87,8 @@ def generate(config: SyntheticConfig = SyntheticConfig()) -> tuple[RawData, Synt
             "title": [f"Synthetic item {i}" for i in range(1, config.n_items + 1)],
             "year": pd.array(rng.integers(1950, 2020, size=config.n_items), dtype="Int64"),
             "genres": [[f"genre-{g}" for g in sorted(genres)] for genres in item_genres],
+            "tags": [[] for _ in range(config.n_items)],
+            "genome": [[] for _ in range(config.n_items)],
         }
     )
     users = _profiles(config, favourite, rng)

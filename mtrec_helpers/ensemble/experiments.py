@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,7 +25,7 @@ import torch
 from mtrec_helpers.data.store import ProcessedData
 from mtrec_helpers.ensemble.fusion import FusionFit, fit_softmax_fusion, reciprocal_rank_fusion, weighted_sum
 from mtrec_helpers.ensemble.scores import ScoreBatch, zscore
-from mtrec_helpers.evaluation import Ranker, RankingResult
+from mtrec_helpers.evaluation import Ranker, RankingResult, paired_bootstrap
 
 ENSEMBLES = ("ensemble_softmax", "ensemble_uniform", "ensemble_rrf")
 WITHOUT = "without "  # the leave-one-out refits are ranked as "without <member>"
@@ -132,14 +133,20 @@ def evaluation_pass(
 
 
 def leave_one_out_table(
-    fits: Mapping[str, FusionFit], rankings: Mapping[str, RankingResult]
-) -> dict[str, dict[str, float]]:
-    """For each dropped member: the refit's validation loss and its test NDCG@10."""
-    return {
-        name.removeprefix(WITHOUT): {
-            "valid_loss": fit.valid_loss,
-            "ndcg@10": float(rankings[name].ndcg(10).mean()),
-        }
-        for name, fit in fits.items()
-        if name.startswith(WITHOUT)
-    }
+    fits: Mapping[str, FusionFit], rankings: Mapping[str, RankingResult], n_boot: int = 2000, seed: int = 0
+) -> dict[str, dict[str, Any]]:
+    """For each dropped member: the refit's validation loss, its test NDCG@10, and the paired
+    bootstrap difference of the full softmax fusion minus the refit (what the member adds)."""
+    table = {}
+    for name, fit in fits.items():
+        if name.startswith(WITHOUT):
+            gain = paired_bootstrap(
+                rankings["ensemble_softmax"].ndcg(10), rankings[name].ndcg(10), n_boot=n_boot, seed=seed
+            )
+            table[name.removeprefix(WITHOUT)] = {
+                "valid_loss": fit.valid_loss,
+                "ndcg@10": float(rankings[name].ndcg(10).mean()),
+                "ndcg@10_gain": gain.diff,
+                "ndcg@10_gain_ci": list(gain.ci),
+            }
+    return table

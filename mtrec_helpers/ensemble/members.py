@@ -1,8 +1,9 @@
-"""The ensemble's members, loaded from what notebooks 02–05 saved in the artifacts folder.
+"""The ensemble's members, loaded from what notebooks 02–05 (and 02b) saved in the artifacts folder.
 
 - ``pop``, ``itemknn``, ``ease``: refitted on the training items with the settings 02 chose on
   validation (seconds; they are not saved as files);
 - ``bert4rec``, ``causal``: the two pretrained objectives (``pretrained/<name>/``);
+- ``text_aware``: 02b's causal model with text-aware items (``text/text_aware/``);
 - ``multitask``: the finetuned multi-task model (``multitask/model/``);
 - ``student``: the small student 05 chose (``distillation/model/``) — which may be one trained
   without the teacher's soft targets; :func:`describe_student` says how it was trained;
@@ -127,13 +128,15 @@ def load_members(
     """Load every member saved under ``artifacts`` onto ``device``."""
     artifacts = Path(artifacts)
     pretraining = read_metrics(artifacts, "pretraining")
+    text = read_metrics(artifacts, "text")
     rl = read_metrics(artifacts, "rl")
     distillation = read_metrics(artifacts, "distillation")
     baselines = fit_saved_baselines(task_data.data, pretraining["tuning"])
-    pretrained = {
-        name: load_recommender(artifacts / "pretrained" / name)[0].to(device)
-        for name in pretraining["model_dirs"]
+    folders = {
+        **{name: artifacts / "pretrained" / name for name in pretraining["model_dirs"]},
+        **{name: artifacts / "text" / name for name in text["model_dirs"]},
     }
+    pretrained = {name: load_recommender(folder)[0].to(device) for name, folder in folders.items()}
     finetuned = {
         name: load_recommender(artifacts.joinpath(*parts), MultiTaskModel)[0].to(device)
         for name, parts in FINETUNED.items()

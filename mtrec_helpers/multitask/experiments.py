@@ -51,6 +51,7 @@ class Experiment:
     sharing: str = "shared"
     n_experts: int = 4  # MMoE experts (with sharing="mmoe")
     lora_rank: int = 0  # 0: finetune the encoder in full; r > 0: LoRA adapters of rank r
+    user_text: bool = False  # the user's mean item text vector as an input of the genre/profile heads
 
 
 @dataclass
@@ -112,14 +113,19 @@ def run_experiment(
     n_boot: int = 2000,
     progress: bool = True,
     runs_dir: Path | None = None,
+    text: np.ndarray | None = None,
 ) -> Outcome:
     """Finetune ``experiment`` from the pretrained encoder and measure it on the test split; with
     ``runs_dir``, its checkpoints go to ``runs_dir/<name>`` and a re-run resumes from them. The new
-    heads start from ``config.seed``, so a configuration trains alike whatever ran before it."""
+    heads start from ``config.seed``, so a configuration trains alike whatever ran before it.
+    ``text``: the item text vectors (02b), needed by an experiment with ``user_text``."""
+    if experiment.user_text and text is None:
+        raise ValueError(f"{experiment.name}: user_text needs the item text vectors (text=...)")
     set_seed(config.seed)
     model = build_multitask(
-        encoder_dir, task_data, experiment.tasks, experiment.sharing, n_experts=experiment.n_experts
-    ).to(device)
+        encoder_dir, task_data, experiment.tasks, experiment.sharing,
+        text=text if experiment.user_text else None, n_experts=experiment.n_experts,
+    ).to(device)  # fmt: skip
     wrapped = (
         add_lora(model, rank=experiment.lora_rank, alpha=2 * experiment.lora_rank)
         if experiment.lora_rank

@@ -11,7 +11,10 @@ next-item output, same seen-item bias) with
   task's state is the encoder state plus its mixture of experts);
 - heads: rating (regression) and like (binary) from the task state and the predicted item's
   embedding; genres of the next item (multi-label) from the task state alone; user profile (age
-  bucket, gender, occupation) from the state at the last position.
+  bucket, gender, occupation) from the state at the last position;
+- optionally (``user_text``) the user's *interests in words*: the mean text embedding (notebook 02b's
+  pretrained language model) of the items so far, projected and added to the genre and profile
+  heads' inputs. The projection starts at zero, like the other new inputs.
 
 ``save_pretrained`` writes heads and encoder together; ``MultiTaskModel.from_pretrained`` restores
 them. :func:`from_encoder` starts one from a pretrained ``SeqRecModel`` folder.
@@ -22,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -32,7 +36,9 @@ from mtrec_helpers.pretraining.models import SeqRecConfig, SeqRecModel
 from mtrec_helpers.pretraining.sequences import IGNORE
 
 SHARING = ("shared", "mmoe")
-AUX_HEAD_PREFIXES = ("rating_head.", "rating_item_bias.", "like_", "genre_head.", "profile_heads.")
+AUX_HEAD_PREFIXES = (
+    "rating_head.", "rating_item_bias.", "like_", "genre_head.", "profile_heads.", "user_text_projection.",
+)  # fmt: skip
 NEW_PREFIXES = (
     "rating_",
     "like_head.",
@@ -41,6 +47,7 @@ NEW_PREFIXES = (
     "profile_heads.",
     "experts.",
     "gates.",
+    "user_text_projection.",
 )
 HISTORY_FEATURES = 2  # the user's mean rating so far (minus the global mean) and log history length
 AUXILIARY = tuple(t for t in TASKS if t != "next")
@@ -61,9 +68,13 @@ class MultiTaskConfig(SeqRecConfig):
         n_rating_buckets: int = 11,
         profile_classes: Sequence[int] = (0, 0, 0),
         rating_mean: float = 0.0,
+        user_text: bool = False,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
+        if user_text and not self.text_dim:
+            raise ValueError("user_text needs the item text vectors: give text_dim (their width)")
+        self.user_text = user_text
         if sharing not in SHARING:
             raise ValueError(f"SHARING={sharing!r}; choose one of {SHARING}")
         self.tasks = list(check_tasks(tasks))
@@ -116,6 +127,8 @@ class MultiTaskModel(SeqRecModel):
             self.genre_head = nn.Linear(hidden, max(config.n_genres, 1))
         if "profile" in tasks:
             self.profile_heads = nn.ModuleList(nn.Linear(hidden, n) for n in config.profile_classes)
+        if config.user_text:
+            self.user_text_projection = nn.Linear(config.text_dim, hidden, bias=False)
         self.post_init()
 
     def zero_new_inputs(self) -> None:
@@ -129,6 +142,7 @@ class MultiTaskModel(SeqRecModel):
                 "rating_embeddings",
                 "rating_item_bias",
                 "like_item_bias",
+                "user_text_projection",
             ):
                 if hasattr(self, name):
                     getattr(self, name).weight.zero_()
@@ -167,6 +181,13 @@ class MultiTaskModel(SeqRecModel):
         total = (batch.rating_in.float() / 2).cumsum(dim=1)
         mean = torch.where(count > 0, total / count.clamp(min=1) - self.config.rating_mean, 0.0)
         return torch.stack([mean, torch.log1p(count) / 5], dim=-1)
+
+    def user_interests(self, batch: Batch) -> torch.Tensor:
+        """(B, L, H): at each position the projected mean text vector of the items so far (PAD and
+        MASK have zero text vectors and do not count)."""
+        text = self.item_text[batch.items]
+        real = ((batch.items != 0) & (batch.items != self.config.mask_id)).cumsum(dim=1).clamp(min=1)
+        return self.user_text_projection(text.cumsum(dim=1) / real.unsqueeze(-1))
 
     def task_states(self, hidden: torch.Tensor) -> dict[str, torch.Tensor]:
         """Each task's representation from the encoder states (shared-bottom or MMoE)."""
@@ -217,10 +238,14 @@ class MultiTaskModel(SeqRecModel):
                 outputs[task] = (getattr(self, f"{task}_head")(joined) + bias).squeeze(-1)
         if "rating" in outputs:
             outputs["rating"] = outputs["rating"] + self.config.rating_mean
+        interests = self.user_interests(batch) if self.config.user_text else None
         if "genre" in states:
-            outputs["genre"] = self.genre_head(states["genre"][rows, positions])
+            genre_state = states["genre"][rows, positions]
+            if interests is not None:
+                genre_state = genre_state + interests[rows, positions]
+            outputs["genre"] = self.genre_head(genre_state)
         if "profile" in states:
-            last = states["profile"][:, -1]
+            last = states["profile"][:, -1] + (interests[:, -1] if interests is not None else 0.0)
             for k, head in enumerate(self.profile_heads):
                 outputs[f"profile_{k}"] = head(last)
         return outputs
@@ -293,17 +318,27 @@ def multitask_config(
         n_rating_buckets=task_data.n_rating_buckets,
         profile_classes=task_data.profile_classes,
         rating_mean=float(ratings.mean()),
-        **options,
-        **settings,
+        **{**settings, **options},  # e.g. text_dim for user_text over an id-only encoder
     )
 
 
 def build_multitask(
-    encoder_dir: Path, task_data: TaskData, tasks: Sequence[str], sharing: str = "shared", **options
+    encoder_dir: Path,
+    task_data: TaskData,
+    tasks: Sequence[str],
+    sharing: str = "shared",
+    text: np.ndarray | None = None,
+    **options,
 ) -> MultiTaskModel:
-    """The pretrained encoder in ``encoder_dir`` with heads for ``tasks`` started at the base rates."""
+    """The pretrained encoder in ``encoder_dir`` with heads for ``tasks`` started at the base rates;
+    ``text`` (V, D): item text vectors, which switch on the user-interest input of the genre and
+    profile heads."""
     encoder_config = SeqRecConfig.from_pretrained(Path(encoder_dir))
+    if text is not None:
+        options = {**options, "user_text": True, "text_dim": int(text.shape[1])}
     model = from_encoder(encoder_dir, multitask_config(encoder_config, task_data, tasks, sharing, **options))
+    if text is not None:
+        model.set_item_text(text)
     like_rate, genre_rates = task_data.base_rates()
     model.set_priors(like_rate, genre_rates)
     return model

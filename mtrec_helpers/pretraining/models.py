@@ -7,7 +7,11 @@ One class serves both objectives:
 - ``causal`` (SASRec-style): the same encoder with a causal attention mask (``is_decoder``);
   every position predicts the next item with a full softmax over the catalogue.
 
-The output layer is tied to the item embeddings. Optional side information adds a projection of
+The output layer is tied to the item embeddings. *Text-aware* items (notebook 02b) are represented
+by a frozen text embedding t_i from a pretrained language model through a learned projection, plus
+a trainable id delta whose norm is bounded relative to it: e_i = P t_i + δ_i, ‖δ_i‖ ≤ ρ ‖P t_i‖,
+with δ starting at zero — an item never seen in training still has the vector P t_i, in the input
+and in the output layer alike. Optional side information adds a projection of
 each item's genres and an embedding of its release decade to the item embedding. An optional
 *seen-item bias* adds one learned number to the score of every item already in the model's input:
 data without repeat consumption (nobody rates a movie twice) teach it a penalty, data with repeats
@@ -46,6 +50,9 @@ class SeqRecConfig(BertConfig):
         n_genres: int = 0,
         n_year_buckets: int = 0,
         seen_bias: bool = False,
+        text_dim: int = 0,
+        text_items: bool = False,
+        text_delta: float = 1.0,
         **kwargs,
     ) -> None:
         if objective not in OBJECTIVES:
@@ -60,6 +67,9 @@ class SeqRecConfig(BertConfig):
         self.n_genres = n_genres
         self.n_year_buckets = n_year_buckets
         self.seen_bias = seen_bias
+        self.text_dim = text_dim  # width of the frozen item text vectors (0: none stored)
+        self.text_items = text_items  # items represented as P t_i + bounded δ_i
+        self.text_delta = text_delta  # ρ: the bound on ‖δ_i‖ relative to ‖P t_i‖
 
     @property
     def n_items(self) -> int:
@@ -89,12 +99,18 @@ def build_config(
     n_genres: int = 0,
     n_year_buckets: int = 0,
     seen_bias: bool = False,
+    text_dim: int = 0,
+    text_delta: float = 1.0,
 ) -> SeqRecConfig:
-    """A config for ``n_items`` items (vocabulary: PAD, the items, MASK)."""
+    """A config for ``n_items`` items (vocabulary: PAD, the items, MASK); ``text_dim`` > 0 makes the
+    items text-aware over text vectors of that width."""
     return SeqRecConfig(
         objective=objective,
         side_info=side_info,
         seen_bias=seen_bias,
+        text_dim=text_dim,
+        text_items=text_dim > 0,
+        text_delta=text_delta,
         n_genres=n_genres,
         n_year_buckets=n_year_buckets,
         vocab_size=n_items + 2,
@@ -130,16 +146,36 @@ class SeqRecModel(BertPreTrainedModel):
             self.year_embeddings = nn.Embedding(config.n_year_buckets + 1, hidden, padding_idx=0)
         if config.seen_bias:
             self.seen_weight = nn.Parameter(torch.zeros(1))
+        if config.text_dim:
+            self.register_buffer("item_text", torch.zeros(config.vocab_size, config.text_dim))
+        if config.text_items:
+            self.text_projection = nn.Linear(config.text_dim, hidden, bias=False)
         self.post_init()
+        if config.text_items:
+            with torch.no_grad():
+                self.bert.embeddings.word_embeddings.weight.zero_()  # δ starts at zero: e_i = P t_i
 
     def set_side_information(self, genres: np.ndarray, year_buckets: np.ndarray) -> None:
         """Store each item's multi-hot genres (V, n_genres) and decade bucket (V,) in the model."""
         self.item_genres.copy_(torch.as_tensor(genres, dtype=torch.float32))
         self.item_years.copy_(torch.as_tensor(year_buckets, dtype=torch.long))
 
+    def set_item_text(self, vectors: np.ndarray | torch.Tensor) -> None:
+        """Store each vocabulary index's frozen text vector (V, text_dim); PAD and MASK get zeros."""
+        table = torch.as_tensor(vectors, dtype=torch.float32).clone()
+        table[[0, self.config.mask_id]] = 0.0
+        self.item_text.copy_(table)
+
     def item_embeddings(self, items: torch.Tensor) -> torch.Tensor:
-        """Item embeddings, plus genre and decade embeddings when side information is on."""
+        """Item embeddings (text-aware: P t_i + δ_i with ‖δ_i‖ ≤ ρ‖P t_i‖), plus genre and decade
+        embeddings when side information is on."""
         embedded = self.bert.embeddings.word_embeddings(items)
+        if self.config.text_items:
+            text = self.text_projection(self.item_text[items])
+            limit = self.config.text_delta * text.norm(dim=-1, keepdim=True)
+            embedded = text + embedded * (limit / embedded.norm(dim=-1, keepdim=True).clamp(min=1e-12)).clamp(
+                max=1.0
+            )
         if self.config.side_info:
             embedded = embedded + self.genre_embeddings(self.item_genres[items])
             embedded = embedded + self.year_embeddings(self.item_years[items])
@@ -190,17 +226,30 @@ class SeqRecModel(BertPreTrainedModel):
         return seen.scatter_add_(1, items, visible.float()).clamp_(max=1.0)
 
     def sampled_loss(
-        self, input_ids: torch.Tensor, labels: torch.Tensor, negatives: torch.Tensor, log_q: torch.Tensor
+        self,
+        input_ids: torch.Tensor,
+        labels: torch.Tensor,
+        negatives: torch.Tensor,
+        log_q: torch.Tensor,
+        exclude: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Sampled-softmax next-item loss at the labelled positions, K shared ``negatives`` drawn
-        from q (:mod:`mtrec_helpers.sampled`): (N, K) logits instead of (N, V)."""
+        from q (:mod:`mtrec_helpers.sampled`): (N, K) logits instead of (N, V). ``exclude`` (V,)
+        marks items withheld from training (the cold-start protocol): never a negative."""
         hidden, _ = self.encode(input_ids)
         rows, positions = torch.nonzero(labels != IGNORE, as_tuple=True)
         targets = labels[rows, positions]
         states = self.cls.predictions.transform(hidden[rows, positions])
-        weight, bias = self.cls.predictions.decoder.weight, self.cls.predictions.decoder.bias
-        positive = (states * weight[targets]).sum(-1) + bias[targets]
-        negative = states @ weight[negatives].T + bias[negatives]
+        bias = self.cls.predictions.decoder.bias
+        if self.config.text_items:
+            positive = (states * self.item_embeddings(targets)).sum(-1) + bias[targets]
+            negative = states @ self.item_embeddings(negatives).T + bias[negatives]
+        else:
+            weight = self.cls.predictions.decoder.weight
+            positive = (states * weight[targets]).sum(-1) + bias[targets]
+            negative = states @ weight[negatives].T + bias[negatives]
+        if exclude is not None:  # items withheld from training are never a negative
+            negative = negative.masked_fill(exclude[negatives], float("-inf"))
         if self.config.seen_bias:
             items, visible = self._visible(input_ids, rows, positions)
             positive = positive + self.seen_weight * ((items == targets[:, None]) & visible).any(1).float()
@@ -214,17 +263,25 @@ class SeqRecModel(BertPreTrainedModel):
 
     def scores(self, hidden: torch.Tensor, seen: torch.Tensor | None = None) -> torch.Tensor:
         """Scores over the whole vocabulary from hidden states (N, H) → (N, V), plus the learned
-        seen-item bias where ``seen`` marks the items already in the input."""
-        logits = self.cls(hidden)
+        seen-item bias where ``seen`` marks the items already in the input. Text-aware items score
+        against their text-aware embeddings (the tied output layer of P t_i + δ_i)."""
+        if self.config.text_items:
+            table = self.item_embeddings(torch.arange(self.config.vocab_size, device=hidden.device))
+            logits = self.cls.predictions.transform(hidden) @ table.T + self.cls.predictions.bias
+        else:
+            logits = self.cls(hidden)
         if self.config.seen_bias and seen is not None:
             logits = logits + self.seen_weight * seen
         return logits
 
-    def loss(self, input_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Full-softmax cross-entropy at the labelled positions (labels == -100 are skipped)."""
+    def loss(
+        self, input_ids: torch.Tensor, labels: torch.Tensor, exclude: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Full-softmax cross-entropy at the labelled positions (labels == -100 are skipped), over
+        the catalogue less ``exclude`` (V,) when given (items withheld from training)."""
         hidden, _ = self.encode(input_ids)
         rows, positions = torch.nonzero(labels != IGNORE, as_tuple=True)
-        return self.next_item_loss(input_ids, hidden, rows, positions, labels[rows, positions])
+        return self.next_item_loss(input_ids, hidden, rows, positions, labels[rows, positions], exclude)
 
     def next_item_loss(
         self,
@@ -233,14 +290,17 @@ class SeqRecModel(BertPreTrainedModel):
         rows: torch.Tensor,
         positions: torch.Tensor,
         targets: torch.Tensor,
+        exclude: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Full-softmax cross-entropy of the states ``hidden`` (B, L, H) at (rows, positions), computed
-        in chunks of the catalogue's logits (:func:`~mtrec_helpers.chunked.chunked_cross_entropy`)."""
+        in chunks of the catalogue's logits (:func:`~mtrec_helpers.chunked.chunked_cross_entropy`);
+        items marked in ``exclude`` (V,) are left out of the softmax."""
         states = hidden[rows, positions]
 
         def scores(part: slice) -> torch.Tensor:
             seen = self.seen_items(input_ids, rows[part], positions[part]) if self.config.seen_bias else None
-            return self.scores(states[part], seen)
+            logits = self.scores(states[part], seen)
+            return logits if exclude is None else logits.masked_fill(exclude, float("-inf"))
 
         return chunked_cross_entropy(scores, targets, self.config.vocab_size)
 

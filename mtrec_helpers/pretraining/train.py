@@ -97,8 +97,11 @@ class SequenceObjective(Objective):
     config: TrainConfig
     data: ProcessedData
     device: torch.device
+    exclude: torch.Tensor | None = None  # (V,) items withheld from training (cold-start protocol)
 
     def __post_init__(self) -> None:
+        if self.exclude is not None:
+            self.exclude = self.exclude.to(self.device)
         self.examples = training_windows(self.model_config, self.data)
         self.lengths = np.array([len(w) for w in self.examples])
         train = self.data.interactions.loc[self.data.interactions["split"] == "train", "item_idx"].to_numpy()
@@ -118,9 +121,9 @@ class SequenceObjective(Objective):
         inputs, labels = inputs.to(self.device), labels.to(self.device)
         if self.config.negatives > 0:  # sampled softmax over K popularity-drawn negatives, logQ-corrected
             negatives = draw_negatives(self.log_q.cpu(), self.config.negatives, generator).to(self.device)
-            loss = call("sampled_loss", inputs, labels, negatives, self.log_q)
+            loss = call("sampled_loss", inputs, labels, negatives, self.log_q, self.exclude)
         else:
-            loss = call("loss", inputs, labels)  # full-softmax cross-entropy (in catalogue chunks)
+            loss = call("loss", inputs, labels, self.exclude)  # full-softmax cross-entropy (in chunks)
         return loss, {"loss": loss.item()}
 
     def validate(self, model: SeqRecModel, accelerator: Accelerator) -> dict[str, float]:
@@ -128,23 +131,44 @@ class SequenceObjective(Objective):
         return {**record, "score": record["valid_ndcg@10"]}
 
 
-def fingerprint(model_config: SeqRecConfig, config: TrainConfig, data: ProcessedData) -> str:
-    """What a checkpoint must match to be resumed: the model, the optimisation and the data."""
+def array_digest(values: np.ndarray | torch.Tensor | None) -> str | None:
+    """SHA-256 of an array's bytes (None for None): what a checkpoint records of its text vectors."""
+    if values is None:
+        return None
+    return hashlib.sha256(np.ascontiguousarray(np.asarray(values)).tobytes()).hexdigest()
+
+
+def fingerprint(
+    model_config: SeqRecConfig,
+    config: TrainConfig,
+    data: ProcessedData,
+    text: np.ndarray | None = None,
+    exclude: torch.Tensor | None = None,
+) -> str:
+    """What a checkpoint must match to be resumed: the model, the optimisation and the data (with
+    the item text vectors and the withheld items, when there are any)."""
     payload = {
         "model": model_config.to_dict(),
         "train": dataclasses.asdict(config),
         "data": data.manifest["fingerprint"],
         "version": TRAINING_VERSION,
     }
+    if text is not None or exclude is not None:
+        payload["text"], payload["exclude"] = array_digest(text), array_digest(exclude)
     payload["model"].pop("transformers_version", None)
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def new_model(model_config: SeqRecConfig, data: ProcessedData) -> SeqRecModel:
-    """A freshly initialised model carrying the dataset's side-information tables."""
+def new_model(model_config: SeqRecConfig, data: ProcessedData, text: np.ndarray | None = None) -> SeqRecModel:
+    """A freshly initialised model carrying the dataset's side-information tables and, for a
+    text-aware model, the item text vectors (V, text_dim)."""
     model = SeqRecModel(model_config)
     if model_config.side_info:
         model.set_side_information(data.genre_matrix(), data.year_buckets())
+    if model_config.text_dim:
+        if text is None:
+            raise ValueError("a text-aware model needs the item text vectors (text=...)")
+        model.set_item_text(text)
     return model
 
 
@@ -192,16 +216,20 @@ def train(
     device: torch.device,
     progress: bool = True,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
+    text: np.ndarray | None = None,
+    exclude: torch.Tensor | None = None,
 ) -> TrainResult:
     """Train (or resume, or return a finished run from ``run_dir``) and return the best model.
 
-    ``on_epoch`` is called with each epoch's record once its checkpoint is on disk.
+    ``on_epoch`` is called with each epoch's record once its checkpoint is on disk. ``text``: the
+    item text vectors of a text-aware model; ``exclude`` (V,): items withheld from training, left
+    out of the softmax (the cold-start protocol of notebook 02b).
     """
     accelerator = accelerator_for(str(device))
     set_seed(config.seed)  # the initial weights, then dropout
-    model = new_model(model_config, data)
-    objective = SequenceObjective(model_config, config, data, accelerator.device)
-    key = fingerprint(model_config, config, data)
+    model = new_model(model_config, data, text)
+    objective = SequenceObjective(model_config, config, data, accelerator.device, exclude)
+    key = fingerprint(model_config, config, data, text, exclude)
     fitted = fit(
         model, [{"params": list(model.parameters())}], objective, EngineConfig.of(config), accelerator,
         Path(run_dir), key, f"{model_config.objective} training", progress, on_epoch,

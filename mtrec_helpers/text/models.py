@@ -1,0 +1,59 @@
+"""Notebook 02b's recommenders: 02's causal model made text-aware, and what its items learned.
+
+The text-aware model is 02's causal model — the same encoder shape, side information, seen-item
+bias and training engine — whose item vectors are e_i = P t_i + δ_i (see
+:mod:`mtrec_helpers.pretraining.models`), so any difference from 02's id-only model is the text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mtrec_helpers.evaluation import VALID_USERS
+from mtrec_helpers.pretraining.models import SeqRecConfig, SeqRecModel
+from mtrec_helpers.pretraining.train import TrainConfig
+
+
+def text_aware_config(encoder_dir: Path, text_dim: int, delta: float) -> SeqRecConfig:
+    """The config of the model in ``encoder_dir`` (02's causal model) with text-aware items over text
+    vectors of width ``text_dim`` and the δ bound ρ = ``delta``; ``text_dim`` = 0: the id-only one."""
+    config = SeqRecConfig.from_pretrained(Path(encoder_dir))
+    config.text_dim, config.text_items, config.text_delta = text_dim, text_dim > 0, delta
+    return config
+
+
+def chapter_train_config(params: Mapping[str, Any]) -> TrainConfig:
+    """Training settings from the chapter's parameters (the engine's defaults otherwise)."""
+    return TrainConfig(
+        epochs=params["EPOCHS"],
+        batch_size=params["BATCH_SIZE"],
+        lr=params["LR"],
+        patience=params["PATIENCE"],
+        seed=params["SEED"],
+        max_batches=params["MAX_STEPS"],
+        valid_users=params.get("VALID_USERS", VALID_USERS),
+    )
+
+
+@torch.no_grad()
+def item_vectors(model: SeqRecModel) -> np.ndarray:
+    """Every vocabulary index's item vector e_i (V, H) as the model uses it, L2-normalised."""
+    table = model.item_embeddings(torch.arange(model.config.vocab_size, device=model.device))
+    return torch.nn.functional.normalize(table.float(), dim=-1).cpu().numpy()
+
+
+@torch.no_grad()
+def delta_share(model: SeqRecModel) -> np.ndarray:
+    """‖δ_i‖ / ‖P t_i‖ per vocabulary index (V,): how far training moved each item from its text
+    (0: the text alone, ρ: as far as the bound allows)."""
+    items = torch.arange(model.config.vocab_size, device=model.device)
+    text = model.text_projection(model.item_text[items])
+    raw = model.bert.embeddings.word_embeddings(items)
+    limit = model.config.text_delta * text.norm(dim=-1)
+    delta = torch.minimum(raw.norm(dim=-1), limit)
+    return (delta / text.norm(dim=-1).clamp(min=1e-12)).cpu().numpy()
