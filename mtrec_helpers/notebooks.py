@@ -165,19 +165,19 @@ def select_notebooks(notebooks: Sequence[Path], only: Sequence[str] | None) -> l
     """The notebooks numbered in ``only`` (all when it is empty); a number without a notebook is refused."""
     if not only:
         return list(notebooks)
-    numbers = {nb.name[:2] for nb in notebooks}
+    numbers = {nb.name.split("_")[0] for nb in notebooks}
     missing = sorted(set(only) - numbers)
     if missing:
         raise NotebookParameterError(
             f"--only {' '.join(missing)}: no such notebook; the notebooks are {', '.join(sorted(numbers))}."
         )
-    return [nb for nb in notebooks if nb.name[:2] in set(only)]
+    return [nb for nb in notebooks if nb.name.split("_")[0] in set(only)]
 
 
 def notebook_number(text: str) -> str:
-    """A two-digit notebook number for ``--only``; anything else (e.g. a KEY=VALUE that ``--only``
-    swallowed) is refused rather than silently matching no notebook."""
-    if len(text) != 2 or not text.isdigit():
+    """A notebook number for ``--only`` (two digits, e.g. 02, or a sidebar chapter like 02b); anything
+    else (e.g. a KEY=VALUE that ``--only`` swallowed) is refused rather than silently matching no notebook."""
+    if not re.fullmatch(r"\d\d[a-z]?", text):
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a notebook number like 02; put KEY=VALUE overrides before --only"
         )

@@ -101,7 +101,7 @@ def run_size(
             _run([
                 sys.executable, "-m", "mtrec_helpers.notebooks", "--dataset", size, "--device", device,
                 "--artifacts-dir", str(artifacts), "--runs-dir", str(folder), *overrides,
-                "--only", notebook.name[:2],
+                "--only", stage.number,
             ])  # fmt: skip
         timings = json.loads((folder / TIMINGS).read_text(encoding="utf-8"))
         record["stages"][stage.name] = {

@@ -28,12 +28,13 @@ def run_stage(notebook: str, stage: str, tmp_path: Path, **parameters: Any) -> d
 
 def run_all(folder: Path, overrides: dict[str, dict[str, Any]], dataset: str = "ml-100k") -> dict[str, float]:
     """Every numbered notebook in order from an empty ``folder/artifacts``, as `make run` does, with
-    per-notebook overrides (keyed by the number, e.g. "02"); returns seconds per notebook."""
+    per-notebook overrides (keyed by the chapter number, e.g. "02", "02b"); returns seconds per notebook."""
     common = {"DATASET": dataset, "ARTIFACTS_DIR": str(folder / "artifacts"), "DEVICE": "cpu"}
     seconds = {}
     for notebook in numbered_notebooks():
         start = time.perf_counter()
-        parameters = parameters_for(notebook, common, overrides.get(notebook.name[:2], {}))
+        number = notebook.name.split("_")[0]
+        parameters = parameters_for(notebook, common, overrides.get(number, {}))
         run_notebook(notebook, folder / "runs" / notebook.name, parameters)
-        seconds[notebook.name[:2]] = time.perf_counter() - start
+        seconds[number] = time.perf_counter() - start
     return seconds

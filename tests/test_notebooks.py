@@ -145,6 +145,7 @@ def test_a_relative_artifacts_dir_override_is_relative_to_the_caller(
 TINY = {
     "02": {"EPOCHS": 2, "HIDDEN": 16, "MAX_LEN": 20, "LR": 5e-3, "KNN_NEIGHBOURS": [20], "EASE_L2": [200],
            "N_BOOT": 200},
+    "02b": {"EPOCHS": 1, "N_BOOT": 200},
     "03": {"EPOCHS": 1, "HEAD_EPOCHS": 0, "REFIT_EPOCHS": 1, "AUX_LAMBDAS": [0.3], "LR": 1e-3, "LORA_RANK": 4,
            "N_BOOT": 200},
     "04": {"ITERATIONS": 5, "SLATEQ_ITERATIONS": 3, "BATCH_USERS": 64, "EVAL_REPEATS": 1, "LOG_REPEATS": 1,
@@ -180,7 +181,37 @@ def test_end_to_end_pipeline_writes_every_stage(pipeline: Path) -> None:
         assert metrics["stage"] == stage and metrics["dataset"] == "ml-100k" and metrics["device"] == "cpu"
         assert metrics["wall_time_s"] > 0
     assert sorted(p.name for p in (pipeline / "runs").iterdir()) == [nb.name for nb in NOTEBOOKS]
-    assert len(NOTEBOOKS) == 6
+    assert len(NOTEBOOKS) == 7
+
+
+def test_text_chapter_on_real_ml100k(pipeline: Path) -> None:
+    """02b: MiniLM embeds the catalogue, every slice has the three models with intervals and the paired
+    differences, the cold slice holds exactly the users whose test item was withheld."""
+    metrics = stage_metrics(pipeline, "text")
+    n_items = stage_metrics(pipeline, "data_prep")["n_items"]
+    assert metrics["text_model"]["name"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert len(metrics["text_model"]["files_hash"]) == 64 and metrics["embed_seconds"] > 0
+    assert metrics["cold_items"] == round(0.15 * n_items)
+    for name, models in metrics["slices"].items():
+        assert set(models) == {"id_only", "text_aware", "content_only"}, name
+        for record in models.values():
+            assert record["ndcg@10_ci"][0] <= record["ndcg@10"] <= record["ndcg@10_ci"][1]
+            assert 0 <= record["ndcg@10"] <= record["hr@10"] <= 1
+        for pair in ("text_aware_vs_id_only", "text_aware_vs_content_only"):
+            low, high = metrics["paired"][name][pair]["ndcg@10_diff_ci"]
+            assert low <= metrics["paired"][name][pair]["ndcg@10_diff"] <= high
+    assert metrics["slices"]["overall"]["id_only"]["n_users"] == 943
+    assert 0 < metrics["slices"]["cold"]["id_only"]["n_users"] < 943
+    assert 0 < metrics["slices"]["long_tail"]["id_only"]["n_users"] < 943
+    # the content-only baseline ranks cold items by their text: far better than the id-only model,
+    # whose cold items keep random vectors
+    cold = metrics["slices"]["cold"]
+    assert cold["content_only"]["hr@10"] > cold["id_only"]["hr@10"]
+    ensemble = stage_metrics(pipeline, "ensemble")
+    assert "text_aware" in ensemble["results"] and "text_aware" in ensemble["alpha_shares"]
+    assert set(ensemble["text_member"]) >= {"alpha_share", "ndcg@10_gain", "ndcg@10_gain_ci"}
+    effect = stage_metrics(pipeline, "multitask")["user_text"]
+    assert "genre_micro_f1" in effect and set(effect["genre_micro_f1"]) == {"without", "with", "difference"}
 
 
 def test_pretraining_smoke_on_real_ml100k(pipeline: Path) -> None:

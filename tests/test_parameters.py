@@ -95,7 +95,7 @@ def test_bad_override_stops_before_the_first_notebook(
 
 def test_only_refuses_a_notebook_that_does_not_exist(capsys: pytest.CaptureFixture[str]) -> None:
     assert notebooks_main(["--only", "07"]) == 1
-    assert "--only 07: no such notebook; the notebooks are 01, 02, 03, 04, 05, 06" in capsys.readouterr().err
+    assert "--only 07: no such notebook; the notebooks are 01, 02, 02b, 03, 04, 05, 06" in capsys.readouterr().err
 
 
 def test_make_command_line_variables_become_overrides() -> None:
@@ -177,11 +177,13 @@ def test_max_steps_reaches_the_training_settings_of_every_notebook_that_declares
     from mtrec_helpers.distill.experiments import distill_config
     from mtrec_helpers.multitask.finetune import finetune_config
     from mtrec_helpers.pretraining.train import objective_configs
+    from mtrec_helpers.text.models import chapter_train_config
 
-    declared = {path.name[:2]: declared_parameters(path) for path in NOTEBOOKS}
+    declared = {path.name.split("_")[0]: declared_parameters(path) for path in NOTEBOOKS}
     data = SimpleNamespace(n_items=50, vocab={"genres": ["Drama"]})
     builders = {
         "02": lambda p: [train for _, train in objective_configs(data, p).values()],  # type: ignore[arg-type]
+        "02b": lambda p: [chapter_train_config(p)],
         "03": lambda p: [finetune_config(p)],
         "05": lambda p: [distill_config(p)],
     }
