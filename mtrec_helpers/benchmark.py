@@ -81,6 +81,11 @@ def benchmark_record(artifacts: Path, runs: Path, command: str) -> dict[str, Any
     if "pretraining" in stages:
         record["pretraining"] = _table(stages["pretraining"]["results"], TABLE_METRICS)
         record["train_seq_per_s"] = stages["pretraining"].get("train_seq_per_s")
+    if "text" in stages:
+        text = stages["text"]
+        record["text"] = {
+            key: text[key] for key in ("text_model", "embed_seconds", "embeddings_cached", "slices", "paired")
+        }
     if "multitask" in stages:
         multitask = stages["multitask"]
         record["multitask"] = {
@@ -89,6 +94,7 @@ def benchmark_record(artifacts: Path, runs: Path, command: str) -> dict[str, Any
             "best": multitask["best"],
             "chosen_aux_lambda": multitask["chosen_aux_lambda"],
             "paired_vs_pretrained": multitask["paired_vs_pretrained"],
+            "user_text": multitask.get("user_text", {}),
         }
     if "rl" in stages:
         record["rl"] = {
@@ -114,6 +120,7 @@ def benchmark_record(artifacts: Path, runs: Path, command: str) -> dict[str, Any
             name: {k: v for k, v in pair.items() if k.startswith("ndcg@10")}
             for name, pair in ensemble["paired"].items()
         }
+        record["text_member"] = ensemble.get("text_member")
     return plain(record)
 
 
@@ -144,6 +151,12 @@ def summary(record: dict[str, Any]) -> str:
             low, high = pair["ndcg@10_diff_ci"]
             diff = pair["ndcg@10_diff"]
             lines.append(f"\n{name} − {record['best_single']}: NDCG@10 {diff:+.4f} [{low:+.4f}, {high:+.4f}]")
+    member = record.get("text_member")
+    if member and member.get("ndcg@10_gain") is not None:
+        lines.append(
+            f"\nText-aware member in the fusion: α share {member['alpha_share']:.3f}; full fusion − fusion "
+            f"without it: NDCG@10 {_with_interval(member, 'ndcg@10_gain', signed=True)}"
+        )
     lines += _stage_summaries(record)
     return "\n".join(lines) + "\n"
 
@@ -151,6 +164,30 @@ def summary(record: dict[str, Any]) -> str:
 def _stage_summaries(record: dict[str, Any]) -> list[str]:
     """The test tables of notebooks 03, 04 and 05 (those the README's stage sections cite)."""
     lines: list[str] = []
+    if "text" in record:
+        text = record["text"]
+        seconds = (
+            "read from the cache"
+            if text["embeddings_cached"]
+            else f"embedded in {text['embed_seconds']:.1f} s"
+        )
+        lines += ["", f"Notebook 02b ({text['text_model']['name']}, {seconds}), test NDCG@10 [95% CI]:", "",
+                  "| slice | users | id_only | text_aware | content_only | text_aware − id_only | "
+                  "text_aware − content_only |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+        for name, models in text["slices"].items():
+            pairs = text["paired"][name]
+            lines.append(
+                f"| {name} | {models['id_only']['n_users']} | "
+                + " | ".join(
+                    _with_interval(models[m], "ndcg@10") for m in ("id_only", "text_aware", "content_only")
+                )
+                + " | "
+                + " | ".join(
+                    _with_interval(pairs[f"text_aware_vs_{b}"], "ndcg@10_diff", signed=True)
+                    for b in ("id_only", "content_only")
+                )
+                + " |"
+            )
     if "multitask" in record:
         multitask = record["multitask"]
         lines += ["", f"Notebook 03 (chosen: {multitask['best']}, λ = {multitask['chosen_aux_lambda']}):", "",
@@ -167,6 +204,11 @@ def _stage_summaries(record: dict[str, Any]) -> list[str]:
                 f"{_number(row, 'profile_accuracy', 3)} / {_number(row, 'profile_macro_f1', 3)} | "
                 f"{_with_interval(pair, 'ndcg@10_diff', signed=True) if pair else '–'} |"
             )
+    if record.get("multitask", {}).get("user_text"):
+        effect = record["multitask"]["user_text"]
+        lines.append("\nUser-interest text features in 03 (with − without): " + ", ".join(
+            f"{name} {row['difference']:+.4f}" for name, row in effect.items()
+        ))  # fmt: skip
     if "rl" in record:
         lines += ["", f"Notebook 04 (chosen: {record['rl']['best']}), Δ return vs greedy [95% CI]:", "",
                   "| agent | " + " | ".join(record["rl"]["variants"]) + " |",
