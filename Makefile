@@ -59,8 +59,8 @@ run: setup ## execute every numbered notebook in order with papermill into RUNS_
 	$(PY) -m mtrec_helpers.notebooks --dataset $(DATASET) --artifacts-dir $(ARTIFACTS_DIR) \
 		--runs-dir $(RUNS_DIR) --device $(DEVICE) --make-variables $(PARAMS)
 
-test: setup ## unit tests and papermill notebook tests
-	$(PY) -m pytest $(PYTEST_ARGS)
+test: setup ## unit tests and papermill notebook tests (offline: nothing is fetched from the model hub)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 bench: setup ## full default run from an empty artifacts folder, then benchmarks/<device>-<dataset>.json
 	rm -rf $(BENCH_DIR)
