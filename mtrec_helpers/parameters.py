@@ -87,7 +87,9 @@ RANGES: dict[str, Range] = {
          "EXPLORATION_TEMPERATURE", "BEHAVIOUR_TEMPERATURE", "SOFT_TEMPERATURE", "IS_CAP", "MIN_COMPRESSION"],
         POSITIVE,
     ),
-    **dict.fromkeys(["DROPOUT", "STUDENT_DROPOUT", "MASK_PROB", "HELDOUT_SHARE", "EPSILON"], PROBABILITY),
+    **dict.fromkeys(
+        ["DROPOUT", "STUDENT_DROPOUT", "MASK_PROB", "HELDOUT_SHARE", "EPSILON", "ID_DROPOUT"], PROBABILITY
+    ),
     **dict.fromkeys(["AUX_LAMBDAS", "CE_WEIGHT", "SOFT_WEIGHT", "CLUSTER_WEIGHT"], NON_NEGATIVE),
     "GAMMA": Range(0, 1),
     "COLD_SHARE": Range(0, 1, open_low=True, open_high=True),

@@ -101,10 +101,10 @@ def test_the_packaged_minilm_puts_similar_films_together() -> None:
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.1
 
 
-def _text_model(text: np.ndarray, delta: float = 0.5) -> SeqRecModel:
+def _text_model(text: np.ndarray, delta: float = 0.5, id_dropout: float = 0.0) -> SeqRecModel:
     torch.manual_seed(0)
-    config = build_config(len(text) - 2, "causal", hidden=16, layers=1, heads=2, max_len=10,
-                          dropout=0.0, text_dim=text.shape[1], text_delta=delta)  # fmt: skip
+    config = build_config(len(text) - 2, "causal", hidden=16, layers=1, heads=2, max_len=10, dropout=0.0,
+                          text_dim=text.shape[1], text_delta=delta, id_dropout=id_dropout)  # fmt: skip
     model = SeqRecModel(config)
     model.set_item_text(text)
     return model
@@ -124,6 +124,33 @@ def test_text_aware_items_start_at_their_projected_text_and_keep_the_delta_bound
     table = model.item_embeddings(torch.arange(12))
     expected = model.cls.predictions.transform(hidden) @ table.T + model.cls.predictions.bias
     torch.testing.assert_close(model.scores(hidden), expected)  # the output layer is text-aware too
+
+
+def test_id_dropout_scores_dropped_items_by_their_text_alone() -> None:
+    text = F.normalize(torch.randn(12, 8), dim=-1).numpy()
+    model = _text_model(text, id_dropout=0.4)
+    with torch.no_grad():
+        model.bert.embeddings.word_embeddings.weight.normal_(0, 1.0)
+        model.cls.predictions.bias.normal_(0, 1.0)
+        model.text_bias.weight.normal_(0, 1.0)
+    items = torch.arange(12)
+    text_part = model.text_projection(model.item_text)
+    text_bias = model.text_bias(model.item_text).squeeze(-1)
+    torch.testing.assert_close(model.item_bias(items), text_bias + model.cls.predictions.bias)
+    model.eval()
+    assert model.id_keep() is None  # evaluation never drops
+    model.train()
+    torch.manual_seed(1)
+    keeps = torch.stack([model.id_keep() for _ in range(500)])
+    assert keeps.shape == (500, 12) and abs(1 - keeps.float().mean().item() - 0.4) < 0.02
+    keep = keeps[0]
+    dropped = ~keep
+    torch.testing.assert_close(model.item_embeddings(items, keep)[dropped], text_part[dropped])
+    torch.testing.assert_close(model.item_bias(items, keep)[dropped], text_bias[dropped])
+    torch.testing.assert_close(model.item_embeddings(items, keep)[keep], model.item_embeddings(items)[keep])
+    hidden = torch.randn(3, 16)
+    torch.testing.assert_close(model.scores(hidden, keep=keep)[:, keep], model.scores(hidden)[:, keep])
+    assert not torch.allclose(model.scores(hidden, keep=keep)[:, dropped], model.scores(hidden)[:, dropped])
 
 
 def test_withheld_items_leave_the_softmax_and_get_no_gradient() -> None:

@@ -53,6 +53,7 @@ class SeqRecConfig(BertConfig):
         text_dim: int = 0,
         text_items: bool = False,
         text_delta: float = 1.0,
+        id_dropout: float = 0.0,
         **kwargs,
     ) -> None:
         if objective not in OBJECTIVES:
@@ -70,6 +71,7 @@ class SeqRecConfig(BertConfig):
         self.text_dim = text_dim  # width of the frozen item text vectors (0: none stored)
         self.text_items = text_items  # items represented as P t_i + bounded δ_i
         self.text_delta = text_delta  # ρ: the bound on ‖δ_i‖ relative to ‖P t_i‖
+        self.id_dropout = id_dropout  # share of items whose id part (δ_i, b_i) a training batch drops
 
     @property
     def n_items(self) -> int:
@@ -101,6 +103,7 @@ def build_config(
     seen_bias: bool = False,
     text_dim: int = 0,
     text_delta: float = 1.0,
+    id_dropout: float = 0.0,
 ) -> SeqRecConfig:
     """A config for ``n_items`` items (vocabulary: PAD, the items, MASK); ``text_dim`` > 0 makes the
     items text-aware over text vectors of that width."""
@@ -111,6 +114,7 @@ def build_config(
         text_dim=text_dim,
         text_items=text_dim > 0,
         text_delta=text_delta,
+        id_dropout=id_dropout,
         n_genres=n_genres,
         n_year_buckets=n_year_buckets,
         vocab_size=n_items + 2,
@@ -150,10 +154,12 @@ class SeqRecModel(BertPreTrainedModel):
             self.register_buffer("item_text", torch.zeros(config.vocab_size, config.text_dim))
         if config.text_items:
             self.text_projection = nn.Linear(config.text_dim, hidden, bias=False)
+            self.text_bias = nn.Linear(config.text_dim, 1, bias=False)
         self.post_init()
         if config.text_items:
             with torch.no_grad():
                 self.bert.embeddings.word_embeddings.weight.zero_()  # δ starts at zero: e_i = P t_i
+                self.text_bias.weight.zero_()
 
     def set_side_information(self, genres: np.ndarray, year_buckets: np.ndarray) -> None:
         """Store each item's multi-hot genres (V, n_genres) and decade bucket (V,) in the model."""
@@ -166,10 +172,20 @@ class SeqRecModel(BertPreTrainedModel):
         table[[0, self.config.mask_id]] = 0.0
         self.item_text.copy_(table)
 
-    def item_embeddings(self, items: torch.Tensor) -> torch.Tensor:
-        """Item embeddings (text-aware: P t_i + δ_i with ‖δ_i‖ ≤ ρ‖P t_i‖), plus genre and decade
-        embeddings when side information is on."""
+    def id_keep(self) -> torch.Tensor | None:
+        """For one training batch, which items keep their id part (V,) bool: a share ``id_dropout``
+        drops δ_i and b_i, so that the text alone must place them — the way a cold item is scored
+        (DropoutNet). None outside training or without text-aware items."""
+        if not (self.training and self.config.text_items and self.config.id_dropout > 0):
+            return None
+        return torch.rand(self.config.vocab_size, device=self.device) >= self.config.id_dropout
+
+    def item_embeddings(self, items: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+        """Item embeddings (text-aware: P t_i + δ_i with ‖δ_i‖ ≤ ρ‖P t_i‖, δ_i dropped where ``keep``
+        (V,) is False), plus genre and decade embeddings when side information is on."""
         embedded = self.bert.embeddings.word_embeddings(items)
+        if keep is not None:
+            embedded = embedded * keep[items].unsqueeze(-1)
         if self.config.text_items:
             text = self.text_projection(self.item_text[items])
             limit = self.config.text_delta * text.norm(dim=-1, keepdim=True)
@@ -181,21 +197,33 @@ class SeqRecModel(BertPreTrainedModel):
             embedded = embedded + self.year_embeddings(self.item_years[items])
         return embedded
 
+    def item_bias(self, items: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+        """Each item's output bias b_i; text-aware: w·t_i + b_i, so that an item without
+        interactions (or whose id part ``keep`` drops) gets the popularity its text predicts."""
+        bias = self.cls.predictions.bias[items]
+        if not self.config.text_items:
+            return bias
+        if keep is not None:
+            bias = bias * keep[items]
+        return bias + self.text_bias(self.item_text[items]).squeeze(-1)
+
     def encode(
         self,
         input_ids: torch.Tensor,
         output_attentions: bool = False,
         extra_embeddings: torch.Tensor | None = None,
+        keep: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
         """Hidden states (B, L, H) of left-padded item sequences, and attentions if asked.
 
         Positions count from the right (the last item is always at ``max_len - 1``), so a batch
         padded only to its longest sequence sees the same positions as a full-length one.
-        ``extra_embeddings`` (B, L, H), e.g. context features, are added to the item embeddings.
+        ``extra_embeddings`` (B, L, H), e.g. context features, are added to the item embeddings;
+        ``keep`` is a training batch's id dropout (:meth:`id_keep`).
         """
         length = input_ids.shape[1]
         positions = torch.arange(self.config.max_len - length, self.config.max_len, device=input_ids.device)
-        embedded = self.item_embeddings(input_ids)
+        embedded = self.item_embeddings(input_ids, keep)
         if extra_embeddings is not None:
             embedded = embedded + extra_embeddings
         output = self.bert(
@@ -236,15 +264,16 @@ class SeqRecModel(BertPreTrainedModel):
         """Sampled-softmax next-item loss at the labelled positions, K shared ``negatives`` drawn
         from q (:mod:`mtrec_helpers.sampled`): (N, K) logits instead of (N, V). ``exclude`` (V,)
         marks items withheld from training (the cold-start protocol): never a negative."""
-        hidden, _ = self.encode(input_ids)
+        keep = self.id_keep()
+        hidden, _ = self.encode(input_ids, keep=keep)
         rows, positions = torch.nonzero(labels != IGNORE, as_tuple=True)
         targets = labels[rows, positions]
         states = self.cls.predictions.transform(hidden[rows, positions])
-        bias = self.cls.predictions.decoder.bias
         if self.config.text_items:
-            positive = (states * self.item_embeddings(targets)).sum(-1) + bias[targets]
-            negative = states @ self.item_embeddings(negatives).T + bias[negatives]
+            positive = (states * self.item_embeddings(targets, keep)).sum(-1) + self.item_bias(targets, keep)
+            negative = states @ self.item_embeddings(negatives, keep).T + self.item_bias(negatives, keep)
         else:
+            bias = self.cls.predictions.decoder.bias
             weight = self.cls.predictions.decoder.weight
             positive = (states * weight[targets]).sum(-1) + bias[targets]
             negative = states @ weight[negatives].T + bias[negatives]
@@ -261,13 +290,17 @@ class SeqRecModel(BertPreTrainedModel):
             negative = negative + self.seen_weight * seen[:, inverse]
         return sampled_cross_entropy(positive, negative, targets, negatives, log_q)
 
-    def scores(self, hidden: torch.Tensor, seen: torch.Tensor | None = None) -> torch.Tensor:
+    def scores(
+        self, hidden: torch.Tensor, seen: torch.Tensor | None = None, keep: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Scores over the whole vocabulary from hidden states (N, H) → (N, V), plus the learned
         seen-item bias where ``seen`` marks the items already in the input. Text-aware items score
-        against their text-aware embeddings (the tied output layer of P t_i + δ_i)."""
+        against their text-aware embeddings and biases (the tied output layer of P t_i + δ_i), with
+        a training batch's id dropout ``keep``."""
         if self.config.text_items:
-            table = self.item_embeddings(torch.arange(self.config.vocab_size, device=hidden.device))
-            logits = self.cls.predictions.transform(hidden) @ table.T + self.cls.predictions.bias
+            items = torch.arange(self.config.vocab_size, device=hidden.device)
+            table = self.item_embeddings(items, keep)
+            logits = self.cls.predictions.transform(hidden) @ table.T + self.item_bias(items, keep)
         else:
             logits = self.cls(hidden)
         if self.config.seen_bias and seen is not None:
@@ -279,9 +312,10 @@ class SeqRecModel(BertPreTrainedModel):
     ) -> torch.Tensor:
         """Full-softmax cross-entropy at the labelled positions (labels == -100 are skipped), over
         the catalogue less ``exclude`` (V,) when given (items withheld from training)."""
-        hidden, _ = self.encode(input_ids)
+        keep = self.id_keep()
+        hidden, _ = self.encode(input_ids, keep=keep)
         rows, positions = torch.nonzero(labels != IGNORE, as_tuple=True)
-        return self.next_item_loss(input_ids, hidden, rows, positions, labels[rows, positions], exclude)
+        return self.next_item_loss(input_ids, hidden, rows, positions, labels[rows, positions], exclude, keep)
 
     def next_item_loss(
         self,
@@ -291,15 +325,16 @@ class SeqRecModel(BertPreTrainedModel):
         positions: torch.Tensor,
         targets: torch.Tensor,
         exclude: torch.Tensor | None = None,
+        keep: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Full-softmax cross-entropy of the states ``hidden`` (B, L, H) at (rows, positions), computed
         in chunks of the catalogue's logits (:func:`~mtrec_helpers.chunked.chunked_cross_entropy`);
-        items marked in ``exclude`` (V,) are left out of the softmax."""
+        items marked in ``exclude`` (V,) are left out of the softmax; ``keep`` is the batch's id dropout."""
         states = hidden[rows, positions]
 
         def scores(part: slice) -> torch.Tensor:
             seen = self.seen_items(input_ids, rows[part], positions[part]) if self.config.seen_bias else None
-            logits = self.scores(states[part], seen)
+            logits = self.scores(states[part], seen, keep)
             return logits if exclude is None else logits.masked_fill(exclude, float("-inf"))
 
         return chunked_cross_entropy(scores, targets, self.config.vocab_size)

@@ -19,11 +19,15 @@ from mtrec_helpers.pretraining.models import SeqRecConfig, SeqRecModel
 from mtrec_helpers.pretraining.train import TrainConfig
 
 
-def text_aware_config(encoder_dir: Path, text_dim: int, delta: float) -> SeqRecConfig:
+def text_aware_config(
+    encoder_dir: Path, text_dim: int, delta: float, id_dropout: float = 0.0
+) -> SeqRecConfig:
     """The config of the model in ``encoder_dir`` (02's causal model) with text-aware items over text
-    vectors of width ``text_dim`` and the δ bound ρ = ``delta``; ``text_dim`` = 0: the id-only one."""
+    vectors of width ``text_dim``, the δ bound ρ = ``delta`` and the id dropout; ``text_dim`` = 0:
+    the id-only one."""
     config = SeqRecConfig.from_pretrained(Path(encoder_dir))
     config.text_dim, config.text_items, config.text_delta = text_dim, text_dim > 0, delta
+    config.id_dropout = id_dropout if text_dim else 0.0
     return config
 
 
