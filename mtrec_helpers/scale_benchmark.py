@@ -104,9 +104,11 @@ def run_size(
                 "--only", stage.number,
             ])  # fmt: skip
         timings = json.loads((folder / TIMINGS).read_text(encoding="utf-8"))
+        finished = datetime.datetime.fromtimestamp((folder / TIMINGS).stat().st_mtime, datetime.UTC)
         record["stages"][stage.name] = {
             "wall_s": round(timings["notebooks"][notebook.stem], 1),
             "peak_rss_mb": round(timings["peak_kernel_rss_mb"], 1),
+            "finished": finished.isoformat(timespec="seconds"),  # when this measurement was taken
         }
         if metrics_path(artifacts, stage.name).is_file():
             cuda = read_metrics(artifacts, stage.name).get("cuda_peak_mb")
@@ -223,6 +225,11 @@ def plot(record: dict[str, Any], path: Path) -> None:
     figure.savefig(path, dpi=120)
 
 
+def invocation(argv: Sequence[str]) -> str:
+    """The command line that ran (what the results file records unless ``--command`` says otherwise)."""
+    return " ".join(["python -m mtrec_helpers.scale_benchmark", *argv])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="*", default=list(SIZES))
@@ -230,13 +237,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--work-dir", default="data/artifacts/scale")
     parser.add_argument("--out-dir", default="benchmarks")
     parser.add_argument("--skip-read", action="store_true", help="skip the 25M-row read measurement")
-    parser.add_argument("--command", default="make bench-scale")
+    parser.add_argument("--command", default=None, help="what ran, for the results file (default: this one)")
     parser.add_argument("--only", nargs="*", default=[], help="notebook numbers (default: all six)")
     parser.add_argument("--merge", action="store_true", help="add these sizes to an existing results file")
     parser.add_argument(
         "--collect", action="store_true", help="read the timings of an earlier, interrupted run"
     )
     args = parser.parse_args(argv)
+    if args.command is None:
+        args.command = invocation(sys.argv[1:] if argv is None else argv)
     hardware = machine()
     device = "cuda" if hardware["gpu"] and args.device != "cpu" else "cpu"
     record: dict[str, Any] = {

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from mtrec_helpers.scale_benchmark import exponents, markdown, ordered
+from mtrec_helpers.scale_benchmark import exponents, invocation, markdown, ordered
 
 
 def _size(interactions: int, wall: float, rss: float, stages: tuple[str, ...] = ("data_prep", "ensemble")):
@@ -31,3 +31,9 @@ def test_a_partial_run_is_reported_as_not_run_and_sizes_are_ordered() -> None:
     table = markdown(record)
     assert "| ensemble | 1.0 | 1 | not run | – |" in table
     assert table.index("ml-100k time") < table.index("synthetic-20m time")
+
+
+def test_the_results_file_records_the_command_that_really_ran() -> None:
+    assert invocation(["--sizes", "synthetic-20m", "--only", "04", "--merge"]) == (
+        "python -m mtrec_helpers.scale_benchmark --sizes synthetic-20m --only 04 --merge"
+    )

@@ -24,7 +24,7 @@ variance.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -84,6 +84,11 @@ class Logs:
     def __len__(self) -> int:
         return len(self.action)
 
+    @classmethod
+    def joined(cls, parts: Sequence[Logs]) -> Logs:
+        """The clicked steps of several groups of sessions, in order (as :meth:`SessionStats.joined`)."""
+        return cls(**{f.name: torch.cat([getattr(part, f.name) for part in parts]) for f in fields(cls)})
+
 
 def behaviour_logits(features: torch.Tensor, available: torch.Tensor, temperature: float) -> torch.Tensor:
     """The logging policy's logits: the greedy ranker's standardised scores / T."""
@@ -105,7 +110,7 @@ def log_sessions(
     groups = session_groups(np.tile(users, config.log_repeats), config.seed)
     parts = [_log_group(new_sessions(group, seed), table, genres, slate_size, gamma, config, generator)
              for group, seed in groups]  # fmt: skip
-    return Logs(**{f.name: torch.cat([getattr(part, f.name) for part in parts]) for f in fields(Logs)})
+    return Logs.joined(parts)
 
 
 def _log_group(
