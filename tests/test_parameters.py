@@ -177,14 +177,13 @@ def test_max_steps_reaches_the_training_settings_of_every_notebook_that_declares
 
     from mtrec_helpers.distill.experiments import distill_config
     from mtrec_helpers.multitask.finetune import finetune_config
-    from mtrec_helpers.pretraining.train import objective_configs
-    from mtrec_helpers.text.models import chapter_train_config
+    from mtrec_helpers.pretraining.train import objective_configs, train_config
 
     declared = {path.name.split("_")[0]: declared_parameters(path) for path in NOTEBOOKS}
     data = SimpleNamespace(n_items=50, vocab={"genres": ["Drama"]})
     builders = {
         "02": lambda p: [train for _, train in objective_configs(data, p).values()],  # type: ignore[arg-type]
-        "02b": lambda p: [chapter_train_config(p)],
+        "02b": lambda p: [train_config(p)],
         "03": lambda p: [finetune_config(p)],
         "05": lambda p: [distill_config(p)],
     }

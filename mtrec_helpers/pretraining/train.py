@@ -172,6 +172,22 @@ def new_model(model_config: SeqRecConfig, data: ProcessedData, text: np.ndarray 
     return model
 
 
+def train_config(params: Mapping[str, Any]) -> TrainConfig:
+    """Training settings from a notebook's parameters (the engine's defaults for those it lacks)."""
+    defaults = TrainConfig()
+    return TrainConfig(
+        epochs=params["EPOCHS"],
+        batch_size=params["BATCH_SIZE"],
+        lr=params["LR"],
+        patience=params["PATIENCE"],
+        mask_prob=params.get("MASK_PROB", defaults.mask_prob),
+        seed=params["SEED"],
+        max_batches=params["MAX_STEPS"],
+        negatives=params.get("NEGATIVES", defaults.negatives),
+        valid_users=params.get("VALID_USERS", defaults.valid_users),
+    )
+
+
 def objective_configs(
     data: ProcessedData, params: Mapping[str, Any]
 ) -> dict[str, tuple[SeqRecConfig, TrainConfig]]:
@@ -192,17 +208,7 @@ def objective_configs(
                 n_year_buckets=13,
                 seen_bias=params["SEEN_BIAS"],
             ),
-            TrainConfig(
-                epochs=params["EPOCHS"],
-                batch_size=params["BATCH_SIZE"],
-                lr=params["LR"],
-                patience=params["PATIENCE"],
-                mask_prob=params["MASK_PROB"],
-                seed=params["SEED"],
-                max_batches=params["MAX_STEPS"],
-                negatives=params["NEGATIVES"],
-                valid_users=params["VALID_USERS"],
-            ),
+            train_config(params),
         )  # fmt: skip
         for objective in params["OBJECTIVES"]
     }

@@ -7,16 +7,12 @@ bias and training engine — whose item vectors are e_i = P t_i + δ_i (see
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
-from mtrec_helpers.evaluation import VALID_USERS
 from mtrec_helpers.pretraining.models import SeqRecConfig, SeqRecModel
-from mtrec_helpers.pretraining.train import TrainConfig
 
 
 def text_aware_config(
@@ -29,19 +25,6 @@ def text_aware_config(
     config.text_dim, config.text_items, config.text_delta = text_dim, text_dim > 0, delta
     config.id_dropout = id_dropout if text_dim else 0.0
     return config
-
-
-def chapter_train_config(params: Mapping[str, Any]) -> TrainConfig:
-    """Training settings from the chapter's parameters (the engine's defaults otherwise)."""
-    return TrainConfig(
-        epochs=params["EPOCHS"],
-        batch_size=params["BATCH_SIZE"],
-        lr=params["LR"],
-        patience=params["PATIENCE"],
-        seed=params["SEED"],
-        max_batches=params["MAX_STEPS"],
-        valid_users=params.get("VALID_USERS", VALID_USERS),
-    )
 
 
 @torch.no_grad()
