@@ -17,10 +17,11 @@ import pytest
 import torch
 from torch.profiler import ProfilerActivity, profile
 
+from mtrec_helpers import memory
 from mtrec_helpers.data import SyntheticConfig, prepare_dataset
 from mtrec_helpers.ensemble.experiments import evaluation_pass, fit_fusions, validation_pass
 from mtrec_helpers.ensemble.scores import score_batches
-from mtrec_helpers.memory import MMAP_THRESHOLD, fix_mmap_threshold
+from mtrec_helpers.memory import MMAP_THRESHOLD, bound_heap, fix_mmap_threshold, needs_bounded_heap
 from mtrec_helpers.pretraining.baselines import fit_ease, fit_itemknn, fit_popularity
 from mtrec_helpers.rl import user_model as user_model_module
 from mtrec_helpers.rl.experiments import World
@@ -94,6 +95,17 @@ def test_simulator_world_and_held_out_fit_never_hold_every_users_row(datasets, m
     assert_no_growth(simulator_inputs, datasets)
 
 
+def test_only_large_catalogues_need_a_bounded_heap() -> None:
+    """A batch of scores over ML-20M's 26,744 items (27 MB) fragments the heap; ML-100k's and
+    ML-1M's (1.7 and 3.8 MB) do not, and keep glibc's dynamic threshold (fast training steps)."""
+    assert not needs_bounded_heap(1682) and not needs_bounded_heap(3706)
+    assert needs_bounded_heap(26744) and needs_bounded_heap(59047)
+    assert not bound_heap(1682)
+
+
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
-def test_importing_the_package_fixes_glibcs_mmap_threshold() -> None:
-    assert fix_mmap_threshold() and fix_mmap_threshold(MMAP_THRESHOLD)
+def test_loading_a_large_catalogue_fixes_glibcs_mmap_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
+    fixed: list[int] = []
+    monkeypatch.setattr(memory, "fix_mmap_threshold", lambda: fixed.append(MMAP_THRESHOLD) or True)
+    assert memory.bound_heap(26744) and fixed == [MMAP_THRESHOLD]
+    assert fix_mmap_threshold(MMAP_THRESHOLD)  # glibc takes the setting

@@ -37,6 +37,7 @@ from mtrec_helpers.data.preprocess import (
 from mtrec_helpers.data.schema import AGE_BUCKETS, RawData
 from mtrec_helpers.data.sources import file_md5, locate
 from mtrec_helpers.data.synthetic import SyntheticConfig, generate
+from mtrec_helpers.memory import bound_heap
 from mtrec_helpers.paths import ensure_writable
 from mtrec_helpers.stages import STAGES
 
@@ -226,6 +227,7 @@ def prepare_dataset(
         except DataError as exc:
             warnings.warn(f"rebuilding the processed data: {exc.problem}", stacklevel=2)
     raw = load_raw(dataset, source_dir, synthetic)
+    bound_heap(len(raw.items))  # large catalogues: freed score blocks go back to the system
     interactions, items, users, vocab = build(raw, min_interactions)
     split_sizes = interactions["split"].value_counts().reindex(SPLITS).astype(int).to_dict()
     manifest = {
@@ -310,6 +312,7 @@ def load_processed(folder: Path, reused: bool = False) -> ProcessedData:
             f"could not be read ({exc}).", path=folder, fix=PROCESSED_FIX.format(folder=folder)
         ) from exc
     interactions["split"] = interactions["split"].astype(pd.CategoricalDtype(list(SPLITS)))
+    bound_heap(len(items))  # large catalogues: freed score blocks go back to the system
     return ProcessedData(
         interactions=interactions,
         items=items,
