@@ -341,10 +341,14 @@ def test_two_process_launch_writes_the_runs_its_notebook_reuses(
     assignments = [f"{key}={value!r}" for key, value in settings.items()]
     launched = run(["-m", module, "--artifacts-dir", str(artifacts), "--device=cpu", *assignments], 2)
     runs = artifacts / stage / "runs"
+    user_text = {path.name for path in runs.iterdir() if path.name.endswith("+user_text")}
+    assert len(user_text) == (number == "03"), launched.stdout  # 03's chosen configuration with user text
+    names = names | user_text
     assert {path.name for path in runs.iterdir()} == names, launched.stdout
     assert all((runs / name / "checkpoint" / "engine.json").is_file() for name in names)
     written = _files(runs)
-    metrics = run_stage(NOTEBOOKS[int(number) - 1].name, stage, tmp_path, DEVICE="cpu", **settings)
+    notebook = next(nb for nb in NOTEBOOKS if nb.name.startswith(f"{number}_"))
+    metrics = run_stage(notebook.name, stage, tmp_path, DEVICE="cpu", **settings)
     assert _files(runs) == written  # every run was found finished: no epoch trained, no checkpoint written
     assert names <= set(metrics["histories"])
     for name in names:
@@ -356,6 +360,7 @@ def test_ensemble_smoke_on_real_ml100k(pipeline: Path) -> None:
     intervals, the paired tests against the best single model, the fitted weights, the report files."""
     metrics = stage_metrics(pipeline, "ensemble")
     members = {"pop", "itemknn", "ease", "bert4rec", "causal", "multitask", "student", "rl_reranker"}
+    members.add("text_aware")  # 02b's text-aware model
     ensembles = {"ensemble_softmax", "ensemble_uniform", "ensemble_rrf"}
     results = metrics["results"]
     assert set(results) == members | ensembles

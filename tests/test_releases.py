@@ -63,7 +63,11 @@ def test_release_runs_every_notebook(release_run: tuple[str, Path]) -> None:
         assert multitask["skipped_tasks"] == {} and 0 <= chosen["profile_accuracy"] <= 1
         assert data.vocab["rating_scale"] == [1.0, 5.0, 1.0]
     else:
-        assert manifest["source_encodings"] == {"ratings.csv": "utf-8", "movies.csv": "utf-8"}
+        files = ["ratings.csv", "movies.csv", "tags.csv"]
+        files += ["genome-scores.csv", "genome-tags.csv"] if release == "ml-25m" else []
+        assert manifest["source_encodings"] == dict.fromkeys(files, "utf-8")
+        assert data.items["tags"].map(len).gt(0).any()  # the tags reach the items (02b's texts)
+        assert data.items["genome"].map(len).gt(0).any() == (release == "ml-25m")
         assert not manifest["has_user_profile"] and "user profiles" in multitask["skipped_tasks"]["profile"]
         assert not any(key.startswith("profile") for key in chosen)
         assert data.vocab["rating_scale"] == [0.5, 5.0, 0.5]
