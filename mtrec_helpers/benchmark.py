@@ -84,7 +84,8 @@ def benchmark_record(artifacts: Path, runs: Path, command: str) -> dict[str, Any
     if "text" in stages:
         text = stages["text"]
         record["text"] = {
-            key: text[key] for key in ("text_model", "embed_seconds", "embeddings_cached", "slices", "paired")
+            key: text[key]
+            for key in ("text_model", "embed_seconds", "embeddings_cached", "id_dropout", "slices", "paired")
         }
     if "multitask" in stages:
         multitask = stages["multitask"]
@@ -171,7 +172,10 @@ def _stage_summaries(record: dict[str, Any]) -> list[str]:
             if text["embeddings_cached"]
             else f"embedded in {text['embed_seconds']:.1f} s"
         )
-        lines += ["", f"Notebook 02b ({text['text_model']['name']}, {seconds}), test NDCG@10 [95% CI]:", "",
+        chosen = text["id_dropout"]
+        lines += ["", f"Notebook 02b ({text['text_model']['name']}, {seconds}; ID_DROPOUT chosen on "
+                  f"validation: {chosen['standard']} on the standard split, {chosen['cold']} in the "
+                  "cold-start protocol), test NDCG@10 [95% CI]:", "",
                   "| slice | users | id_only | text_aware | content_only | text_aware − id_only | "
                   "text_aware − content_only |", "|---|---|---|---|---|---|---|"]  # fmt: skip
         for name, models in text["slices"].items():

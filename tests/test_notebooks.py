@@ -192,6 +192,13 @@ def test_text_chapter_on_real_ml100k(pipeline: Path) -> None:
     assert metrics["text_model"]["name"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert len(metrics["text_model"]["files_hash"]) == 64 and metrics["embed_seconds"] > 0
     assert metrics["cold_items"] == round(0.15 * n_items)
+    # ID_DROPOUT is chosen per protocol on validation: all users on the standard split, the users whose
+    # validation item is cold in the cold-start protocol
+    chosen, training = metrics["id_dropout"], metrics["training"]
+    standard = {p: training[f"standard text_aware, ID_DROPOUT {p}"]["valid_ndcg@10"] for p in (0.0, 0.3)}
+    assert chosen["standard"] == max(standard, key=standard.__getitem__)
+    cold_valid = {float(p): v for p, v in chosen["cold_valid_ndcg@10"].items()}
+    assert set(cold_valid) == {0.0, 0.3} and chosen["cold"] == max(cold_valid, key=cold_valid.__getitem__)
     for name, models in metrics["slices"].items():
         assert set(models) == {"id_only", "text_aware", "content_only"}, name
         for record in models.values():

@@ -3,7 +3,9 @@ protocol and the content-only baseline."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from mtrec_helpers.text.coldstart import cold_start_split, long_tail_items, long
 from mtrec_helpers.text.content import content_scorer, user_profiles
 from mtrec_helpers.text.encoder import DEFAULT_TEXT_MODEL, embed_texts, model_folder, pool
 from mtrec_helpers.text.items import item_text, item_texts, natural_title
+from mtrec_helpers.text.models import choose_id_dropout
 
 
 @pytest.fixture(scope="module")
@@ -184,6 +187,33 @@ def test_cold_start_split_withholds_items_from_training_only(data: ProcessedData
     assert np.array_equal(cold_start_split(data, share=0.2, seed=3).cold_items, split.cold_items)
     with pytest.raises(ValueError, match="COLD_SHARE"):
         cold_start_split(data, share=1.0)
+
+
+def test_cold_validation_ndcg_ranks_only_the_users_with_a_cold_validation_item(data: ProcessedData) -> None:
+    split = cold_start_split(data, share=0.2, seed=3)
+    users = split.cold_users("valid")
+    assert 0 < len(users) < data.n_users
+    targets = torch.tensor(data.targets("valid"))
+
+    def oracle(rows: np.ndarray, histories: list[np.ndarray]) -> torch.Tensor:  # the held-out item first
+        scores = torch.zeros(len(rows), data.n_items + 2)
+        scores[torch.arange(len(rows)), targets[torch.as_tensor(rows)]] = 1.0
+        return scores
+
+    assert split.valid_ndcg(oracle) == pytest.approx(1.0)
+    # an oracle only for the users whose validation item is warm scores zero on the cold ones
+    cold = torch.zeros(data.n_users, dtype=torch.bool)
+    cold[torch.from_numpy(users)] = True
+    warm_only = lambda rows, h: oracle(rows, h) * ~cold[torch.as_tensor(rows)].unsqueeze(1)  # noqa: E731
+    assert split.valid_ndcg(warm_only) == 0.0
+    none = dataclasses.replace(split, cold_items=np.array([], dtype=np.int64))
+    assert math.isnan(none.valid_ndcg(oracle))
+
+
+def test_id_dropout_is_chosen_on_validation_and_no_score_never_wins() -> None:
+    assert choose_id_dropout({0.0: 0.11, 0.3: 0.10}) == 0.0
+    assert choose_id_dropout({0.0: 0.008, 0.3: 0.019, 0.6: math.nan}) == 0.3
+    assert choose_id_dropout({0.3: math.nan, 0.0: math.nan}) == 0.3  # nothing to choose on: the first
 
 
 def test_long_tail_is_the_least_popular_fifth(data: ProcessedData) -> None:

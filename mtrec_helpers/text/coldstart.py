@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +22,7 @@ import torch
 
 from mtrec_helpers.data.preprocess import SPLITS
 from mtrec_helpers.data.store import ProcessedData
+from mtrec_helpers.evaluation import ScoreFn, evaluate
 
 COLD_SHARE = 0.15
 TAIL_SHARE = 0.2
@@ -37,6 +39,14 @@ class ColdStartSplit:
     def cold_users(self, split: str = "test") -> np.ndarray:
         """Users whose held-out ``split`` item is cold."""
         return np.flatnonzero(np.isin(self.data.targets(split), self.cold_items))
+
+    def valid_ndcg(self, score_fn: ScoreFn, device: torch.device | str = "cpu") -> float:
+        """Mean validation NDCG@10 over the users whose validation item is cold (NaN without any):
+        what a model meant for new items is chosen on."""
+        users = self.cold_users("valid")
+        if len(users) == 0:
+            return math.nan
+        return float(evaluate(score_fn, self.data, "valid", device=device, users=users).ndcg(10).mean())
 
 
 def cold_start_split(data: ProcessedData, share: float = COLD_SHARE, seed: int = 0) -> ColdStartSplit:

@@ -7,6 +7,8 @@ bias and training engine — whose item vectors are e_i = P t_i + δ_i (see
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -44,3 +46,11 @@ def delta_share(model: SeqRecModel) -> np.ndarray:
     limit = model.config.text_delta * text.norm(dim=-1)
     delta = torch.minimum(raw.norm(dim=-1), limit)
     return (delta / text.norm(dim=-1).clamp(min=1e-12)).cpu().numpy()
+
+
+def choose_id_dropout(valid_ndcg: Mapping[float, float]) -> float:
+    """The ``ID_DROPOUT`` candidate with the best validation NDCG@10 (chosen on validation, never on
+    test). A candidate scored NaN — no validation user in the slice it is chosen for — never wins;
+    when every score is NaN there is nothing to choose on and the first candidate is kept."""
+    scored = {p: v for p, v in valid_ndcg.items() if not math.isnan(v)}
+    return max(scored, key=scored.__getitem__) if scored else next(iter(valid_ndcg))
