@@ -60,6 +60,13 @@ def _table(results: dict[str, dict[str, Any]], metrics: Sequence[str]) -> dict[s
     }
 
 
+def run_date(timings: Path) -> str:
+    """When the run finished (its timings file is written last), so a results file re-read from the
+    same run keeps the run's date."""
+    finished = datetime.datetime.fromtimestamp(timings.stat().st_mtime, datetime.UTC)
+    return finished.isoformat(timespec="seconds")
+
+
 def benchmark_record(artifacts: Path, runs: Path, command: str) -> dict[str, Any]:
     """Everything the results file holds, read from the run's metrics.json files and timings."""
     timings = json.loads((runs / TIMINGS).read_text(encoding="utf-8"))
@@ -72,7 +79,7 @@ def benchmark_record(artifacts: Path, runs: Path, command: str) -> dict[str, Any
         "device": stages.get("pretraining", first)["device"],
         "machine": machine(),
         "command": command,
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "date": run_date(runs / TIMINGS),
         "notebooks": {name: {"wall_s": round(s, 1)} for name, s in timings["notebooks"].items()},
         "total_wall_s": round(sum(timings["notebooks"].values()), 1),
         "peak_kernel_rss_mb": timings["peak_kernel_rss_mb"],
@@ -87,6 +94,10 @@ def benchmark_record(artifacts: Path, runs: Path, command: str) -> dict[str, Any
             key: text[key]
             for key in ("text_model", "embed_seconds", "embeddings_cached", "id_dropout", "slices", "paired")
         }
+        valid = {name: run["valid_ndcg@10"] for name, run in text["training"].items()}
+        if "pretraining" in stages:  # 02's id-only causal model, the standard split's reference
+            valid["id_only (02's causal)"] = stages["pretraining"]["training"]["causal"]["valid_ndcg@10"]
+        record["text"]["valid_ndcg@10"] = valid
     if "multitask" in stages:
         multitask = stages["multitask"]
         record["multitask"] = {
@@ -192,6 +203,9 @@ def _stage_summaries(record: dict[str, Any]) -> list[str]:
                 )
                 + " |"
             )
+        lines.append("\nValidation NDCG@10 (early stopping's best): " + ", ".join(
+            f"{name} {value:.4f}" for name, value in text["valid_ndcg@10"].items()
+        ))  # fmt: skip
     if "multitask" in record:
         multitask = record["multitask"]
         lines += ["", f"Notebook 03 (chosen: {multitask['best']}, λ = {multitask['chosen_aux_lambda']}):", "",
