@@ -32,7 +32,7 @@ endif
 PY := $(ENV_DIR)/bin/python
 STAMP := $(ENV_DIR)/.mtrec-setup.stamp
 
-.PHONY: help setup data run test lint bench bench-scale
+.PHONY: help setup data run book test lint bench bench-scale
 
 help: ## list the targets
 	@echo "mtrec — multi-task, RL-ranked and distilled Transformer recommenders (notebook course)"
@@ -58,6 +58,9 @@ data: setup ## find (or download and verify) DATASET and prepare it into ARTIFAC
 run: setup ## execute every numbered notebook in order with papermill into RUNS_DIR
 	$(PY) -m mtrec_helpers.notebooks --dataset $(DATASET) --artifacts-dir $(ARTIFACTS_DIR) \
 		--runs-dir $(RUNS_DIR) --device $(DEVICE) --make-variables $(PARAMS)
+
+book: setup ## the executed notebooks of `make run` (same RUNS_DIR) as a static site → RUNS_DIR/book/index.html
+	$(PY) -m mtrec_helpers.book --runs-dir $(RUNS_DIR)
 
 test: setup ## unit tests and papermill notebook tests (offline: nothing is fetched from the model hub)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)

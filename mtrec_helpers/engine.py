@@ -37,10 +37,10 @@ import torch
 from accelerate import Accelerator, DistributedDataParallelKwargs
 from accelerate.utils import gather_object
 from safetensors.torch import load_file, save_file
-from tqdm.auto import tqdm
 from transformers import get_constant_schedule, get_cosine_schedule_with_warmup
 
 from mtrec_helpers.atomic import atomic_directory
+from mtrec_helpers.progress import LoopProgress
 from mtrec_helpers.stages import damaged_artifact
 
 CHECKPOINT, STATE, TENSORS = "checkpoint", "engine.json", "engine.safetensors"
@@ -256,9 +256,9 @@ def fit(
         if restored is not None:
             state, result, best = restored
             result.resumed_from_epoch = state["epoch"]
-    bar = tqdm(range(state["epoch"], config.epochs), desc=label, initial=state["epoch"], total=config.epochs,
-               disable=not progress or state["finished"] or not accelerator.is_main_process)  # fmt: skip
-    for epoch in bar:
+    shown = progress and not state["finished"] and accelerator.is_main_process
+    bar = LoopProgress(label, state["epoch"], config.epochs, enabled=shown)
+    for epoch in range(state["epoch"], config.epochs):
         if state["finished"]:
             break
         start = time.perf_counter()
@@ -284,6 +284,7 @@ def fit(
             _save(Path(run_dir), key, state, result, best, accelerator, run, objective)
         if on_epoch is not None:
             on_epoch(record)
+        bar.step(f"valid {record['score']:.4f}" if "score" in record else "")
     bar.close()
     result.stopped_early = state["bad_epochs"] >= config.patience
     if best is not None:

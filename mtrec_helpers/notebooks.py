@@ -13,14 +13,18 @@ import re
 import resource
 import sys
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import papermill
 from jupyter_client.kernelspec import NoSuchKernel
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.paths import jupyter_runtime_dir
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from papermill.exceptions import PapermillExecutionError
+from traitlets import CaselessStrEnum, default
 
 from mtrec_helpers.atomic import atomic_write_text
 from mtrec_helpers.data.errors import DataError
@@ -32,6 +36,7 @@ from mtrec_helpers.parameters import (
     parse_assignment,
 )
 from mtrec_helpers.paths import absolutize_data_dir_env, ensure_writable, notebooks_dir
+from mtrec_helpers.progress import progress_file
 from mtrec_helpers.stages import STAGES
 
 KERNEL_ENV = "MTREC_KERNEL"
@@ -44,6 +49,20 @@ MAKEFILE_VARIABLES = (
 CELL_TIMEOUT_ENV = "MTREC_CELL_TIMEOUT"
 TIMINGS = "timings.json"
 """Written into RUNS_DIR by :func:`run_pipeline`: each notebook's wall time and the kernels' peak memory."""
+
+
+class LocalKernelManager(AsyncKernelManager):
+    """The runner's kernels talk to it over local IPC sockets where the OS has them (POSIX): no TCP
+    port is opened, and newer ipykernels' warning about unencrypted TCP does not apply. The sockets
+    live in Jupyter's runtime folder under a name of their own, so parallel runs never share one."""
+
+    transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc" if os.name == "posix" else "tcp")
+
+    @default("ip")
+    def _ip_default(self) -> str:
+        if self.transport != "ipc":
+            return super()._ip_default()
+        return str(Path(jupyter_runtime_dir()) / f"mtrec-{uuid.uuid4().hex[:12]}-ipc")
 
 
 class NotebookFailed(RuntimeError):
@@ -76,22 +95,26 @@ def run_notebook(
     output: Path,
     parameters: Mapping[str, Any] | None = None,
     kernel: str | None = None,
+    show_progress: bool = False,
 ) -> Path:
-    """Execute ``notebook`` into ``output`` with papermill, in the notebooks folder."""
+    """Execute ``notebook`` into ``output`` with papermill, in the notebooks folder; with
+    ``show_progress``, print the loop the kernel is in (stage, epoch) as it runs."""
     parameters = dict(parameters or {})
     check_parameters(notebook, parameters)
     ensure_writable(output.parent, "RUNS_DIR")
     absolutize_data_dir_env()
     try:
-        papermill.execute_notebook(
-            str(notebook),
-            str(output),
-            parameters=parameters,
-            kernel_name=kernel or kernel_name(),
-            cwd=str(notebook.parent),
-            progress_bar=False,
-            execution_timeout=cell_timeout(),
-        )
+        with progress_file(f"    {notebook.stem.split('_')[0]} · " if show_progress else None):
+            papermill.execute_notebook(
+                str(notebook),
+                str(output),
+                parameters=parameters,
+                kernel_name=kernel or kernel_name(),
+                cwd=str(notebook.parent),
+                progress_bar=False,
+                execution_timeout=cell_timeout(),
+                kernel_manager_class=LocalKernelManager,
+            )
     except PapermillExecutionError as exc:
         raise NotebookFailed(
             f"{notebook.name} failed in cell {exc.cell_index} (execution count {exc.exec_count}): "
@@ -137,7 +160,8 @@ def run_pipeline(
     for notebook in notebooks:
         start = time.perf_counter()
         print(f"▶ {notebook.name} ...", flush=True)
-        run_notebook(notebook, runs_dir / notebook.name, parameters_for(notebook, common, overrides))
+        run_notebook(notebook, runs_dir / notebook.name, parameters_for(notebook, common, overrides),
+                     show_progress=True)  # fmt: skip
         elapsed = time.perf_counter() - start
         print(f"  done in {elapsed:.1f} s → {runs_dir / notebook.name}", flush=True)
         timings.append((notebook, elapsed))

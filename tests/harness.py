@@ -38,3 +38,18 @@ def run_all(folder: Path, overrides: dict[str, dict[str, Any]], dataset: str = "
         run_notebook(notebook, folder / "runs" / notebook.name, parameters)
         seconds[number] = time.perf_counter() - start
     return seconds
+
+
+TINY = {
+    "02": {"EPOCHS": 2, "HIDDEN": 16, "MAX_LEN": 20, "LR": 5e-3, "KNN_NEIGHBOURS": [20], "EASE_L2": [200],
+           "N_BOOT": 200},
+    "02b": {"EPOCHS": 1, "N_BOOT": 200},
+    "03": {"EPOCHS": 1, "HEAD_EPOCHS": 0, "REFIT_EPOCHS": 1, "AUX_LAMBDAS": [0.3], "LR": 1e-3, "LORA_RANK": 4,
+           "N_BOOT": 200},
+    "04": {"ITERATIONS": 5, "SLATEQ_ITERATIONS": 3, "BATCH_USERS": 64, "EVAL_REPEATS": 1, "LOG_REPEATS": 1,
+           "OFFPOLICY_EPOCHS": 2, "N_BOOT": 200},
+    "05": {"K_RANGE": [3, 4], "STUDENT_HIDDEN": [8], "ABLATION_HIDDEN": 8, "EPOCHS": 1,
+           "THROUGHPUT_REPEATS": 1, "N_BOOT": 200},
+    "06": {"N_BOOT": 200},
+}  # fmt: skip
+"""Tiny settings per notebook (HEAD_EPOCHS=0: the warm-up is tested in test_multitask.py)."""

@@ -11,7 +11,7 @@ import nbformat
 import numpy as np
 import pandas as pd
 import pytest
-from harness import run_all, run_stage
+from harness import TINY, run_stage
 from processes import run
 
 from mtrec_helpers.benchmark import main as benchmark_main
@@ -142,30 +142,7 @@ def test_a_relative_artifacts_dir_override_is_relative_to_the_caller(
     assert not (notebooks_dir() / "art").exists()
 
 
-TINY = {
-    "02": {"EPOCHS": 2, "HIDDEN": 16, "MAX_LEN": 20, "LR": 5e-3, "KNN_NEIGHBOURS": [20], "EASE_L2": [200],
-           "N_BOOT": 200},
-    "02b": {"EPOCHS": 1, "N_BOOT": 200},
-    "03": {"EPOCHS": 1, "HEAD_EPOCHS": 0, "REFIT_EPOCHS": 1, "AUX_LAMBDAS": [0.3], "LR": 1e-3, "LORA_RANK": 4,
-           "N_BOOT": 200},
-    "04": {"ITERATIONS": 5, "SLATEQ_ITERATIONS": 3, "BATCH_USERS": 64, "EVAL_REPEATS": 1, "LOG_REPEATS": 1,
-           "OFFPOLICY_EPOCHS": 2, "N_BOOT": 200},
-    "05": {"K_RANGE": [3, 4], "STUDENT_HIDDEN": [8], "ABLATION_HIDDEN": 8, "EPOCHS": 1,
-           "THROUGHPUT_REPEATS": 1, "N_BOOT": 200},
-    "06": {"N_BOOT": 200},
-}  # fmt: skip
-"""Tiny settings per notebook (HEAD_EPOCHS=0: the warm-up is tested in test_multitask.py)."""
 CONTRACT = {"stage", "dataset", "device", "wall_time_s", "params", "results", "best"}
-
-
-@pytest.fixture(scope="module")
-def pipeline(real_ml100k: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """All six notebooks in order with tiny settings on the real ML-100k, from an empty artifacts
-    folder, as `make run` runs them; the stage tests below read what each one wrote."""
-    folder = tmp_path_factory.mktemp("pipeline")
-    seconds = run_all(folder, TINY)
-    print("notebook seconds:", {name: round(value, 1) for name, value in seconds.items()})
-    return folder
 
 
 def stage_metrics(folder: Path, stage: str) -> dict:

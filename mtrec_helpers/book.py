@@ -1,0 +1,176 @@
+"""`make book`: the executed notebooks as a static site that works offline.
+
+The book is built with the Jupyter Book stack — Sphinx, MyST-NB and the Sphinx Book Theme — from the
+copies `make run` executed (``<RUNS_DIR>/*.ipynb``), never by running them again, with the README
+as its first page, into ``<RUNS_DIR>/book/`` (``index.html``). Nothing in it loads from the
+network: the theme ships its assets, MathJax comes from
+```sphinx-mathjax-offline```, and widgets — which need a kernel — are replaced by what they showed
+when the notebook ran (the default selection's tables and text), under a note that they are
+interactive in JupyterLab.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from mtrec_helpers.notebooks import numbered_notebooks
+from mtrec_helpers.paths import project_root
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+INTERACTIVE_NOTE = (
+    '<p class="mtrec-widget-note"><em>Interactive in JupyterLab: below, what it showed for the default '
+    "selection when the notebook ran.</em></p>"
+)
+LAYOUT_MODELS = ("LayoutModel", "StyleModel", "ProgressModel")  # suffixes of models that show nothing
+TEXT_MODELS = ("LabelModel", "TextModel", "TextareaModel")
+
+
+def _control_line(state: Mapping[str, Any]) -> str:
+    """``description: value`` of an input control, with the label of a selection's chosen option."""
+    labels, index = state.get("_options_labels"), state.get("index")
+    value = labels[index] if labels is not None and isinstance(index, int) else state.get("value")
+    description = state.get("description") or "value"
+    return f"{description}: {value}"
+
+
+def static_widget(model_id: str, models: Mapping[str, Any]) -> tuple[list[dict[str, Any]], bool]:
+    """The outputs a widget showed, from the notebook's saved widget state: an Output widget's own
+    outputs, HTML as HTML, text and controls as ``description: value`` lines, boxes in order; and
+    whether it has a control a reader could change (so the page says it is interactive)."""
+    model = models.get(model_id.removeprefix("IPY_MODEL_"))
+    if model is None:
+        return [], False
+    name, state = model["model_name"], model["state"]
+    if name == "OutputModel":
+        return [copy.deepcopy(output) for output in state.get("outputs", [])], False
+    if "children" in state:
+        outputs: list[dict[str, Any]] = []
+        interactive = False
+        for child in state["children"]:
+            shown, changeable = static_widget(child, models)
+            outputs += shown
+            interactive |= changeable
+        return outputs, interactive
+    if name.endswith(LAYOUT_MODELS):
+        return [], False
+    if name == "HTMLModel":
+        return [nbformat.v4.new_output("display_data", data={"text/html": state.get("value", "")})], False
+    line = _control_line(state) + "\n"
+    return [nbformat.v4.new_output("stream", name="stdout", text=line)], not name.endswith(TEXT_MODELS)
+
+
+def static_outputs(outputs: Sequence[dict[str, Any]], models: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A cell's outputs with every widget view replaced by its static rendering."""
+    result: list[dict[str, Any]] = []
+    for output in outputs:
+        view = output.get("data", {}).get(WIDGET_VIEW)
+        if view is None:
+            result.append(output)
+            continue
+        shown, interactive = static_widget(view["model_id"], models)
+        if interactive:
+            result.append(nbformat.v4.new_output("display_data", data={"text/html": INTERACTIVE_NOTE}))
+        result += shown
+    return result
+
+
+def static_notebook(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy of an executed notebook whose widgets are static and whose widget state is gone (so
+    the book loads no widget library from a CDN)."""
+    static = copy.deepcopy(notebook)
+    models = static.metadata.pop("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    for cell in static.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [nbformat.from_dict(o) for o in static_outputs(cell.outputs, models)]
+    return static
+
+
+BOOK_CONF = """\
+# Sphinx configuration of the course book (written by mtrec_helpers.book).
+project = "mtrec — multi-task, RL-ranked and distilled Transformer recommenders"
+author = "the mtrec authors"
+root_doc = "index"
+extensions = ["myst_nb", "sphinx_copybutton", "sphinx-mathjax-offline"]  # MathJax 3 served by the book
+myst_enable_extensions = ["dollarmath", "amsmath"]
+nb_execution_mode = "off"  # the notebooks were executed by `make run`
+nb_ipywidgets_js = {}  # widgets are static here: no widget library from a CDN
+html_theme = "sphinx_book_theme"
+html_title = "mtrec"
+html_theme_options = {"home_page_in_toc": True}
+html_context = {"default_mode": "light"}
+html_show_copyright = False
+html_show_sphinx = False
+suppress_warnings = ["myst.xref_missing", "myst.header", "misc.highlighting_failure"]
+exclude_patterns = ["_build"]
+"""
+
+
+def executed_notebooks(runs_dir: Path) -> list[Path]:
+    """The executed copies in ``runs_dir``, in reading order; an error naming what to run if none."""
+    found = [runs_dir / path.name for path in numbered_notebooks() if (runs_dir / path.name).is_file()]
+    if not found:
+        raise FileNotFoundError(
+            f"{runs_dir}: no executed notebooks to build the book from. Run `make run` (same RUNS_DIR) first."
+        )
+    return found
+
+
+def write_sources(runs_dir: Path, source: Path, intro: Path) -> None:
+    """The book's sources in ``source``: the intro page with the chapters' table of contents,
+    static copies of the executed notebooks, and ``conf.py``."""
+    source.mkdir(parents=True)
+    chapters = []
+    for path in executed_notebooks(runs_dir):
+        nbformat.write(static_notebook(nbformat.read(path, as_version=4)), source / path.name)
+        chapters.append(path.stem)
+    toc = "\n\n```{toctree}\n:caption: Chapters\n:maxdepth: 1\n\n" + "\n".join(chapters) + "\n```\n"
+    (source / "index.md").write_text(intro.read_text(encoding="utf-8") + toc, encoding="utf-8")
+    (source / "conf.py").write_text(BOOK_CONF, encoding="utf-8")
+
+
+def build_book(runs_dir: Path, intro: Path | None = None) -> Path:
+    """Build ``<runs_dir>/book/`` from the executed notebooks and return its ``index.html``. The
+    site is built in a temporary folder and moved into place only when complete."""
+    runs_dir = Path(runs_dir).resolve()
+    with tempfile.TemporaryDirectory(prefix=".book-", dir=runs_dir) as tmp:
+        source, build = Path(tmp) / "src", Path(tmp) / "build"
+        write_sources(runs_dir, source, intro or project_root() / "README.md")
+        command = [sys.executable, "-m", "sphinx", "-b", "html", "-q", str(source), str(build)]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0 or not (build / "index.html").is_file():
+            raise RuntimeError(f"Sphinx failed to build the book from {runs_dir}:\n{done.stderr[-4000:]}")
+        target = runs_dir / "book"
+        if target.exists():
+            shutil.rmtree(target)
+        build.rename(target)
+    return target / "index.html"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--runs-dir", required=True, help="the folder `make run` wrote the executed notebooks to"
+    )
+    args = parser.parse_args(argv)
+    try:
+        index = build_book(Path(args.runs_dir))
+    except (FileNotFoundError, RuntimeError) as error:
+        print(f"make book: {error}", file=sys.stderr)
+        return 1
+    print(f"the book: {index} (open it in a browser; it works offline)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
