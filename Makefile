@@ -65,12 +65,13 @@ book: setup ## the executed notebooks of `make run` (same RUNS_DIR) as a static 
 test: setup ## unit tests and papermill notebook tests (offline: nothing is fetched from the model hub)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)
 
-bench: setup ## full default run from an empty artifacts folder, then benchmarks/<device>-<dataset>.json
+bench: setup ## full default run from an empty artifacts folder, then benchmarks/<device>-<dataset>.json and RESULTS.md
 	rm -rf $(BENCH_DIR)
 	$(MAKE) run ARTIFACTS_DIR=$(BENCH_DIR) RUNS_DIR=runs/bench/$(DATASET)
 	$(PY) -m mtrec_helpers.report --artifacts-dir $(BENCH_DIR)
 	$(PY) -m mtrec_helpers.benchmark --artifacts-dir $(BENCH_DIR) --runs-dir runs/bench/$(DATASET) \
 		--command "make bench DATASET=$(DATASET)$(if $(PARAMS), PARAMS='$(PARAMS)')"
+	$(PY) -m mtrec_helpers.results_page
 
 lint: setup ## ruff over the package and tests
 	$(PY) -m ruff check mtrec_helpers tests
@@ -78,3 +79,4 @@ lint: setup ## ruff over the package and tests
 
 bench-scale: setup ## every stage at ML-100k, synthetic-1m and synthetic-20m on a fixed step budget → benchmarks/scale-<device>.json
 	$(PY) -m mtrec_helpers.scale_benchmark --device $(DEVICE) --command "make bench-scale"
+	$(PY) -m mtrec_helpers.results_page

@@ -27,7 +27,7 @@ from mtrec_helpers.notebooks import (
 )
 from mtrec_helpers.notebooks import main as notebooks_main
 from mtrec_helpers.parameters import NotebookParameterError, check_declared_somewhere, parse_assignment
-from mtrec_helpers.paths import notebooks_dir
+from mtrec_helpers.paths import notebooks_dir, project_root
 from mtrec_helpers.results import read_metrics
 from mtrec_helpers.stages import STAGE_NAMES, STAGES
 
@@ -53,7 +53,9 @@ def test_every_stage_reads_only_what_earlier_stages_write() -> None:
         written |= set(stage.writes)
 
 
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "notebook", [*NOTEBOOKS, *sorted((project_root() / "solutions").glob("*.ipynb"))], ids=lambda p: p.name
+)
 def test_notebook_is_stored_clean(notebook: Path) -> None:
     nb = json.loads(notebook.read_text(encoding="utf-8"))
     code = [c for c in nb["cells"] if c["cell_type"] == "code"]

@@ -1,0 +1,28 @@
+"""RESULTS.md is generated from the committed benchmark summaries, and the committed page is current."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mtrec_helpers.paths import project_root
+from mtrec_helpers.results_page import results_page
+
+
+def test_the_page_gathers_every_summary_full_runs_first(tmp_path: Path) -> None:
+    (tmp_path / "scale-cpu.md").write_text("# Scale benchmark (cpu)\n\n## Sizes\n\n| a |\n")
+    (tmp_path / "cpu-ml-100k.md").write_text("# Benchmark: ml-100k on cpu\n\n2026 · `make bench`\n")
+    page = results_page(tmp_path)
+    assert page.startswith("# Results\n")
+    assert page.index("## Benchmark: ml-100k on cpu") < page.index("## Scale benchmark (cpu)")
+    assert "### Sizes" in page and "(From [`" + tmp_path.name + "/scale-cpu.md`]" in page
+    with pytest.raises(FileNotFoundError, match="run `make bench` first"):
+        results_page(tmp_path / "empty")
+
+
+def test_the_committed_results_page_is_generated_from_the_committed_benchmarks() -> None:
+    committed = (project_root() / "RESULTS.md").read_text(encoding="utf-8")
+    assert committed == results_page(project_root() / "benchmarks"), (
+        "RESULTS.md is stale or edited by hand: run `python -m mtrec_helpers.results_page`"
+    )

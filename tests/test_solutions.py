@@ -1,0 +1,52 @@
+"""The worked solutions of every chapter's exercises run on the end-to-end run's artifacts, and every
+chapter ends with a summary and exercises that point at its solutions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from mtrec_helpers.evaluation import RankingResult
+from mtrec_helpers.notebooks import numbered_notebooks, run_notebook
+from mtrec_helpers.paths import project_root
+from mtrec_helpers.rl.offpolicy import top_k_multiplier
+from mtrec_helpers.source import show_source, source_text
+
+SOLUTIONS = project_root() / "solutions"
+
+
+def test_show_source_displays_the_code_that_runs() -> None:
+    shown = show_source(top_k_multiplier, RankingResult.ndcg)
+    assert shown.data == source_text(top_k_multiplier, RankingResult.ndcg)
+    assert shown.data.startswith("def top_k_multiplier(") and "\n\ndef ndcg(self, k: int)" in shown.data
+    assert "return k * (1.0 - pi) ** (k - 1)" in shown.data and "<pre" in shown._repr_html_()
+
+
+def _number(notebook: Path) -> str:
+    return notebook.name.split("_")[0]
+
+
+def test_every_chapter_ends_with_a_summary_and_exercises_with_solutions() -> None:
+    for notebook in numbered_notebooks():
+        cells = nbformat.read(notebook, as_version=4).cells
+        headings = [c.source.splitlines()[0] for c in cells if c.cell_type == "markdown" and c.source]
+        assert any(h.startswith(("## Summary", "## 6. What to take away")) for h in headings), notebook
+        markdown = [c.source for c in cells if c.cell_type == "markdown"]
+        exercises = [text for text in markdown if text.startswith("## Exercises")]
+        assert exercises and "*(code)*" in exercises[-1], f"{notebook.name}: no exercise asks for code"
+        solution = f"solutions/{_number(notebook)}_solutions.ipynb"
+        assert solution in exercises[-1] and (project_root() / solution).is_file(), notebook.name
+    assert sorted(p.name for p in SOLUTIONS.glob("*.ipynb")) == sorted(
+        f"{_number(nb)}_solutions.ipynb" for nb in numbered_notebooks()
+    )
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("number", [_number(nb) for nb in numbered_notebooks()])
+def test_solutions_run_on_the_chapters_artifacts(pipeline: Path, tmp_path: Path, number: str) -> None:
+    notebook = SOLUTIONS / f"{number}_solutions.ipynb"
+    run_notebook(notebook, tmp_path / notebook.name, {"ARTIFACTS_DIR": str(pipeline / "artifacts")})
+    executed = nbformat.read(tmp_path / notebook.name, as_version=4)
+    assert not any(o.output_type == "error" for c in executed.cells for o in c.get("outputs", []))
