@@ -8,7 +8,7 @@ DATASET ?= ml-100k
 ARTIFACTS_DIR ?= data/artifacts/$(DATASET)
 RUNS_DIR ?= runs/$(DATASET)
 DEVICE ?= auto
-# `make run DEVICE=cuda` uses the larger GPU settings unless PARAMS is given (see README, "On a GPU").
+# `make run DEVICE=cuda` uses the larger GPU settings unless PARAMS is given (docs/running.md, "On a GPU").
 GPU_PARAMS ?= HIDDEN=128 LAYERS=3 HEADS=4 MAX_LEN=200 BATCH_SIZE=256 STUDENT_HIDDEN=[64,48,32,16] ABLATION_HIDDEN=48 \
 	ITERATIONS=400 N_CANDIDATES=100 POLICY_HIDDEN=128
 ifeq ($(DEVICE),cuda)
@@ -50,6 +50,8 @@ $(STAMP): pyproject.toml
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet $(TORCH_SPEC)
 	$(PY) -m pip install --quiet -e ".[dev]"
 	$(PY) -m ipykernel install --sys-prefix --name mtrec --display-name "Python (mtrec)"
+	@if git rev-parse --git-dir >/dev/null 2>&1; then $(PY) -m nbstripout --install && \
+		echo "nbstripout: notebooks you commit are stripped of their outputs"; fi
 	@touch $(STAMP)
 
 data: setup ## find (or download and verify) DATASET and prepare it into ARTIFACTS_DIR/processed

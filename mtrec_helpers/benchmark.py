@@ -3,7 +3,7 @@
 Writes ``benchmarks/<device>-<dataset>.json`` (hardware, software versions, command, date, every
 notebook's wall time as `make run` measured it, each stage's time inside its notebook, the peak
 memory of the notebook kernels, notebook 02's and notebook 06's test tables) and a short markdown
-summary beside it. README figures are taken from these files, never typed in by hand.
+summary beside it; RESULTS.md and the README's chapter times are generated from these files (results_page).
 """
 
 from __future__ import annotations
@@ -174,7 +174,7 @@ def summary(record: dict[str, Any]) -> str:
 
 
 def _stage_summaries(record: dict[str, Any]) -> list[str]:
-    """The test tables of notebooks 03, 04 and 05 (those the README's stage sections cite)."""
+    """The test tables of notebooks 03, 04 and 05 (those RESULTS.md shows per chapter)."""
     lines: list[str] = []
     if "text" in record:
         text = record["text"]

@@ -2,12 +2,15 @@
 
 `make bench` and `make bench-scale` write ``benchmarks/<device>-<dataset>.json`` / ``scale-<device>.json``
 and a Markdown summary beside each (machine, command, date, every number); this module gathers those
-summaries into ``RESULTS.md`` at the repository root, full default runs first, then the scale runs.
+summaries into ``RESULTS.md`` at the repository root, full default runs first, then the scale runs,
+and fills the README's table of chapter times from the same files.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -48,13 +51,50 @@ def results_page(folder: Path) -> str:
     return HEADER + "\n" + "\n\n".join(sections) + "\n"
 
 
+TIMES_START, TIMES_END = "<!-- chapter-times:start -->", "<!-- chapter-times:end -->"
+"""The README's generated block: each notebook's wall time per benchmarked preset."""
+PRESETS = {"cpu-ml-100k.json": "default"}  # results file → the preset it measured
+
+
+def chapter_times(folder: Path) -> str:
+    """A table of each notebook's wall time (s) in each benchmarked preset, with its machine and date."""
+    records = {name: json.loads((folder / f).read_text(encoding="utf-8"))
+               for f, name in PRESETS.items() if (folder / f).is_file()}  # fmt: skip
+    if not records:
+        raise FileNotFoundError(
+            f"{folder}: no full-run results file ({', '.join(PRESETS)}); run `make bench`"
+        )
+    notebooks = list(next(iter(records.values()))["notebooks"])
+    lines = ["| preset | " + " | ".join(n.split("_")[0] for n in notebooks) + " | all | run |",
+             "|---|" + "---:|" * (len(notebooks) + 1) + "---|"]  # fmt: skip
+    for name, record in records.items():
+        times = [f"{record['notebooks'][n]['wall_s']:.0f} s" for n in notebooks]
+        machine = f"{record['machine']['cpu_count']} CPU cores" + (
+            " + GPU" if record["machine"].get("cuda") else ""
+        )
+        lines.append(f"| {name} | " + " | ".join(times) + f" | **{record['total_wall_s'] / 60:.1f} min** | "
+                     f"{machine}, {record['date'][:10]} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def with_chapter_times(readme: str, folder: Path) -> str:
+    """``readme`` with its generated block (between the chapter-times markers) rebuilt."""
+    pattern = re.compile(re.escape(TIMES_START) + ".*?" + re.escape(TIMES_END), re.S)
+    if not pattern.search(readme):
+        raise ValueError(f"README.md has no {TIMES_START} … {TIMES_END} block to fill")
+    return pattern.sub(lambda _: f"{TIMES_START}\n{chapter_times(folder)}\n{TIMES_END}", readme)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--benchmarks", default=str(project_root() / "benchmarks"))
     parser.add_argument("--out", default=str(project_root() / "RESULTS.md"))
+    parser.add_argument("--readme", default=str(project_root() / "README.md"))
     args = parser.parse_args(argv)
     atomic_write_text(Path(args.out), results_page(Path(args.benchmarks)))
-    print(f"wrote {args.out}")
+    readme = Path(args.readme)
+    atomic_write_text(readme, with_chapter_times(readme.read_text(encoding="utf-8"), Path(args.benchmarks)))
+    print(f"wrote {args.out} and the chapter times in {readme}")
     return 0
 
 
