@@ -8,6 +8,8 @@ DATASET ?= ml-100k
 ARTIFACTS_DIR ?= data/artifacts/$(DATASET)
 RUNS_DIR ?= runs/$(DATASET)
 DEVICE ?= auto
+# PRESET=class: every chapter at settings chosen to run the whole course in minutes (mtrec_helpers/presets.py)
+PRESET ?= default
 # `make run DEVICE=cuda` uses the larger GPU settings unless PARAMS is given (docs/running.md, "On a GPU").
 GPU_PARAMS ?= HIDDEN=128 LAYERS=3 HEADS=4 MAX_LEN=200 BATCH_SIZE=256 STUDENT_HIDDEN=[64,48,32,16] ABLATION_HIDDEN=48 \
 	ITERATIONS=400 N_CANDIDATES=100 POLICY_HIDDEN=128
@@ -16,7 +18,8 @@ ifeq ($(DEVICE),cuda)
 endif
 PARAMS ?=
 PYTEST_ARGS ?=
-BENCH_DIR ?= data/artifacts/bench/$(DATASET)
+BENCH_NAME := $(DATASET)$(if $(filter-out default,$(PRESET)),-$(PRESET))
+BENCH_DIR ?= data/artifacts/bench/$(BENCH_NAME)
 # The CPU build of torch on the course machines; on a GPU machine pass e.g.
 #   make setup TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
 TORCH_SPEC ?= torch==2.13.0
@@ -59,7 +62,7 @@ data: setup ## find (or download and verify) DATASET and prepare it into ARTIFAC
 
 run: setup ## execute every numbered notebook in order with papermill into RUNS_DIR
 	$(PY) -m mtrec_helpers.notebooks --dataset $(DATASET) --artifacts-dir $(ARTIFACTS_DIR) \
-		--runs-dir $(RUNS_DIR) --device $(DEVICE) --make-variables $(PARAMS)
+		--runs-dir $(RUNS_DIR) --device $(DEVICE) --preset $(PRESET) --make-variables $(PARAMS)
 
 book: setup ## the executed notebooks of `make run` (same RUNS_DIR) as a static site → RUNS_DIR/book/index.html
 	$(PY) -m mtrec_helpers.book --runs-dir $(RUNS_DIR)
@@ -67,12 +70,12 @@ book: setup ## the executed notebooks of `make run` (same RUNS_DIR) as a static 
 test: setup ## unit tests and papermill notebook tests (offline: nothing is fetched from the model hub)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)
 
-bench: setup ## full default run from an empty artifacts folder, then benchmarks/<device>-<dataset>.json and RESULTS.md
+bench: setup ## full run (PRESET) from an empty artifacts folder → benchmarks/<device>-<dataset>[-<preset>].json, RESULTS.md
 	rm -rf $(BENCH_DIR)
-	$(MAKE) run ARTIFACTS_DIR=$(BENCH_DIR) RUNS_DIR=runs/bench/$(DATASET)
+	$(MAKE) run ARTIFACTS_DIR=$(BENCH_DIR) RUNS_DIR=runs/bench/$(BENCH_NAME)
 	$(PY) -m mtrec_helpers.report --artifacts-dir $(BENCH_DIR)
-	$(PY) -m mtrec_helpers.benchmark --artifacts-dir $(BENCH_DIR) --runs-dir runs/bench/$(DATASET) \
-		--command "make bench DATASET=$(DATASET)$(if $(PARAMS), PARAMS='$(PARAMS)')"
+	$(PY) -m mtrec_helpers.benchmark --artifacts-dir $(BENCH_DIR) --runs-dir runs/bench/$(BENCH_NAME) --preset $(PRESET) \
+		--command "make bench DATASET=$(DATASET)$(if $(filter-out default,$(PRESET)), PRESET=$(PRESET))$(if $(PARAMS), PARAMS='$(PARAMS)')"
 	$(PY) -m mtrec_helpers.results_page
 
 lint: setup ## ruff over the package and tests

@@ -273,15 +273,20 @@ def _with_interval(row: dict[str, Any], key: str, signed: bool = False, digits: 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Write benchmarks/<device>-<dataset>.json and .md for one run."""
+    """Write benchmarks/<device>-<dataset>[-<preset>].json and .md for one run."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--artifacts-dir", required=True)
     parser.add_argument("--runs-dir", required=True)
     parser.add_argument("--out", default="benchmarks")
     parser.add_argument("--command", default="make bench")
+    parser.add_argument("--preset", default="default", help="the preset the run used (named in the file)")
     args = parser.parse_args(argv)
-    record = benchmark_record(Path(args.artifacts_dir), Path(args.runs_dir), args.command)
-    stem = Path(args.out) / f"{record['device'].split(':')[0]}-{record['dataset']}"
+    record = {
+        **benchmark_record(Path(args.artifacts_dir), Path(args.runs_dir), args.command),
+        "preset": args.preset,
+    }
+    suffix = "" if args.preset == "default" else f"-{args.preset}"
+    stem = Path(args.out) / f"{record['device'].split(':')[0]}-{record['dataset']}{suffix}"
     atomic_write_text(stem.with_suffix(".json"), json.dumps(record, indent=2) + "\n")
     atomic_write_text(stem.with_suffix(".md"), summary(record))
     print(f"wrote {stem}.json and {stem}.md")

@@ -36,6 +36,7 @@ from mtrec_helpers.parameters import (
     parse_assignment,
 )
 from mtrec_helpers.paths import absolutize_data_dir_env, ensure_writable, notebooks_dir
+from mtrec_helpers.presets import PRESETS, with_preset
 from mtrec_helpers.progress import progress_file
 from mtrec_helpers.stages import STAGES
 
@@ -43,7 +44,7 @@ KERNEL_ENV = "MTREC_KERNEL"
 DEFAULT_KERNEL = "mtrec"
 MAKEFILE_VARIABLES = (
     "PYTHON", "DATASET", "ARTIFACTS_DIR", "RUNS_DIR", "DEVICE", "GPU_PARAMS", "PARAMS", "PYTEST_ARGS",
-    "BENCH_DIR", "TORCH_SPEC",
+    "BENCH_DIR", "TORCH_SPEC", "PRESET", "BENCH_NAME",
 )  # fmt: skip
 """The Makefile's own variables; any other upper-case `make run NAME=VALUE` is a notebook override."""
 CELL_TIMEOUT_ENV = "MTREC_CELL_TIMEOUT"
@@ -139,6 +140,11 @@ def run_notebook(
     return output
 
 
+def notebook_number_of(notebook: Path) -> str:
+    """The chapter number of a notebook file, e.g. "02b" for 02b_text_item_features.ipynb."""
+    return notebook.name.split("_")[0]
+
+
 def parameters_for(notebook: Path, common: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
     """The common parameters the notebook declares, plus the overrides it declares."""
     declared = declared_parameters(notebook)
@@ -152,15 +158,23 @@ def run_pipeline(
     runs_dir: Path,
     common: Mapping[str, Any],
     overrides: Mapping[str, Any],
+    preset: str = "default",
 ) -> list[tuple[Path, float]]:
-    """Run notebooks in order into ``runs_dir``, stopping at the first failure."""
+    """Run notebooks in order into ``runs_dir`` with the ``preset``'s settings (the overrides win),
+    stopping at the first failure."""
     check_declared_somewhere(notebooks, overrides)
+    for notebook in notebooks:  # every preset value is checked before the first notebook starts
+        check_parameters(
+            notebook,
+            parameters_for(notebook, common, with_preset(preset, notebook_number_of(notebook), overrides)),
+        )
     ensure_writable(runs_dir, "RUNS_DIR")
     timings = []
     for notebook in notebooks:
         start = time.perf_counter()
         print(f"▶ {notebook.name} ...", flush=True)
-        run_notebook(notebook, runs_dir / notebook.name, parameters_for(notebook, common, overrides),
+        chosen = with_preset(preset, notebook_number_of(notebook), overrides)
+        run_notebook(notebook, runs_dir / notebook.name, parameters_for(notebook, common, chosen),
                      show_progress=True)  # fmt: skip
         elapsed = time.perf_counter() - start
         print(f"  done in {elapsed:.1f} s → {runs_dir / notebook.name}", flush=True)
@@ -215,6 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--artifacts-dir", default="", help="default: data/artifacts/<dataset>")
     parser.add_argument("--runs-dir", default="", help="default: runs/<dataset>")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--preset", default="default", choices=sorted(PRESETS), help="per-chapter settings")
     parser.add_argument(
         "--only",
         nargs="*",
@@ -242,7 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         check_declared_somewhere(numbered_notebooks(), {**common, **overrides})
         notebooks = select_notebooks(numbered_notebooks(), args.only)
-        timings = run_pipeline(notebooks, runs_dir, common, overrides)
+        timings = run_pipeline(notebooks, runs_dir, common, overrides, args.preset)
     except (NotebookFailed, NotebookParameterError, DataError) as exc:
         print(f"✗ {exc}", file=sys.stderr)
         return 1

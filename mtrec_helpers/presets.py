@@ -1,0 +1,58 @@
+"""Presets: named settings per chapter, chosen with one switch (`make run PRESET=class`).
+
+``default`` is every notebook's own parameters cell. ``class`` is for teaching: each chapter's
+training is cut so that the whole course runs in a few minutes on a 2-core laptop while every
+lesson still shows — the Transformers beat the tuned baselines, the RL learners beat the greedy
+ranker, the small student keeps most of its teacher. Fewer epochs and smaller grids mean wider
+intervals and numbers below the default run's; `RESULTS.md` has both runs. Overrides given on the
+command line win over a preset's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "default": {},
+    "class": {
+        "02": {
+            "EPOCHS": 12,
+            "PATIENCE": 4,
+            "KNN_NEIGHBOURS": [20, 100],
+            "EASE_L2": [200, 1000],
+            "N_BOOT": 500,
+        },
+        "02b": {"EPOCHS": 8, "PATIENCE": 3, "ID_DROPOUT": [0.3], "N_BOOT": 500},
+        "03": {"EPOCHS": 2, "PATIENCE": 1, "REFIT_EPOCHS": 2, "AUX_LAMBDAS": [0.3], "N_BOOT": 500},
+        "04": {
+            "ITERATIONS": 80,
+            "SLATEQ_ITERATIONS": 30,
+            "EVAL_REPEATS": 3,
+            "OFFPOLICY_EPOCHS": 15,
+            "N_BOOT": 500,
+        },
+        "05": {
+            "EPOCHS": 3,
+            "STUDENT_HIDDEN": [32, 16],
+            "ABLATION_HIDDEN": 16,
+            "THROUGHPUT_REPEATS": 1,
+            "N_BOOT": 500,
+        },
+        "06": {"LEAVE_ONE_OUT": False, "N_BOOT": 500},
+    },  # fmt: skip
+}
+"""Per preset, per chapter number: the parameter overrides."""
+
+
+def preset_overrides(preset: str, number: str) -> dict[str, Any]:
+    """The overrides ``preset`` sets for chapter ``number`` (e.g. "02b"); an unknown preset is an
+    error that lists the known ones."""
+    if preset not in PRESETS:
+        raise ValueError(f"PRESET={preset!r}: no such preset; the presets are {', '.join(PRESETS)}")
+    return dict(PRESETS[preset].get(number, {}))
+
+
+def with_preset(preset: str, number: str, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The preset's overrides for the chapter, then the command line's (which win)."""
+    return {**preset_overrides(preset, number), **overrides}
