@@ -87,3 +87,19 @@ def paired(
         "p_not_better": comparison.p_not_better,
         "significant": comparison.significant,
     }
+
+
+def paired_table(*records: Mapping[str, Any]) -> pd.DataFrame:
+    """Paired comparisons (records of :func:`paired`) as a readable table: one row per "a − b", the
+    difference, its 95% interval, P(a is not better) and whether the interval excludes zero."""
+    rows = {}
+    for record in records:
+        metric = record["metric"]
+        low, high = record[f"{metric}_diff_ci"]
+        rows[f"{record['a']} − {record['b']}"] = {
+            f"{metric} difference": round(record[f"{metric}_diff"], 4),
+            "95% interval": f"[{low:+.4f}, {high:+.4f}]",
+            "P(not better)": round(record["p_not_better"], 4),
+            "interval above zero": bool(record["significant"]),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index")

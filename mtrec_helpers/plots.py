@@ -8,7 +8,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter, ScalarFormatter
+from matplotlib.ticker import LogLocator, MaxNLocator, NullFormatter, ScalarFormatter
 
 from mtrec_helpers.data.store import ProcessedData
 
@@ -40,6 +40,7 @@ def item_popularity(interactions: pd.DataFrame, ax: Axes) -> Axes:
 def count_histogram(counts: np.ndarray, ax: Axes, title: str, xlabel: str) -> Axes:
     """Histogram of per-user counts on a log x-axis, with the median marked."""
     sns.histplot(counts, bins=40, log_scale=(True, False), ax=ax, color="C2")
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))  # 10, 20, 50, 100: several labels
     ax.xaxis.set_major_formatter(ScalarFormatter())
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.axvline(
@@ -101,6 +102,8 @@ def learning_curves(histories: dict[str, list[dict[str, float]]]) -> Figure:
         best = frame.loc[frame["valid_ndcg@10"].idxmax()]
         ndcg_ax.scatter([best["epoch"]], [best["valid_ndcg@10"]], marker="*", s=120)
     loss_ax.set(title="Training loss (cross-entropy)", xlabel="epoch", ylabel="loss")
+    for ax in (loss_ax, ndcg_ax):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs only
     ndcg_ax.set(title="Validation NDCG@10 (full ranking; ★ = kept)", xlabel="epoch", ylabel="NDCG@10")
     loss_ax.legend()
     ndcg_ax.legend()
@@ -130,6 +133,7 @@ def weight_trajectories(histories: dict[str, list[dict[str, float]]]) -> Figure:
         for column in [c for c in frame.columns if c.startswith("weight_")]:
             ax.plot(frame["epoch"], frame[column], marker="o", label=column.removeprefix("weight_"))
         ax.set(title=name, xlabel="epoch", ylabel="task weight")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[0][-1].legend(loc="center left", bbox_to_anchor=(1.0, 0.5))
     return fig
 

@@ -12,7 +12,8 @@ from mtrec_helpers.data.store import ProcessedData
 
 
 def user_timeline(data: ProcessedData, user_id: int) -> pd.DataFrame:
-    """One user's interactions in sequence order, with time, title, genres, rating and split."""
+    """One user's interactions in sequence order (indexed by position), with time, title, genres,
+    rating (as the release shows it: 5, 4.5) and split."""
     users = data.users.set_index("user_id")["user_idx"]
     if user_id not in users.index:
         raise KeyError(f"user_id {user_id} is not in the processed data (filtered out or unknown).")
@@ -20,14 +21,19 @@ def user_timeline(data: ProcessedData, user_id: int) -> pd.DataFrame:
     items = data.items.set_index("item_idx")
     return pd.DataFrame(
         {
-            "position": rows["position"].to_numpy(),
             "time (UTC)": pd.to_datetime(rows["timestamp"].to_numpy(), unit="s"),
             "title": items.loc[rows["item_idx"], "title"].to_numpy(),
             "genres": [", ".join(g) for g in items.loc[rows["item_idx"], "genres"]],
-            "rating": rows["rating"].to_numpy(),
+            "rating": [stars(r) for r in rows["rating"].to_numpy()],
             "split": rows["split"].astype(str).to_numpy(),
-        }
+        },
+        index=pd.Index(rows["position"].to_numpy(), name="position"),
     )
+
+
+def stars(rating: float) -> str:
+    """A rating as the release shows it: 5 for five stars, 4.5 for four and a half."""
+    return f"{rating:g}"
 
 
 def _show(output: widgets.Output, *parts: str | pd.DataFrame) -> None:
