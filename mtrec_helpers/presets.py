@@ -17,10 +17,10 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "default": {},
     "class": {
         "02": {
-            "EPOCHS": 12,
-            "PATIENCE": 4,
-            "KNN_NEIGHBOURS": [20, 100],
-            "EASE_L2": [200, 1000],
+            "EPOCHS": 25,  # 12 left the causal Transformer below EASE
+            "PATIENCE": 6,
+            "KNN_NEIGHBOURS": [10, 100],
+            "EASE_L2": [100, 1000],
             "N_BOOT": 500,
         },
         "02b": {"EPOCHS": 8, "PATIENCE": 3, "ID_DROPOUT": [0.3], "N_BOOT": 500},
