@@ -18,7 +18,7 @@ ifeq ($(DEVICE),cuda)
 endif
 PARAMS ?=
 PYTEST_ARGS ?=
-BENCH_NAME := $(DATASET)$(if $(filter-out default,$(PRESET)),-$(PRESET))
+BENCH_NAME ?= $(DATASET)$(if $(filter-out default,$(PRESET)),-$(PRESET))
 BENCH_DIR ?= data/artifacts/bench/$(BENCH_NAME)
 # The CPU build of torch on the course machines; on a GPU machine pass e.g.
 #   make setup TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
