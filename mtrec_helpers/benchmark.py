@@ -60,6 +60,12 @@ def _table(results: dict[str, dict[str, Any]], metrics: Sequence[str]) -> dict[s
     }
 
 
+def results_name(device: str, dataset: str, preset: str = "default") -> str:
+    """The results files' stem: ``<device>-<dataset>``, with ``-<preset>`` unless the preset is the
+    default (e.g. cpu-ml-100k, cpu-ml-100k-class), as the Makefile's BENCH_NAME names the run."""
+    return f"{device.split(':')[0]}-{dataset}" + ("" if preset == "default" else f"-{preset}")
+
+
 def run_date(timings: Path) -> str:
     """When the run finished (its timings file is written last), so a results file re-read from the
     same run keeps the run's date."""
@@ -285,8 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         **benchmark_record(Path(args.artifacts_dir), Path(args.runs_dir), args.command),
         "preset": args.preset,
     }
-    suffix = "" if args.preset == "default" else f"-{args.preset}"
-    stem = Path(args.out) / f"{record['device'].split(':')[0]}-{record['dataset']}{suffix}"
+    stem = Path(args.out) / results_name(record["device"], record["dataset"], args.preset)
     atomic_write_text(stem.with_suffix(".json"), json.dumps(record, indent=2) + "\n")
     atomic_write_text(stem.with_suffix(".md"), summary(record))
     print(f"wrote {stem}.json and {stem}.md")

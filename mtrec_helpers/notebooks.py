@@ -105,7 +105,7 @@ def run_notebook(
     ensure_writable(output.parent, "RUNS_DIR")
     absolutize_data_dir_env()
     try:
-        with progress_file(f"    {notebook.stem.split('_')[0]} · " if show_progress else None):
+        with progress_file(f"    {notebook_number_of(notebook)} · " if show_progress else None):
             papermill.execute_notebook(
                 str(notebook),
                 str(output),
@@ -163,19 +163,23 @@ def run_pipeline(
     """Run notebooks in order into ``runs_dir`` with the ``preset``'s settings (the overrides win),
     stopping at the first failure."""
     check_declared_somewhere(notebooks, overrides)
-    for notebook in notebooks:  # every preset value is checked before the first notebook starts
-        check_parameters(
-            notebook,
-            parameters_for(notebook, common, with_preset(preset, notebook_number_of(notebook), overrides)),
+    parameters = {
+        notebook: parameters_for(
+            notebook, common, with_preset(preset, notebook_number_of(notebook), overrides)
         )
+        for notebook in notebooks
+    }
+    for (
+        notebook,
+        chosen,
+    ) in parameters.items():  # every preset value is checked before the first notebook starts
+        check_parameters(notebook, chosen)
     ensure_writable(runs_dir, "RUNS_DIR")
     timings = []
     for notebook in notebooks:
         start = time.perf_counter()
         print(f"▶ {notebook.name} ...", flush=True)
-        chosen = with_preset(preset, notebook_number_of(notebook), overrides)
-        run_notebook(notebook, runs_dir / notebook.name, parameters_for(notebook, common, chosen),
-                     show_progress=True)  # fmt: skip
+        run_notebook(notebook, runs_dir / notebook.name, parameters[notebook], show_progress=True)
         elapsed = time.perf_counter() - start
         print(f"  done in {elapsed:.1f} s → {runs_dir / notebook.name}", flush=True)
         timings.append((notebook, elapsed))
@@ -203,13 +207,13 @@ def select_notebooks(notebooks: Sequence[Path], only: Sequence[str] | None) -> l
     """The notebooks numbered in ``only`` (all when it is empty); a number without a notebook is refused."""
     if not only:
         return list(notebooks)
-    numbers = {nb.name.split("_")[0] for nb in notebooks}
+    numbers = {notebook_number_of(nb) for nb in notebooks}
     missing = sorted(set(only) - numbers)
     if missing:
         raise NotebookParameterError(
             f"--only {' '.join(missing)}: no such notebook; the notebooks are {', '.join(sorted(numbers))}."
         )
-    return [nb for nb in notebooks if nb.name.split("_")[0] in set(only)]
+    return [nb for nb in notebooks if notebook_number_of(nb) in set(only)]
 
 
 def notebook_number(text: str) -> str:

@@ -16,7 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mtrec_helpers.atomic import atomic_write_text
+from mtrec_helpers.benchmark import results_name
 from mtrec_helpers.paths import project_root
+from mtrec_helpers.presets import PRESETS
 
 HEADER = """# Results
 
@@ -30,10 +32,7 @@ differences over the same users.
 
 def summaries(folder: Path) -> list[Path]:
     """The Markdown summaries of ``folder``: full default runs first, then scale runs, by name."""
-    found = sorted(folder.glob("*.md"))
-    return [p for p in found if not p.name.startswith("scale-")] + [
-        p for p in found if p.name.startswith("scale-")
-    ]
+    return sorted(folder.glob("*.md"), key=lambda path: (path.name.startswith("scale-"), path.name))
 
 
 def demoted(markdown: str) -> str:
@@ -53,16 +52,17 @@ def results_page(folder: Path) -> str:
 
 TIMES_START, TIMES_END = "<!-- chapter-times:start -->", "<!-- chapter-times:end -->"
 """The README's generated block: each notebook's wall time per benchmarked preset."""
-PRESETS = {"cpu-ml-100k.json": "default", "cpu-ml-100k-class.json": "class"}  # results file → its preset
+TIMED_RUNS = {f"{results_name('cpu', 'ml-100k', preset)}.json": preset for preset in PRESETS}
+"""The README's timed runs: the reference machine's ML-100k results file of each preset → the preset."""
 
 
 def chapter_times(folder: Path) -> str:
     """A table of each notebook's wall time (s) in each benchmarked preset, with its machine and date."""
     records = {name: json.loads((folder / f).read_text(encoding="utf-8"))
-               for f, name in PRESETS.items() if (folder / f).is_file()}  # fmt: skip
+               for f, name in TIMED_RUNS.items() if (folder / f).is_file()}  # fmt: skip
     if not records:
         raise FileNotFoundError(
-            f"{folder}: no full-run results file ({', '.join(PRESETS)}); run `make bench`"
+            f"{folder}: no full-run results file ({', '.join(TIMED_RUNS)}); run `make bench`"
         )
     notebooks = list(next(iter(records.values()))["notebooks"])
     lines = ["| preset | " + " | ".join(n.split("_")[0] for n in notebooks) + " | all | run |",

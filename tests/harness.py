@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mtrec_helpers.notebooks import numbered_notebooks, parameters_for, run_notebook
+from mtrec_helpers.notebooks import notebook_number_of, numbered_notebooks, parameters_for, run_notebook
 from mtrec_helpers.paths import notebooks_dir
 from mtrec_helpers.results import read_metrics
 
@@ -33,7 +33,7 @@ def run_all(folder: Path, overrides: dict[str, dict[str, Any]], dataset: str = "
     seconds = {}
     for notebook in numbered_notebooks():
         start = time.perf_counter()
-        number = notebook.name.split("_")[0]
+        number = notebook_number_of(notebook)
         parameters = parameters_for(notebook, common, overrides.get(number, {}))
         run_notebook(notebook, folder / "runs" / notebook.name, parameters)
         seconds[number] = time.perf_counter() - start

@@ -13,6 +13,7 @@ from mtrec_helpers.notebooks import (
     MAKEFILE_VARIABLES,
     NotebookFailed,
     make_overrides,
+    notebook_number_of,
     numbered_notebooks,
     run_notebook,
 )
@@ -179,7 +180,7 @@ def test_max_steps_reaches_the_training_settings_of_every_notebook_that_declares
     from mtrec_helpers.multitask.finetune import finetune_config
     from mtrec_helpers.pretraining.train import objective_configs, train_config
 
-    declared = {path.name.split("_")[0]: declared_parameters(path) for path in NOTEBOOKS}
+    declared = {notebook_number_of(path): declared_parameters(path) for path in NOTEBOOKS}
     data = SimpleNamespace(n_items=50, vocab={"genres": ["Drama"]})
     builders = {
         "02": lambda p: [train for _, train in objective_configs(data, p).values()],  # type: ignore[arg-type]

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from mtrec_helpers.notebooks import numbered_notebooks, parameters_for
+from mtrec_helpers.notebooks import notebook_number_of, numbered_notebooks, parameters_for
 from mtrec_helpers.parameters import check_parameters
 from mtrec_helpers.presets import PRESETS, preset_overrides, with_preset
 
-CHAPTERS = {nb.name.split("_")[0]: nb for nb in numbered_notebooks()}
+CHAPTERS = {notebook_number_of(nb): nb for nb in numbered_notebooks()}
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))

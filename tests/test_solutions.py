@@ -9,7 +9,7 @@ import nbformat
 import pytest
 
 from mtrec_helpers.evaluation import RankingResult
-from mtrec_helpers.notebooks import numbered_notebooks, run_notebook
+from mtrec_helpers.notebooks import notebook_number_of, numbered_notebooks, run_notebook
 from mtrec_helpers.paths import project_root
 from mtrec_helpers.rl.offpolicy import top_k_multiplier
 from mtrec_helpers.source import show_source, source_text
@@ -24,10 +24,6 @@ def test_show_source_displays_the_code_that_runs() -> None:
     assert "return k * (1.0 - pi) ** (k - 1)" in shown.data and "<pre" in shown._repr_html_()
 
 
-def _number(notebook: Path) -> str:
-    return notebook.name.split("_")[0]
-
-
 def test_every_chapter_ends_with_a_summary_and_exercises_with_solutions() -> None:
     for notebook in numbered_notebooks():
         cells = nbformat.read(notebook, as_version=4).cells
@@ -36,15 +32,15 @@ def test_every_chapter_ends_with_a_summary_and_exercises_with_solutions() -> Non
         markdown = [c.source for c in cells if c.cell_type == "markdown"]
         exercises = [text for text in markdown if text.startswith("## Exercises")]
         assert exercises and "*(code)*" in exercises[-1], f"{notebook.name}: no exercise asks for code"
-        solution = f"solutions/{_number(notebook)}_solutions.ipynb"
+        solution = f"solutions/{notebook_number_of(notebook)}_solutions.ipynb"
         assert solution in exercises[-1] and (project_root() / solution).is_file(), notebook.name
     assert sorted(p.name for p in SOLUTIONS.glob("*.ipynb")) == sorted(
-        f"{_number(nb)}_solutions.ipynb" for nb in numbered_notebooks()
+        f"{notebook_number_of(nb)}_solutions.ipynb" for nb in numbered_notebooks()
     )
 
 
 @pytest.mark.notebook
-@pytest.mark.parametrize("number", [_number(nb) for nb in numbered_notebooks()])
+@pytest.mark.parametrize("number", [notebook_number_of(nb) for nb in numbered_notebooks()])
 def test_solutions_run_on_the_chapters_artifacts(pipeline: Path, tmp_path: Path, number: str) -> None:
     notebook = SOLUTIONS / f"{number}_solutions.ipynb"
     run_notebook(notebook, tmp_path / notebook.name, {"ARTIFACTS_DIR": str(pipeline / "artifacts")})
