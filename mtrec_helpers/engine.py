@@ -36,12 +36,14 @@ import numpy as np
 import torch
 from accelerate import Accelerator, DistributedDataParallelKwargs
 from accelerate.utils import gather_object
+from accelerate.utils import load as accelerate_load
+from accelerate.utils.constants import RNG_STATE_NAME
 from safetensors.torch import load_file, save_file
 from transformers import get_constant_schedule, get_cosine_schedule_with_warmup
 
 from mtrec_helpers.atomic import atomic_directory
 from mtrec_helpers.progress import LoopProgress
-from mtrec_helpers.stages import damaged_artifact
+from mtrec_helpers.stages import ArtifactError, damaged_artifact
 
 CHECKPOINT, STATE, TENSORS = "checkpoint", "engine.json", "engine.safetensors"
 
@@ -349,7 +351,10 @@ def _restore(
         if engine.get("key") != key:
             return None
         tensors = load_file(folder / TENSORS)
+        _check_random_states(folder / f"{RNG_STATE_NAME}_{accelerator.process_index}.pkl")
         accelerator.load_state(str(folder))
+    except ArtifactError:
+        raise
     except Exception as exc:  # safetensors, JSON, torch's weights-only unpickler: any of them
         raise damaged_artifact(folder, f"is not a checkpoint that can be loaded safely ({exc})") from exc
     run.scheduler.load_state_dict(engine["scheduler"])
@@ -358,3 +363,21 @@ def _restore(
     objective.restore(engine["objective"])
     best = {k.removeprefix("best."): v for k, v in tensors.items() if k.startswith("best.")} or None
     return engine["state"], FitResult(**engine["result"]), best
+
+
+RANDOM_STATES = ("random_state", "numpy_random_seed", "torch_manual_seed")
+
+
+def _check_random_states(path: Path) -> None:
+    """Accelerate skips a random-state file it cannot read with a log line only, and the resumed run
+    then quietly differs from an uninterrupted one: here a missing or damaged file is an error naming
+    it. Read as Accelerate reads it (weights only: a pickled object is refused, never run)."""
+    try:
+        states = accelerate_load(path)
+    except Exception as exc:
+        raise damaged_artifact(path, f"the random states cannot be loaded safely ({exc})") from exc
+    missing = (
+        [name for name in RANDOM_STATES if name not in states] if isinstance(states, dict) else RANDOM_STATES
+    )
+    if missing:
+        raise damaged_artifact(path, f"the random states lack {', '.join(missing)}")

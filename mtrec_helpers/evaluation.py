@@ -61,12 +61,31 @@ def history_mask(histories: Sequence[np.ndarray], n_columns: int, device: torch.
     return mask
 
 
+class NonFiniteScores(ValueError):
+    """A model scored some item NaN or +inf: its ranking would be meaningless (NaN never compares)."""
+
+
+def check_finite(scores: torch.Tensor) -> None:
+    """Refuse NaN or +inf scores of real items at once (−inf is allowed: "never recommend this item";
+    PAD and MASK, the first and last columns, never compete). A NaN target would otherwise be outranked
+    by nothing and count as a hit, so a diverged model would win validation."""
+    bad = torch.isnan(scores) | torch.isposinf(scores)
+    bad[:, [0, -1]] = False
+    if bad.any():
+        row, item = (int(v) for v in bad.nonzero()[0])
+        raise NonFiniteScores(
+            f"{int(bad.any(dim=1).sum())} of {len(scores)} users got NaN or +inf scores (first: row {row}, "
+            f"column {item}): the model diverged (e.g. too high an LR) or was given non-finite inputs."
+        )
+
+
 def rank_targets(
     scores: torch.Tensor, targets: torch.Tensor, histories: Sequence[np.ndarray] | None, top_k: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """0-based pessimistic rank of each target among real items (those in ``histories`` excluded),
     and each row's top-k items. One copy of the scores and two passes over it (count, top-k)."""
     scores = scores.to(torch.float32, copy=True)
+    check_finite(scores)
     scores[:, 0] = -torch.inf  # PAD
     scores[:, -1] = -torch.inf  # MASK
     rows = torch.arange(len(targets), device=scores.device)

@@ -7,6 +7,7 @@ so a typo in an override never runs a notebook with its defaults silently.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -15,6 +16,7 @@ import sys
 import time
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +24,10 @@ import papermill
 from jupyter_client.kernelspec import NoSuchKernel
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.paths import jupyter_runtime_dir
+from jupyter_core.utils import ensure_dir_exists
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from papermill.exceptions import PapermillExecutionError
-from traitlets import CaselessStrEnum, default
+from traitlets import default
 
 from mtrec_helpers.atomic import atomic_write_text
 from mtrec_helpers.data.errors import DataError
@@ -52,18 +55,67 @@ TIMINGS = "timings.json"
 """Written into RUNS_DIR by :func:`run_pipeline`: each notebook's wall time and the kernels' peak memory."""
 
 
-class LocalKernelManager(AsyncKernelManager):
-    """The runner's kernels talk to it over local IPC sockets where the OS has them (POSIX): no TCP
-    port is opened, and newer ipykernels' warning about unencrypted TCP does not apply. The sockets
-    live in Jupyter's runtime folder under a name of their own, so parallel runs never share one."""
+IPC_PATH_MAX = 100
+"""Longest socket path the runner gives a kernel: AF_UNIX allows 107 bytes on Linux, 103 on macOS."""
 
-    transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc" if os.name == "posix" else "tcp")
+
+@dataclass(frozen=True)
+class KernelTransport:
+    """How the runner's kernels talk to it: IPC sockets in ``folder``, or TCP on localhost, with
+    ``note`` saying why when IPC was wanted but cannot work."""
+
+    kind: str  # "ipc" or "tcp"
+    folder: Path | None = None
+    note: str = ""
+
+
+def kernel_transport() -> KernelTransport:
+    """IPC sockets in Jupyter's runtime folder where the OS has them (POSIX): no TCP port is opened,
+    and newer ipykernels' warning about unencrypted TCP does not apply. The folder is created,
+    private to the user (0700), when it does not exist yet, as on a machine that never ran Jupyter;
+    where it cannot be created or written, or its path is too long for a socket, TCP it is."""
+    if os.name != "posix":
+        return KernelTransport("tcp")
+    folder = Path(jupyter_runtime_dir())
+    fix = "set JUPYTER_RUNTIME_DIR to a short, writable folder for IPC sockets"
+    try:
+        ensure_dir_exists(folder, mode=0o700)
+    except OSError as exc:
+        return KernelTransport("tcp", note=f"Jupyter's runtime folder {folder} cannot be created "
+                               f"({exc.strerror or exc}); {fix}")  # fmt: skip
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return KernelTransport("tcp", note=f"Jupyter's runtime folder {folder} is not writable; {fix}")
+    if len(str(_socket_prefix(folder))) + len("-5") > IPC_PATH_MAX:
+        too_long = f"at most {IPC_PATH_MAX} characters with the socket name"
+        return KernelTransport("tcp", note=f"Jupyter's runtime folder {folder} is too long a path for a "
+                               f"socket ({too_long}); {fix}")  # fmt: skip
+    return KernelTransport("ipc", folder)
+
+
+def _socket_prefix(folder: Path) -> Path:
+    """A socket name of this kernel's own, so that parallel runs never share one."""
+    return folder / f"mtrec-{uuid.uuid4().hex[:12]}-ipc"
+
+
+@functools.cache
+def _say_once(note: str) -> None:
+    """Print a note once per process (a run of seven notebooks says it once)."""
+    print(f"note: kernels talk over TCP on localhost: {note}", file=sys.stderr, flush=True)
+
+
+class LocalKernelManager(AsyncKernelManager):
+    """A kernel manager on :func:`kernel_transport`'s transport."""
+
+    @default("transport")
+    def _transport_default(self) -> str:
+        return kernel_transport().kind
 
     @default("ip")
     def _ip_default(self) -> str:
-        if self.transport != "ipc":
+        transport = kernel_transport()
+        if transport.kind != "ipc" or transport.folder is None:
             return super()._ip_default()
-        return str(Path(jupyter_runtime_dir()) / f"mtrec-{uuid.uuid4().hex[:12]}-ipc")
+        return str(_socket_prefix(transport.folder))
 
 
 class NotebookFailed(RuntimeError):
@@ -104,6 +156,8 @@ def run_notebook(
     check_parameters(notebook, parameters)
     ensure_writable(output.parent, "RUNS_DIR")
     absolutize_data_dir_env()
+    if note := kernel_transport().note:
+        _say_once(note)
     try:
         with progress_file(f"    {notebook_number_of(notebook)} · " if show_progress else None):
             papermill.execute_notebook(
@@ -131,6 +185,14 @@ def run_notebook(
         raise NotebookFailed(
             f"{notebook.name}: a cell ran longer than {CELL_TIMEOUT_ENV}={cell_timeout()} s ({exc}); raise "
             f"{CELL_TIMEOUT_ENV} (or unset it: no limit) if the cell is just slow.\n  executed copy: {output}"
+        ) from exc
+    except RuntimeError as exc:
+        if "Kernel died before replying" not in str(exc):
+            raise
+        raise NotebookFailed(
+            f"{notebook.name} did not start: its Jupyter kernel {kernel or kernel_name()!r} exited before "
+            f"answering ({exc}). Run the kernel by hand to see why: "
+            f"`{sys.executable} -m ipykernel_launcher --help` should print its options."
         ) from exc
     except NoSuchKernel as exc:
         raise NotebookFailed(

@@ -63,8 +63,17 @@ class Range:
         return above and below
 
     def __str__(self) -> str:
-        left = f"{'>' if self.open_low else '≥'} {self.low:g}"
-        return left if math.isinf(self.high) else f"{left} and {'<' if self.open_high else '≤'} {self.high:g}"
+        left = f"{'>' if self.open_low else '≥'} {_number(self.low)}"
+        return (
+            left
+            if math.isinf(self.high)
+            else f"{left} and {'<' if self.open_high else '≤'} {_number(self.high)}"
+        )
+
+
+def _number(value: float) -> str:
+    """A bound as a reader would write it: 2147483647 in full, 0.5 as it is."""
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else f"{value:g}"
 
 
 POSITIVE, NON_NEGATIVE = Range(0, open_low=True), Range(0)
@@ -79,9 +88,10 @@ RANGES: dict[str, Range] = {
         AT_LEAST_ONE,
     ),
     **dict.fromkeys(
-        ["HEAD_EPOCHS", "REFIT_EPOCHS", "MMOE_EXPERTS", "LORA_RANK", "N_CLUSTERS", "SEED", "CONTENT_WINDOW"],
+        ["HEAD_EPOCHS", "REFIT_EPOCHS", "MMOE_EXPERTS", "LORA_RANK", "N_CLUSTERS", "CONTENT_WINDOW"],
         NON_NEGATIVE,
     ),
+    "SEED": Range(0, 2**31 - 1),  # NumPy's legacy seeding (set_seed) takes < 2**32, and seeds get offsets
     **dict.fromkeys(
         ["LR", "HEAD_LR", "POLICY_LR", "EASE_L2", "GRADNORM_ALPHA", "DWA_TEMPERATURE",
          "EXPLORATION_TEMPERATURE", "BEHAVIOUR_TEMPERATURE", "SOFT_TEMPERATURE", "IS_CAP", "MIN_COMPRESSION"],
@@ -156,6 +166,8 @@ def check_value(name: str, value: Any, default: Any, notebook: str) -> None:
         raise NotebookParameterError(
             f"{where}: expected {_with_article(_kind(default))} like the default {default!r}, got {shown}."
         )
+    if any(not math.isfinite(v) for v in _numbers(value)):
+        raise NotebookParameterError(f"{where}: every value must be a finite number (not inf or nan).")
     bad = [v for v in _numbers(value) if name in RANGES and v not in RANGES[name]]
     if bad or (isinstance(value, list) and name in RANGES and not value):
         raise NotebookParameterError(f"{where}: every value must be {RANGES[name]}.")

@@ -54,7 +54,10 @@ def ensure_writable(folder: Path, parameter: str) -> Path:
 
 
 def default_artifacts_dir(dataset: str) -> Path:
-    """``data/artifacts/<dataset>``: where every stage reads and writes its artifacts."""
+    """``data/artifacts/<dataset>``: where every stage reads and writes its artifacts. A name that is
+    not one plain folder name (``../x``, ``a/b``) is refused: it would lead outside that folder."""
+    if dataset in ("", ".", "..") or Path(dataset).name != dataset or "\\" in dataset:
+        raise ValueError(f"DATASET={dataset!r} is not a dataset name; use one of the names the README lists.")
     return project_root() / "data" / "artifacts" / dataset
 
 

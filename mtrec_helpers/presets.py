@@ -1,11 +1,15 @@
 """Presets: named settings per chapter, chosen with one switch (`make run PRESET=class`).
 
-``default`` is every notebook's own parameters cell. ``class`` is for teaching: each chapter's
-training is cut so that the whole course runs in a few minutes on a 2-core laptop while every
-lesson still shows — the Transformers beat the tuned baselines, the RL learners beat the greedy
-ranker, the small student keeps most of its teacher. Fewer epochs and smaller grids mean wider
-intervals and numbers below the default run's; `RESULTS.md` has both runs. Overrides given on the
-command line win over a preset's.
+``default`` is every notebook's own parameters cell. ``tiny`` runs every chapter end to end with the
+smallest settings that exercise all of its code (one or two epochs, 16-wide models, 200 bootstrap
+resamples): a check that an installation works, in a few minutes on a laptop; its numbers are not
+results. The tests run the course with it through `make run PRESET=tiny`.
+
+``class`` is for teaching: each chapter's training is cut so that the whole course runs in a few
+minutes on a 2-core laptop while every lesson still shows — the Transformers beat the tuned
+baselines, the RL learners beat the greedy ranker, the small student keeps most of its teacher.
+Fewer epochs and smaller grids mean wider intervals and numbers below the default run's;
+`RESULTS.md` has both runs. Overrides given on the command line win over a preset's.
 """
 
 from __future__ import annotations
@@ -15,6 +19,45 @@ from typing import Any
 
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "default": {},
+    "tiny": {
+        "02": {
+            "EPOCHS": 2,
+            "HIDDEN": 16,
+            "MAX_LEN": 20,
+            "LR": 5e-3,
+            "KNN_NEIGHBOURS": [20],
+            "EASE_L2": [200],
+            "N_BOOT": 200,
+        },
+        "02b": {"EPOCHS": 1, "N_BOOT": 200},
+        "03": {
+            "EPOCHS": 1,
+            "HEAD_EPOCHS": 0,
+            "REFIT_EPOCHS": 1,
+            "AUX_LAMBDAS": [0.3],
+            "LR": 1e-3,
+            "LORA_RANK": 4,
+            "N_BOOT": 200,
+        },
+        "04": {
+            "ITERATIONS": 5,
+            "SLATEQ_ITERATIONS": 3,
+            "BATCH_USERS": 64,
+            "EVAL_REPEATS": 1,
+            "LOG_REPEATS": 1,
+            "OFFPOLICY_EPOCHS": 2,
+            "N_BOOT": 200,
+        },
+        "05": {
+            "K_RANGE": [3, 4],
+            "STUDENT_HIDDEN": [8],
+            "ABLATION_HIDDEN": 8,
+            "EPOCHS": 1,
+            "THROUGHPUT_REPEATS": 1,
+            "N_BOOT": 200,
+        },
+        "06": {"N_BOOT": 200},
+    },  # fmt: skip
     "class": {
         "02": {
             "EPOCHS": 40,  # the cosine schedule spans EPOCHS: at 25 the causal model only tied EASE (paired)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from mtrec_helpers.notebooks import notebook_number_of, numbered_notebooks, parameters_for, run_notebook
-from mtrec_helpers.paths import notebooks_dir
+from mtrec_helpers.paths import notebooks_dir, project_root
+from mtrec_helpers.presets import PRESETS
 from mtrec_helpers.results import read_metrics
 
 
@@ -40,16 +44,18 @@ def run_all(folder: Path, overrides: dict[str, dict[str, Any]], dataset: str = "
     return seconds
 
 
-TINY = {
-    "02": {"EPOCHS": 2, "HIDDEN": 16, "MAX_LEN": 20, "LR": 5e-3, "KNN_NEIGHBOURS": [20], "EASE_L2": [200],
-           "N_BOOT": 200},
-    "02b": {"EPOCHS": 1, "N_BOOT": 200},
-    "03": {"EPOCHS": 1, "HEAD_EPOCHS": 0, "REFIT_EPOCHS": 1, "AUX_LAMBDAS": [0.3], "LR": 1e-3, "LORA_RANK": 4,
-           "N_BOOT": 200},
-    "04": {"ITERATIONS": 5, "SLATEQ_ITERATIONS": 3, "BATCH_USERS": 64, "EVAL_REPEATS": 1, "LOG_REPEATS": 1,
-           "OFFPOLICY_EPOCHS": 2, "N_BOOT": 200},
-    "05": {"K_RANGE": [3, 4], "STUDENT_HIDDEN": [8], "ABLATION_HIDDEN": 8, "EPOCHS": 1,
-           "THROUGHPUT_REPEATS": 1, "N_BOOT": 200},
-    "06": {"N_BOOT": 200},
-}  # fmt: skip
-"""Tiny settings per notebook (HEAD_EPOCHS=0: the warm-up is tested in test_multitask.py)."""
+TINY = PRESETS["tiny"]
+"""The tiny preset (HEAD_EPOCHS=0 in 03: the warm-up is tested in test_multitask.py)."""
+
+
+def make_run(folder: Path, preset: str = "tiny", **variables: str) -> subprocess.CompletedProcess[str]:
+    """`make run PRESET=<preset>` from the repository root into ``folder/artifacts`` and ``folder/runs``,
+    as a user types it (the environment this interpreter runs in; nothing of an outer `make`)."""
+    environment = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    environment["VIRTUAL_ENV"] = sys.prefix
+    command = ["make", "-C", str(project_root()), "run", f"PRESET={preset}", "DEVICE=cpu",
+               f"ARTIFACTS_DIR={folder / 'artifacts'}", f"RUNS_DIR={folder / 'runs'}",
+               *(f"{k}={v}" for k, v in variables.items())]  # fmt: skip
+    done = subprocess.run(command, env=environment, capture_output=True, text=True)
+    assert done.returncode == 0, f"{' '.join(command)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
+    return done

@@ -100,9 +100,36 @@ def zip_release(folder: Path, archive: Path) -> Path:
     return archive
 
 
+def _latest_small_readme(
+    ratings: int, tags: int, movies: int, users: int, window: str, generated: str
+) -> str:
+    """The opening of ml-latest-small's README.txt as GroupLens writes it for each version."""
+    return (
+        "Summary\n=======\n\nThis dataset (ml-latest-small) describes 5-star rating and free-text tagging "
+        f"activity from [MovieLens](http://movielens.org), a movie recommendation service. It contains "
+        f"{ratings} ratings and {tags} tag applications across {movies} movies. These data were created "
+        f"by {users} users between {window}. This dataset was generated on {generated}.\n"
+    )
+
+
+ML_LATEST_SMALL_READMES = {
+    "2016": _latest_small_readme(100004, 1296, 9125, 671, "January 09, 1995 and October 16, 2016",
+                                 "October 17, 2016"),
+    "2018": _latest_small_readme(100836, 3683, 9742, 610, "March 29, 1996 and September 24, 2018",
+                                 "September 26, 2018"),
+}  # fmt: skip
+"""ml-latest-small is regenerated over time: the versions differ in size and collection window."""
+
+
 ML1M_AGE_CODES = {"Under 18": 1, "18-24": 18, "25-34": 25, "35-44": 35, "45-49": 45, "50-55": 50, "56+": 56}
-RELEASE_WINDOWS = {"ml-100k": (880_000_000, 890_000_000), "ml-1m": (960_000_000, 1_040_000_000)}
-"""Where a synthetic release's timestamps are spread: inside each release's collection window."""
+RELEASE_WINDOWS = {
+    "ml-100k": (880_000_000, 890_000_000),
+    "ml-1m": (960_000_000, 1_040_000_000),
+    "ml-latest-small@2016": (789_652_009, 1_476_600_000),  # 1995-01-09 11:46 to 2016-10-16
+    "ml-latest-small@2018": (838_598_400, 1_537_780_000),  # 1996-03-29 to 2018-09-24
+}
+"""Where a synthetic release's timestamps are spread: inside each release's (version's) collection
+window, from its first second."""
 
 
 def _release_timestamps(timestamps: np.ndarray, release: str) -> np.ndarray:
@@ -113,17 +140,21 @@ def _release_timestamps(timestamps: np.ndarray, release: str) -> np.ndarray:
 
 
 def write_synthetic_release(
-    folder: Path, release: str, config: SyntheticConfig | None = None, id_stride: int = 1
+    folder: Path, release: str, config: SyntheticConfig | None = None, id_stride: int = 1, version: str = ""
 ) -> Path:
     """The synthetic generator's data written in ``release``'s official format (ml-100k, ml-1m, or a
     CSV release), so that it goes through the real reader: Latin-1 titles, ml-1m's age and occupation
     codes, the CSV releases' half stars, quoted titles, items without genres and sparse movie ids
-    (``id_stride``), and no user profiles where the release has none."""
+    (``id_stride``), and no user profiles where the release has none. A ``version`` of ml-latest-small
+    ("2016", "2018") gets that version's README.txt and collection window."""
     config = config or SyntheticConfig()
     raw, _ = generate(config)
     folder.mkdir(parents=True, exist_ok=True)
     ratings = raw.interactions.copy()
-    ratings["timestamp"] = _release_timestamps(ratings["timestamp"].to_numpy(), release)
+    shape = f"{release}@{version}" if version else release
+    ratings["timestamp"] = _release_timestamps(ratings["timestamp"].to_numpy(), shape)
+    if version:
+        (folder / "README.txt").write_text(ML_LATEST_SMALL_READMES[version])
     ratings["item_id"] = ratings["item_id"] * id_stride
     items = raw.items.assign(item_id=raw.items["item_id"] * id_stride)
     titles = [f"Mélodie n°{i}, La ({year})" for i, year in zip(items["item_id"], items["year"], strict=True)]

@@ -11,6 +11,7 @@ import torch
 from mtrec_helpers.comparison import evaluate_protocols
 from mtrec_helpers.data import SyntheticConfig, prepare_dataset
 from mtrec_helpers.evaluation import (
+    NonFiniteScores,
     RankingResult,
     bootstrap_ci,
     evaluate,
@@ -156,3 +157,18 @@ def test_both_protocols_from_one_scoring_pass_equal_two_evaluations(synthetic) -
         assert np.array_equal(result.ranks, again.ranks) and np.array_equal(result.top, again.top)
     assert (excluded["noisy"].ranks <= included["noisy"].ranks).all()
     assert (excluded["noisy"].ranks < included["noisy"].ranks).any()
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_nan_or_inf_scores_are_refused_at_once(bad: float) -> None:
+    """A NaN target score is outranked by nothing: it used to count as a hit, so a diverged model
+    (LR=1e999) won early stopping with a validation NDCG@10 of inf. −inf (never recommend) is allowed."""
+    scores = torch.randn(4, 8)
+    scores[2, 5] = bad
+    with pytest.raises(
+        NonFiniteScores, match=r"1 of 4 users got NaN or \+inf scores \(first: row 2, column 5\)"
+    ):
+        rank_targets(scores, torch.tensor([1, 2, 3, 4]), None, top_k=3)
+    scores[2, 5] = -float("inf")
+    rank, _ = rank_targets(scores, torch.tensor([1, 2, 3, 4]), None, top_k=3)
+    assert (rank >= 0).all()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -19,8 +20,10 @@ from mtrec_helpers.data import load_processed
 from mtrec_helpers.notebooks import (
     CELL_TIMEOUT_ENV,
     TIMINGS,
+    KernelTransport,
     NotebookFailed,
     cell_timeout,
+    kernel_transport,
     numbered_notebooks,
     run_notebook,
     run_pipeline,
@@ -132,6 +135,45 @@ def test_a_cell_over_the_time_limit_fails_the_run(tmp_path: Path, monkeypatch: p
         cell_timeout()
 
 
+def test_a_machine_that_never_ran_jupyter_runs_a_notebook(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
+) -> None:
+    """Jupyter's runtime folder does not exist until some Jupyter program creates it: the runner creates
+    it (private to the user) for its kernels' IPC sockets instead of letting the kernel die."""
+    short = Path(tempfile.mkdtemp(prefix="mtrec-"))  # pytest's tmp_path can be too long for a socket path
+    request.addfinalizer(lambda: shutil.rmtree(short, ignore_errors=True))
+    runtime = short / "never" / "runtime"
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(runtime))
+    assert kernel_transport() == KernelTransport("ipc", runtime)
+    assert runtime.is_dir() and runtime.stat().st_mode & 0o777 == 0o700
+    runtime.rmdir()
+    common = {"DATASET": "synthetic", "ARTIFACTS_DIR": str(tmp_path / "artifacts")}
+    run_pipeline(NOTEBOOKS[:1], tmp_path / "runs", common, {})
+    assert (tmp_path / "artifacts" / "processed" / "manifest.json").is_file() and runtime.is_dir()
+    assert "note:" not in capsys.readouterr().err
+
+
+def test_kernels_fall_back_to_tcp_where_ipc_cannot_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A runtime folder that cannot be created, or too long a path for a socket: TCP, with a note."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(blocker / "runtime"))
+    transport = kernel_transport()
+    assert transport.kind == "tcp" and f"{blocker / 'runtime'} cannot be created" in transport.note
+    assert "JUPYTER_RUNTIME_DIR" in transport.note
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / ("x" * 120)))
+    transport = kernel_transport()
+    assert transport.kind == "tcp" and "too long a path for a socket" in transport.note
+    output = run_notebook(NOTEBOOKS[0], tmp_path / "runs" / NOTEBOOKS[0].name,
+                          {"DATASET": "synthetic", "ARTIFACTS_DIR": str(tmp_path / "artifacts")})  # fmt: skip
+    assert output.is_file() and (tmp_path / "artifacts" / "processed" / "manifest.json").is_file()
+
+
 def test_a_relative_artifacts_dir_override_is_relative_to_the_caller(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -159,8 +201,12 @@ def test_end_to_end_pipeline_writes_every_stage(pipeline: Path) -> None:
         assert set(metrics) >= CONTRACT, f"{stage}: missing {CONTRACT - set(metrics)}"
         assert metrics["stage"] == stage and metrics["dataset"] == "ml-100k" and metrics["device"] == "cpu"
         assert metrics["wall_time_s"] > 0
-    assert sorted(p.name for p in (pipeline / "runs").iterdir()) == [nb.name for nb in NOTEBOOKS]
+    assert sorted(p.name for p in (pipeline / "runs").iterdir()) == sorted(
+        [nb.name for nb in NOTEBOOKS] + [TIMINGS]
+    )
     assert len(NOTEBOOKS) == 7
+    timings = json.loads((pipeline / "runs" / TIMINGS).read_text())
+    assert set(timings["notebooks"]) == {nb.stem for nb in NOTEBOOKS} and timings["peak_kernel_rss_mb"] > 100
 
 
 def test_text_chapter_on_real_ml100k(pipeline: Path) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -49,6 +51,15 @@ PRETRAINING = NOTEBOOKS[1]
         ("SIDE_INFO", 1, "expected a bool"),
         ("DEVICE", "gpu", "use auto, cpu, cuda or cuda:N"),
         ("DATASET", "ml-3k", "choose from ['ml-100k', 'ml-1m'"),
+        ("LR", 1e999, "LR=inf (for 02_transformer_pretraining.ipynb): every value must be a finite number"),
+        ("LR", float("nan"), "LR=nan (for 02_transformer_pretraining.ipynb): every value must be a finite"),
+        ("DROPOUT", {"causal": float("inf")}, "every value must be a finite number"),
+        (
+            "SEED",
+            2**64,
+            "SEED=18446744073709551616 (for 02_transformer_pretraining.ipynb): every value must "
+            "be ≥ 0 and ≤ 2147483647",
+        ),
     ],
 )
 def test_overrides_of_the_wrong_type_or_range_are_refused(name: str, value: object, message: str) -> None:
@@ -64,6 +75,7 @@ def test_overrides_of_the_right_type_pass() -> None:
          "STUDENT_HIDDEN": [16], "HELDOUT_SIMULATOR": {"leave_slope": 0.5}, "DATASET": "ml-latest-small"},
     )  # fmt: skip
     check_value("EPSILON", [0.3, 0.0], [0.5, 0.05], "04_rl_ranking.ipynb")
+    check_value("SEED", 2**31 - 1, 0, "02_transformer_pretraining.ipynb")
 
 
 def test_a_name_means_one_thing_across_the_course() -> None:
@@ -192,3 +204,26 @@ def test_max_steps_reaches_the_training_settings_of_every_notebook_that_declares
     for number, build in builders.items():
         configs = build({**declared[number], "MAX_STEPS": 7})
         assert {config.max_batches for config in configs} == {7}, number
+
+
+def test_a_kernel_that_exits_at_start_is_one_message_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kernel that exits before answering (as when its socket folder was missing) used to end `make
+    run` with nbclient's raw RuntimeError; it is a NotebookFailed naming the notebook and the kernel."""
+    spec = tmp_path / "jupyter" / "kernels" / "exits"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-c", "raise SystemExit(3)"],
+                "display_name": "exits",
+                "language": "python",
+            }
+        )  # fmt: skip
+    )
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    with pytest.raises(NotebookFailed) as caught:
+        run_notebook(NOTEBOOKS[0], tmp_path / "runs" / NOTEBOOKS[0].name, kernel="exits")
+    message = str(caught.value)
+    assert message.startswith("01_data_prep.ipynb did not start: its Jupyter kernel 'exits' exited before")

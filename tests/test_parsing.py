@@ -29,7 +29,7 @@ def test_missing_file_names_file(tiny_ml100k: Path) -> None:
     (tiny_ml100k / "u.user").unlink()
     error = _error(tiny_ml100k)
     assert error.path == tiny_ml100k / "u.user"
-    assert "file not found" in str(error)
+    assert "is missing" in str(error)
     assert "ml-100k.zip" in error.fix
 
 
@@ -253,3 +253,32 @@ def test_unreadable_file_is_one_line_naming_it(tiny_ml100k: Path, monkeypatch: p
     monkeypatch.setattr(Path, "read_bytes", denied)
     error = _error(tiny_ml100k)
     assert error.path == tiny_ml100k / "u.item" and "cannot be read (Permission denied)" in str(error)
+
+
+@pytest.mark.parametrize("flag", ["7", "-1", "2"])
+def test_a_genre_flag_other_than_0_or_1_is_refused(tiny_ml100k: Path, flag: str) -> None:
+    """u.item's 19 genre columns are 0/1 flags; a 7 used to be taken as 1."""
+    item = tiny_ml100k / "u.item"
+    lines = item.read_text(encoding="latin-1").splitlines()
+    fields = lines[1].split("|")
+    fields[6] = flag  # the first genre flag after id, title, two dates and the URL
+    _replace_line(item, 2, "|".join(fields))
+    error = _error(tiny_ml100k)
+    assert error.path == item and error.line == 2 and "genre flags are 0 or 1" in error.problem
+    assert flag in error.problem
+
+
+def test_a_dataset_name_that_leads_outside_the_artifacts_folder_creates_nothing(tmp_path: Path) -> None:
+    """`--dataset ../../../../x` used to create <repo>/data/artifacts/../../../../x before being refused."""
+    from mtrec_helpers.data.__main__ import main as data_main
+    from mtrec_helpers.data.store import prepare_dataset
+    from mtrec_helpers.paths import default_artifacts_dir
+
+    target = tmp_path / "outside"
+    with pytest.raises(SystemExit):
+        data_main(["--dataset", f"../../../../{target}"])
+    with pytest.raises(DataError, match="unknown dataset"):
+        prepare_dataset("../x", target / "artifacts")
+    with pytest.raises(ValueError, match="is not a dataset name"):
+        default_artifacts_dir("../../x")
+    assert not target.exists()

@@ -25,5 +25,5 @@ def test_the_class_preset_cuts_training_and_the_command_line_wins() -> None:
     assert preset_overrides("class", "02")["EPOCHS"] < 100 and preset_overrides("default", "02") == {}
     assert with_preset("class", "02", {"EPOCHS": 3})["EPOCHS"] == 3
     assert with_preset("class", "02", {})["PATIENCE"] == PRESETS["class"]["02"]["PATIENCE"]
-    with pytest.raises(ValueError, match="no such preset; the presets are default, class"):
+    with pytest.raises(ValueError, match="no such preset; the presets are default, tiny, class"):
         preset_overrides("klass", "02")

@@ -1,4 +1,4 @@
-"""Every release the README offers runs through all six notebooks: synthetic data written in each
+"""Every release the README offers runs through every notebook: synthetic data written in each
 release's own file format (ml-1m's Latin-1 `.dat` with coded profiles; the CSV releases with half
 stars, no user profiles, items without genres, sparse movie ids; a catalogue larger than ML-100k's)
 and read back through the real readers, end to end with tiny settings."""
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from harness import run_all
-from movielens_files import write_synthetic_release
+from movielens_files import RELEASE_WINDOWS, write_synthetic_release
 from test_notebooks import CONTRACT, TINY
 
 from mtrec_helpers.data import SyntheticConfig, load_processed
@@ -19,7 +19,8 @@ from mtrec_helpers.stages import STAGE_NAMES
 
 RELEASES = {
     "ml-1m": (SyntheticConfig(n_users=300, n_items=250, seed=1), 1),
-    "ml-latest-small": (SyntheticConfig(n_users=300, n_items=250, seed=2), 397),
+    "ml-latest-small@2016": (SyntheticConfig(n_users=300, n_items=250, seed=2), 397),
+    "ml-latest-small@2018": (SyntheticConfig(n_users=200, n_items=200, seed=4), 397),
     "ml-25m": (
         SyntheticConfig(
             n_users=800, n_items=4000, min_length=30, max_length=80, popularity_strength=0.5, seed=3
@@ -27,26 +28,29 @@ RELEASES = {
         10_007,
     ),
 }
-"""Release → (generator settings, movie-id stride); ml-25m's stands for a catalogue larger than ML-100k's."""
+"""Release (@version where GroupLens regenerates it) → (generator settings, movie-id stride); ml-25m's
+stands for a catalogue larger than ML-100k's. The two ml-latest-small versions have their READMEs and
+collection windows: 2016 from January 9, 1995, 2018 from March 29, 1996."""
 
 
 @pytest.fixture(scope="module", params=list(RELEASES))
 def release_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
-    """All six notebooks on one synthetic release read through its real reader (MTREC_DATA_DIR)."""
-    release = request.param
-    config, stride = RELEASES[release]
+    """All notebooks on one synthetic release read through its real reader (MTREC_DATA_DIR)."""
+    config, stride = RELEASES[request.param]
+    release, _, version = request.param.partition("@")
     data_dir = tmp_path_factory.mktemp("releases")
-    write_synthetic_release(data_dir / release, release, config, id_stride=stride)
+    write_synthetic_release(data_dir / release, release, config, id_stride=stride, version=version)
     folder = tmp_path_factory.mktemp(release)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(DATA_DIR_ENV, str(data_dir))
         seconds = run_all(folder, TINY, dataset=release)
-    print(release, "notebook seconds:", {name: round(value, 1) for name, value in seconds.items()})
-    return release, folder / "artifacts"
+    print(request.param, "notebook seconds:", {name: round(value, 1) for name, value in seconds.items()})
+    return request.param, folder / "artifacts"
 
 
 def test_release_runs_every_notebook(release_run: tuple[str, Path]) -> None:
-    release, artifacts = release_run
+    name, artifacts = release_run
+    release, _, version = name.partition("@")
     for stage in STAGE_NAMES:
         metrics = read_metrics(artifacts, stage)
         assert set(metrics) >= CONTRACT and metrics["dataset"] == release, stage
@@ -76,3 +80,5 @@ def test_release_runs_every_notebook(release_run: tuple[str, Path]) -> None:
         assert data.items["item_id"].max() > 2**16  # sparse movie ids map to contiguous indices
     if release == "ml-25m":
         assert data.n_items > 1349  # more than ML-100k's 5-core catalogue
+    if version:  # the version's own window, its first rating included (the 2016 one: 1995-01-09)
+        assert data.interactions["timestamp"].min() == RELEASE_WINDOWS[name][0]

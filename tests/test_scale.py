@@ -13,6 +13,7 @@ import pytest
 from mtrec_helpers.data import DATASETS
 from mtrec_helpers.data.scale import MIN_RATINGS, MOVIELENS_GENRES, SCALE_PRESETS, activity, generate_scale
 from mtrec_helpers.data.sources import locate
+from mtrec_helpers.data.windows import collection_window
 
 SMALL_CSV = dataclasses.replace(SCALE_PRESETS["synthetic-20m"], n_users=300, n_items=200, n_ratings=12_000)
 """synthetic-20m's generator and format at a size a unit test can afford."""
@@ -38,7 +39,7 @@ def test_synthetic_1m_has_ml_1m_shape_and_format(synthetic_1m) -> None:
     assert per_item.iloc[:37].sum() / len(ratings) > 0.05  # the top 1% of items: over 5% of the ratings
     assert set(ratings["rating"].unique()) == {1, 2, 3, 4, 5}
     assert not ratings.duplicated(["user_id", "item_id"]).any()
-    low, high = DATASETS["synthetic-1m"].window_seconds
+    low, high = collection_window(folder, folder / "ratings.dat", DATASETS["synthetic-1m"].window)[0]
     assert ratings["timestamp"].between(low, high).all()
     assert raw.has_user_profile and raw.users["occupation"].notna().all()
 

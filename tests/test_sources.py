@@ -115,3 +115,79 @@ def test_no_network_says_where_to_put_files(isolated_data_dir: Path, tmp_path: P
 def test_download_can_be_refused(isolated_data_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(DataError, match="not on this machine"):
         locate(DATASETS["ml-100k"], cache=tmp_path / "cache", download=False)
+
+
+# --- reliability pass (issue 26): what stands where a data file should be ----------------------------
+
+
+def _link_loop(path: Path) -> None:
+    """``path`` → ``path``.loop → ``path``: a symbolic link loop."""
+    loop = path.with_name(path.name + ".loop")
+    path.symlink_to(loop.name)
+    loop.symlink_to(path.name)
+
+
+@pytest.mark.parametrize(
+    ("make", "problem"),
+    [
+        (lambda p: p.mkdir(), "u.data is a folder, not a file"),
+        (_link_loop, "u.data is a symbolic link loop"),
+        (lambda p: p.symlink_to("nowhere"), "u.data is a symbolic link to nothing"),
+    ],
+    ids=["folder", "loop", "dangling"],
+)
+def test_what_stands_where_a_data_file_should_be_is_named(
+    isolated_data_dir: Path, tmp_path: Path, make, problem: str
+) -> None:
+    """A folder or a link loop in u.data's place used to be reported as "missing"."""
+    folder = write_ml100k(isolated_data_dir / "ml-100k")
+    (folder / "u.data").unlink()
+    make(folder / "u.data")
+    with pytest.raises(DataError) as caught:
+        locate(DATASETS["ml-100k"], cache=tmp_path / "cache")
+    assert problem in str(caught.value) and caught.value.path == folder
+
+
+def test_a_data_file_that_cannot_be_read_is_one_line_before_its_checksum(
+    isolated_data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checksum reads every source file first; a PermissionError there used to surface raw.
+    (The tests run as root, where chmod 000 does not stop reading: the OS error is simulated.)"""
+    import builtins
+
+    from mtrec_helpers.data import sources
+    from mtrec_helpers.data.store import locate_sources
+
+    write_ml100k(isolated_data_dir / "ml-100k")
+    real_open = builtins.open
+
+    def denied(path, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+        if Path(path).name == "u.item":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(sources, "open", denied, raising=False)
+    with pytest.raises(DataError) as caught:
+        locate_sources("ml-100k")
+    assert caught.value.path == isolated_data_dir / "ml-100k" / "u.item"
+    assert "cannot be read (Permission denied)" in caught.value.problem and "readable" in caught.value.fix
+
+
+@pytest.mark.parametrize("make", [lambda p: p.mkdir(), _link_loop], ids=["folder", "loop"])
+def test_a_tags_file_that_is_not_a_file_is_an_error_not_silently_dropped(
+    isolated_data_dir: Path, make
+) -> None:
+    """Every item used to lose its tags without a word (exit 0) when tags.csv was a folder or a loop."""
+    from movielens_files import write_csv_release
+
+    from mtrec_helpers.data.store import locate_sources
+
+    folder = write_csv_release(isolated_data_dir / "ml-latest-small", genome=False)
+    (folder / "tags.csv").unlink()
+    make(folder / "tags.csv")
+    with pytest.raises(DataError) as caught:
+        locate_sources("ml-latest-small")
+    assert caught.value.path == folder / "tags.csv"
+    with pytest.raises(DataError) as caught:
+        DATASETS["ml-latest-small"].reader(folder)
+    assert caught.value.path == folder / "tags.csv" and "tags.csv" not in caught.value.problem

@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from hostile import Payload
+from safetensors.numpy import save_file
 from transformers import BertConfig, BertModel
 
 from mtrec_helpers.data.store import ProcessedData, prepare_dataset
@@ -91,6 +93,62 @@ def test_embeddings_are_cached_by_model_files_and_texts(tiny_encoder: Path, tmp_
     cache.write_bytes(b"not a safetensors file")
     with pytest.raises(ValueError, match=rf"{cache.name}.*damaged.*Delete it"):
         embed_texts(texts, str(tiny_encoder), tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("plant", "problem"),
+    [
+        ("other model", "model 'another/model'"),
+        ("narrow", "float32 (3, 32), expected float32 (3, 16)"),
+        ("nan", "NaN or infinite values"),
+        ("float64", "float64 (3, 16)"),
+        ("not unit", "not unit length"),
+    ],
+)
+def test_a_cache_that_is_not_this_runs_is_refused(
+    tiny_encoder: Path, tmp_path: Path, plant: str, problem: str
+) -> None:
+    """A cache file is checked for its key, model, model files, width, dtype, finiteness and unit length:
+    random vectors labelled as another model used to be used as they were (02b retrained on them)."""
+    texts = ["a dark thriller about memory", "a light comedy", "a"]
+    first = embed_texts(texts, str(tiny_encoder), tmp_path)
+    cache = tmp_path / f"{first.key[:24]}.safetensors"
+    metadata = {"model": str(tiny_encoder), "files_hash": first.files_hash, "key": first.key}
+    vectors = np.random.default_rng(0).normal(size=(3, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    if plant == "other model":
+        metadata["model"] = "another/model"
+    elif plant == "narrow":
+        vectors = np.full((3, 32), 1 / np.sqrt(32), np.float32)
+    elif plant == "nan":
+        vectors[:] = np.nan
+    elif plant == "float64":
+        vectors = vectors.astype(np.float64)
+    else:
+        vectors *= 2
+    save_file({"vectors": vectors}, str(cache), metadata=metadata)
+    with pytest.raises(ValueError) as caught:
+        embed_texts(texts, str(tiny_encoder), tmp_path)
+    message = str(caught.value)
+    assert (
+        message.startswith(f"{cache}: the embedding cache is damaged or not this run's")
+        and problem in message
+    )
+    assert message.endswith("Delete it and run again.")
+
+
+def test_text_models_load_from_safetensors_only(tiny_encoder: Path, tmp_path: Path) -> None:
+    """A pytorch_model.bin is a pickle: it is never loaded (torch's refusal named no file); the error
+    names the folder and what to give instead."""
+    folder = tmp_path / "pickled-model"
+    shutil.copytree(tiny_encoder, folder)
+    (folder / "model.safetensors").unlink()
+    marker = tmp_path / "payload-ran"
+    torch.save({"weights": Payload(marker)}, folder / "pytorch_model.bin")
+    with pytest.raises(ValueError) as caught:
+        embed_texts(["a film"], str(folder), None)
+    assert not marker.exists()
+    assert f"TEXT_MODEL={str(folder)!r}: {folder} has no weights in safetensors format" in str(caught.value)
 
 
 def test_the_packaged_minilm_puts_similar_films_together() -> None:

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from hostile import Payload
 
 from mtrec_helpers.data import ProcessedData, RawData, SyntheticConfig, prepare_dataset
 from mtrec_helpers.data.schema import empty_users
@@ -185,16 +186,6 @@ def test_killed_run_resumes_from_its_last_checkpoint(data_dir: Path, tmp_path: P
     assert resumed.best_valid_ndcg == uninterrupted.best_valid_ndcg
 
 
-class _Payload:
-    """Unpickling this object runs code: it creates the file ``marker``."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (Path.touch, (self.marker,))
-
-
 def test_checkpoint_with_a_pickle_payload_is_refused_and_never_runs(data_dir: Path, tmp_path: Path) -> None:
     """A pickle planted in a run's checkpoint (here as the optimizer state that resuming reads)
     used to run as the user the moment notebook 02 resumed; now it is refused and never runs."""
@@ -202,7 +193,7 @@ def test_checkpoint_with_a_pickle_payload_is_refused_and_never_runs(data_dir: Pa
     model_config, config = _configs(epochs=1)
     train(model_config, config, _data(data_dir), run_dir, CPU, progress=False)
     marker = tmp_path / "payload-ran"
-    torch.save({"state": {}, "payload": _Payload(marker)}, run_dir / "checkpoint" / "optimizer.bin")
+    torch.save({"state": {}, "payload": Payload(marker)}, run_dir / "checkpoint" / "optimizer.bin")
     with pytest.raises(ArtifactError) as caught:
         train(model_config, config, _data(data_dir), run_dir, CPU, progress=False)
     assert not marker.exists()
@@ -219,3 +210,28 @@ def test_truncated_checkpoint_names_the_file_and_the_fix(data_dir: Path, tmp_pat
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     with pytest.raises(ArtifactError, match=r"checkpoint: is not a checkpoint .* Delete it and re-run"):
         train(model_config, config, _data(data_dir), run_dir, CPU, progress=False)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "pickle", "missing"])
+def test_damaged_random_states_stop_the_resume_naming_the_file(
+    data_dir: Path, tmp_path: Path, damage: str
+) -> None:
+    """Accelerate logs and skips random states it cannot read; the resumed run would then quietly differ
+    from an uninterrupted one. Here it is an error naming the file, and a planted pickle never runs."""
+    run_dir = tmp_path / "pretrained" / "runs" / "causal"
+    model_config, config = _configs(epochs=1)
+    train(model_config, config, _data(data_dir), run_dir, CPU, progress=False)
+    path = run_dir / "checkpoint" / "random_states_0.pkl"
+    marker = tmp_path / "payload-ran"
+    if damage == "truncated":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    elif damage == "pickle":
+        torch.save({"random_state": Payload(marker)}, path)
+    else:
+        path.unlink()
+    with pytest.raises(ArtifactError) as caught:
+        train(model_config, config, _data(data_dir), run_dir, CPU, progress=False)
+    assert not marker.exists()
+    message = str(caught.value)
+    assert message.startswith(f"{path}: the random states cannot be loaded safely")
+    assert "Delete it and re-run notebooks/02_transformer_pretraining.ipynb" in message

@@ -7,6 +7,7 @@ import json
 import sys
 
 from mtrec_helpers.data.errors import DataError
+from mtrec_helpers.data.movielens import DATASETS
 from mtrec_helpers.data.store import prepare_dataset
 from mtrec_helpers.paths import resolve_artifacts_dir
 
@@ -14,7 +15,7 @@ from mtrec_helpers.paths import resolve_artifacts_dir
 def main(argv: list[str] | None = None) -> int:
     """Prepare one dataset and print its manifest counts."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--dataset", default="ml-100k")
+    parser.add_argument("--dataset", default="ml-100k", choices=sorted([*DATASETS, "synthetic"]))
     parser.add_argument("--artifacts-dir", default="")
     parser.add_argument("--min-interactions", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)

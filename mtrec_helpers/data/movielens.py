@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 
 from mtrec_helpers.data.errors import DataError
-from mtrec_helpers.data.parsing import LINE_COLUMN, Column, ParsedTable, TableFormat, read_table
+from mtrec_helpers.data.files import present
+from mtrec_helpers.data.parsing import LINE_COLUMN, Column, ParsedTable, TableFormat, read_table, reject_first
 from mtrec_helpers.data.scale import SCALE_PRESETS, ScalePreset, synthesize
 from mtrec_helpers.data.schema import AGE_BUCKETS, ITEM_COLUMNS, RawData, age_bucket, empty_users
 from mtrec_helpers.data.validation import (
@@ -34,6 +35,7 @@ from mtrec_helpers.data.validation import (
     check_unique,
     drop_duplicate_events,
 )
+from mtrec_helpers.data.windows import MOVIELENS_START, collection_window
 
 BASE_URL = "https://files.grouplens.org/datasets/movielens"
 WINDOW_MARGIN_DAYS = 30
@@ -62,7 +64,7 @@ class DatasetSpec:
     name: str
     files: tuple[str, ...]
     reader: Callable[[Path], RawData]
-    window: tuple[str, str | None]  # the collection window its README documents; None: until today
+    window: tuple[str, str | None]  # documented collection window, used where the README states none
     md5: str | None = None  # None: read the published checksum from ``<url>.md5``
     base_url: str = BASE_URL
     synthesize: Callable[[Path], None] | None = None  # a generated release: writes its files, no download
@@ -72,12 +74,6 @@ class DatasetSpec:
     def url(self) -> str:
         """The official zip."""
         return f"{self.base_url}/{self.name}.zip"
-
-    @property
-    def window_seconds(self) -> tuple[int, int]:
-        """The collection window as Unix seconds (an open end is today)."""
-        start, end = (pd.Timestamp(day, tz="UTC") for day in (self.window[0], self.window[1] or "now"))
-        return int(start.timestamp()), int(end.timestamp()) + 86399  # through the last day
 
     def fix(self, folder: Path | None = None) -> str:
         """What to tell a user whose copy of this dataset is unusable."""
@@ -110,7 +106,8 @@ def _finish(
             "has no ratings (the file is empty or holds only blank lines).", path=ratings_path, fix=fix
         )
     check_ids(interactions, ["user_id", "item_id", "timestamp"], ratings_path, fix)
-    check_timestamps(interactions, ratings_path, DATASETS[name].window_seconds, WINDOW_MARGIN_DAYS, fix)
+    window, source = collection_window(ratings_path.parent, ratings_path, DATASETS[name].window)
+    check_timestamps(interactions, ratings_path, window, source, WINDOW_MARGIN_DAYS, fix)
     check_ratings(interactions, ratings_path, scale, fix)
     check_unique(items, "item_id", paths["items"], fix)
     check_known(interactions, "item_id", items["item_id"], ratings_path, paths["items"], fix)
@@ -170,7 +167,16 @@ def read_ml100k(folder: Path) -> RawData:
     )
     items = read_table(folder / "u.item", TableFormat("|", item_columns, encoding="latin-1"), fix)
     frame = items.frame
-    flags = frame[[f"genre_{i}" for i in range(len(genres))]].to_numpy(dtype=bool)
+    flag_columns = [f"genre_{i}" for i in range(len(genres))]
+    values = frame[flag_columns].to_numpy()
+    reject_first(
+        frame,
+        ~np.isin(values, (0, 1)).all(axis=1),
+        lambda row: f"genre flags are 0 or 1; found {[int(row[c]) for c in flag_columns]}.",
+        folder / "u.item",
+        fix,
+    )
+    flags = values.astype(bool)
     names = np.asarray(genres, dtype=object)
     frame["genres"] = [list(names[row]) for row in flags]
     release_year = pd.to_datetime(frame["release_date"], format="%d-%b-%Y", errors="coerce").dt.year
@@ -276,7 +282,7 @@ def read_tags(folder: Path, fix: str) -> tuple[pd.DataFrame, dict[str, ParsedTab
     a frame item_id, tags, genome (lists), and the parsed tables."""
     folder, tables = Path(folder), {}
     result = pd.DataFrame({"item_id": pd.Series([], dtype=np.int64)})
-    if (folder / "tags.csv").is_file():
+    if present(folder / "tags.csv"):  # anything there is read: a folder or a link loop is an error
         columns = (
             Column("userId", "int"),
             Column("movieId", "int"),
@@ -291,7 +297,7 @@ def read_tags(folder: Path, fix: str) -> tuple[pd.DataFrame, dict[str, ParsedTab
         tags = tags[tags["tag"] != ""].drop_duplicates(["userId", "item_id", "tag"])
         counts = tags.groupby(["item_id", "tag"]).size().rename("count").reset_index()
         result = result.merge(_top_per_item(counts, "count").rename("tags").reset_index(), how="outer")
-    if (folder / "genome-scores.csv").is_file() and (folder / "genome-tags.csv").is_file():
+    if present(folder / "genome-scores.csv") or present(folder / "genome-tags.csv"):  # both, or an error
         score_columns = (Column("movieId", "int"), Column("tagId", "int"), Column("relevance", "float"))
         names = (Column("tagId", "int"), Column("tag", "str"))
         tables["genome-scores.csv"] = read_table(
@@ -383,21 +389,22 @@ DATASETS: dict[str, DatasetSpec] = {
         ML100K,
         ML1M,
         DatasetSpec(
-            "ml-20m", ("ratings.csv", "movies.csv"), _csv_reader("ml-20m"), ("1995-01-09", "2015-03-31"),
+            "ml-20m", ("ratings.csv", "movies.csv"), _csv_reader("ml-20m"), (MOVIELENS_START, "2015-03-31"),
             md5="cd245b17a1ae2cc31bb14903e1204af3", optional=OPTIONAL_FILES,
         ),
         DatasetSpec(
-            "ml-25m", ("ratings.csv", "movies.csv"), _csv_reader("ml-25m"), ("1995-01-09", "2019-11-21"),
+            "ml-25m", ("ratings.csv", "movies.csv"), _csv_reader("ml-25m"), (MOVIELENS_START, "2019-11-21"),
             md5="6b51fb2759a8657d3bfcbfc42b592ada", optional=OPTIONAL_FILES,
         ),
         DatasetSpec(
             "ml-latest-small", ("ratings.csv", "movies.csv"), _csv_reader("ml-latest-small"),
-            ("1996-03-29", None),  # updated by GroupLens: ratings up to the download date
+            (MOVIELENS_START, None),  # regenerated by GroupLens: its README.txt states each version's window
             optional=OPTIONAL_FILES,
         ),
         *(_scale_spec(preset) for preset in SCALE_PRESETS.values()),
     )
 }  # fmt: skip
-"""Every MovieLens release the course reads; the MD5s are GroupLens' published ones, the windows
-the rating periods their READMEs state (ml-1m's README says only "users who joined in 2000"; its
-window is the span of the published file)."""
+"""Every MovieLens release the course reads; the MD5s are GroupLens' published ones. A release's
+collection window is what its own README states (:mod:`.windows`); the windows here apply where it
+states none: the fixed releases' documented periods (ml-1m's README says only "users who joined in
+2000"; its window is the span of the published file), MovieLens' whole span for ml-latest-small."""

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from mtrec_helpers.data.errors import DataError
+from mtrec_helpers.data.files import require_file
 
 ColumnKind = Literal["int", "float", "str"]
 MULTI_CHAR_SEP = "\x1f"  # multi-character separators ('::') are rewritten to this for the C parser
@@ -76,8 +77,7 @@ class ParsedTable:
 def read_table(path: Path, fmt: TableFormat, fix: str) -> ParsedTable:
     """Parse ``path`` in format ``fmt``; ``fix`` says what to do if the file is bad."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError("file not found.", path=path, fix=fix)
+    require_file(path, fix)
     try:
         raw = path.read_bytes()
     except OSError as exc:

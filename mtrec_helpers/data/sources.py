@@ -21,6 +21,7 @@ from pathlib import Path
 
 from mtrec_helpers.atomic import atomic_directory
 from mtrec_helpers.data.errors import DataError
+from mtrec_helpers.data.files import file_problem
 from mtrec_helpers.data.movielens import DatasetSpec
 from mtrec_helpers.paths import DATA_DIR_ENV, raw_dir, user_data_dir
 
@@ -29,17 +30,22 @@ _MD5_PATTERN = re.compile(r"\b([0-9a-fA-F]{32})\b")
 
 
 def file_md5(path: Path) -> str:
-    """MD5 of a file, read in chunks."""
+    """MD5 of a file, read in chunks; a file that cannot be read is a DataError naming it."""
     digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(block)
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(CHUNK), b""):
+                digest.update(block)
+    except OSError as exc:
+        problem = file_problem(path) or f"cannot be read ({exc.strerror or exc})"
+        raise DataError(f"{problem}.", path=path, fix="make the file readable by this user.") from exc
     return digest.hexdigest()
 
 
-def _missing_files(folder: Path, spec: DatasetSpec) -> list[str]:
-    """Names of the release's files that ``folder`` lacks."""
-    return [name for name in spec.files if not (folder / name).is_file()]
+def _file_problems(folder: Path, spec: DatasetSpec) -> list[str]:
+    """What is wrong with each of the release's files in ``folder`` ("u.data is a folder, not a file")."""
+    found = ((name, file_problem(folder / name)) for name in spec.files)
+    return [f"{name} {problem}" for name, problem in found if problem is not None]
 
 
 def _manual_fix(spec: DatasetSpec, cache: Path) -> str:
@@ -58,16 +64,14 @@ def locate(spec: DatasetSpec, cache: Path | None = None, download: bool = True) 
     user_dir = user_data_dir()
     if user_dir is not None and (user_dir / spec.name).is_dir():
         folder = user_dir / spec.name
-        missing = _missing_files(folder, spec)
-        if missing:
+        problems = _file_problems(folder, spec)
+        if problems:
             raise DataError(
-                f"{DATA_DIR_ENV} points here but {', '.join(missing)} is missing.",
-                path=folder,
-                fix=spec.fix(folder),
+                f"{DATA_DIR_ENV} points here but {'; '.join(problems)}.", path=folder, fix=spec.fix(folder)
             )
         return folder
     folder = cache / spec.name
-    if folder.is_dir() and not _missing_files(folder, spec):
+    if folder.is_dir() and not _file_problems(folder, spec):
         return folder
     if spec.synthesize is not None:  # a generated release: written in place, atomically
         with atomic_directory(folder) as tmp:
@@ -131,11 +135,9 @@ def extract(spec: DatasetSpec, archive: Path, folder: Path) -> Path:
             with atomic_directory(folder) as tmp:
                 bundle.extractall(tmp)
                 _flatten(tmp, spec.name)
-                missing = _missing_files(tmp, spec)
-                if missing:
-                    raise DataError(
-                        f"the archive does not contain {', '.join(missing)}.", path=archive, fix=fix
-                    )
+                problems = _file_problems(tmp, spec)
+                if problems:
+                    raise DataError(f"in the archive, {'; '.join(problems)}.", path=archive, fix=fix)
     except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
         raise DataError(
             f"is not a complete, readable zip archive ({exc}); the download was cut short or corrupted.",

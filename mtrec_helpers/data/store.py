@@ -23,6 +23,7 @@ import pandas as pd
 
 from mtrec_helpers.atomic import atomic_directory, remove_stale_temporaries
 from mtrec_helpers.data.errors import DataError
+from mtrec_helpers.data.files import present, require_file
 from mtrec_helpers.data.movielens import DATASETS
 from mtrec_helpers.data.preprocess import (
     LIKE_THRESHOLD,
@@ -115,19 +116,25 @@ def decade_buckets(years: pd.Series, first_decade: int = 1900, n_buckets: int = 
     return decade.fillna(0).to_numpy(dtype=np.int64)
 
 
+def check_dataset(dataset: str) -> None:
+    """Refuse a name that is not a dataset the course reads, before anything is created for it."""
+    if dataset != "synthetic" and dataset not in DATASETS:
+        raise DataError(
+            f"unknown dataset {dataset!r}.", fix=f"set DATASET to one of {sorted([*DATASETS, 'synthetic'])}."
+        )
+
+
 def locate_sources(dataset: str) -> tuple[Path | None, dict[str, str]]:
     """Where a dataset's files are and their MD5s (no folder and no files for ``synthetic``)."""
+    check_dataset(dataset)
     if dataset == "synthetic":
         return None, {}
-    if dataset not in DATASETS:
-        raise DataError(
-            f"unknown dataset {dataset!r}.",
-            fix=f"set DATASET to one of {sorted([*DATASETS, 'synthetic'])}.",
-        )
     spec = DATASETS[dataset]
     folder = locate(spec)
-    present = [*spec.files, *(name for name in spec.optional if (folder / name).is_file())]
-    return folder, {name: file_md5(folder / name) for name in present}
+    found = [*spec.files, *(name for name in spec.optional if present(folder / name))]
+    for name in found:  # a tags.csv that is a folder or a link loop is an error, never silently skipped
+        require_file(folder / name, spec.fix(folder))
+    return folder, {name: file_md5(folder / name) for name in found}
 
 
 def load_raw(dataset: str, folder: Path | None, synthetic: SyntheticConfig | None = None) -> RawData:
@@ -210,6 +217,7 @@ def prepare_dataset(
     synthetic: SyntheticConfig | None = None,
 ) -> ProcessedData:
     """Processed data for ``dataset`` in ``<artifacts_dir>/processed``, reused when up to date."""
+    check_dataset(dataset)
     folder = Path(artifacts_dir) / "processed"
     ensure_writable(folder.parent, "ARTIFACTS_DIR")
     remove_stale_temporaries(folder)

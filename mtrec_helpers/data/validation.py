@@ -42,10 +42,10 @@ def check_ids(frame: pd.DataFrame, columns: list[str], path: Path, fix: str) -> 
 
 
 def check_timestamps(
-    frame: pd.DataFrame, path: Path, window: tuple[int, int], margin_days: int, fix: str
+    frame: pd.DataFrame, path: Path, window: tuple[int, int], source: str, margin_days: int, fix: str
 ) -> None:
-    """Every timestamp lies in the release's documented collection window (Unix seconds, widened by
-    ``margin_days`` on both sides); name the first line that does not."""
+    """Every timestamp lies in the release's collection window (Unix seconds, widened by ``margin_days``
+    on both sides; ``source`` says where the window comes from); name the first line that does not."""
     low, high = window[0] - margin_days * 86400, window[1] + margin_days * 86400
     stamps = frame["timestamp"].to_numpy()
 
@@ -55,8 +55,8 @@ def check_timestamps(
     def problem(row: dict) -> str:
         return (
             f"timestamp {row['timestamp']} ({day(int(row['timestamp']))}) is outside this release's "
-            f"collection window {day(window[0])} to {day(window[1])} "
-            f"(± {margin_days} days); a cut or edited value would move this rating in the user's history."
+            f"collection window {day(window[0])} to {day(window[1])} ({source}; ± {margin_days} days); "
+            "a cut or edited value would move this rating in the user's history."
         )
 
     reject_first(frame, (stamps < low) | (stamps > high), problem, path, fix)

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
-from safetensors.numpy import load_file, save_file
-from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from safetensors import SafetensorError, safe_open
+from safetensors.numpy import save_file
+from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import logging as hf_logging
 
 from mtrec_helpers.atomic import atomic_file
@@ -103,11 +103,22 @@ class TextEncoder:
 
     @classmethod
     def load(cls, name: str, device: torch.device | str = "cpu") -> TextEncoder:
+        """The model's tokenizer and weights, from safetensors only: a ``.bin`` or ``.pt`` weights file
+        is a pickle, which can run code when it is read, so it is never loaded."""
         folder = model_folder(name)
         hf_logging.disable_progress_bar()
         tokenizer = AutoTokenizer.from_pretrained(folder)
-        model = AutoModel.from_pretrained(folder).to(device).eval()
-        return cls(name, folder, tokenizer, model, pooling_mode(folder), torch.device(device))
+        try:
+            model = AutoModel.from_pretrained(folder, use_safetensors=True)
+        except OSError as exc:
+            raise ValueError(
+                f"TEXT_MODEL={name!r}: {folder} has no weights in safetensors format (model.safetensors); "
+                "text models are loaded from safetensors only (a .bin/.pt file is a pickle and could run "
+                "code). Use a folder with model.safetensors, e.g. save the model with safe_serialization."
+            ) from exc
+        return cls(
+            name, folder, tokenizer, model.to(device).eval(), pooling_mode(folder), torch.device(device)
+        )
 
     @torch.no_grad()
     def encode(self, texts: list[str], batch_size: int = EMBED_BATCH) -> np.ndarray:
@@ -148,6 +159,36 @@ def cache_key(name: str, digest: str, pooling: str, texts: list[str]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+def read_cached(path: Path, expected: dict[str, str], shape: tuple[int, int]) -> np.ndarray:
+    """The vectors of a cache file, once it is shown to be what it claims: written for this key, model
+    and model files (its metadata), float32 of the model's width, one finite unit vector per text.
+    Anything else is an error naming the file: a cache is never trusted on its row count alone."""
+    try:
+        with safe_open(path, framework="numpy") as handle:
+            metadata, vectors = handle.metadata() or {}, handle.get_tensor("vectors")
+    except (SafetensorError, OSError, KeyError) as exc:
+        raise _damaged(path, f"cannot be read: {exc}") from exc
+    problems = [
+        f"{k} {metadata.get(k)!r}, expected {v!r}" for k, v in expected.items() if metadata.get(k) != v
+    ]
+    if vectors.dtype != np.float32 or vectors.shape != shape:
+        problems.append(f"{vectors.dtype} {vectors.shape}, expected float32 {shape}")
+    elif not np.isfinite(vectors).all():
+        problems.append("NaN or infinite values")
+    elif not np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-3):
+        problems.append("vectors that are not unit length")
+    if problems:
+        raise _damaged(path, "; ".join(problems))
+    return vectors
+
+
+def _damaged(path: Path, problem: str) -> ValueError:
+    """'<cache file>: the embedding cache is damaged or not this run's (...). Delete it and run again.'"""
+    return ValueError(
+        f"{path}: the embedding cache is damaged or not this run's ({problem}). Delete it and run again."
+    )
+
+
 def embed_texts(
     texts: list[str], name: str, cache_dir: Path | None, device: torch.device | str = "cpu"
 ) -> TextEmbeddings:
@@ -158,14 +199,8 @@ def embed_texts(
     key = cache_key(name, digest, pooling_mode(folder), texts)
     path = Path(cache_dir) / f"{key[:24]}.safetensors" if cache_dir is not None else None
     if path is not None and path.is_file():
-        try:
-            vectors = load_file(path)["vectors"]
-            if vectors.shape[0] != len(texts):
-                raise ValueError(f"{vectors.shape[0]} vectors for {len(texts)} texts")
-        except (SafetensorError, OSError, KeyError, ValueError) as exc:
-            raise ValueError(
-                f"{path}: the embedding cache is damaged ({exc}). Delete it and run again."
-            ) from exc
+        expected = {"model": name, "files_hash": digest, "key": key}
+        vectors = read_cached(path, expected, (len(texts), AutoConfig.from_pretrained(folder).hidden_size))
         return TextEmbeddings(vectors, name, digest, key, 0.0, True)
     start = time.perf_counter()
     vectors = TextEncoder.load(name, device).encode(texts)
