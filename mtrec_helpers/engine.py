@@ -26,6 +26,7 @@ import functools
 import hashlib
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -39,7 +40,6 @@ from accelerate.utils import gather_object
 from accelerate.utils import load as accelerate_load
 from accelerate.utils.constants import RNG_STATE_NAME
 from safetensors.torch import load_file, save_file
-from transformers import get_constant_schedule, get_cosine_schedule_with_warmup
 
 from mtrec_helpers.atomic import atomic_directory
 from mtrec_helpers.progress import LoopProgress
@@ -79,6 +79,22 @@ class EngineConfig:
         """The engine's share of a stage's settings dataclass (the fields with the same names)."""
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{**{k: v for k, v in dataclasses.asdict(settings).items() if k in names}, **changes})
+
+
+def warmup_cosine(step: int, *, warmup: int, total: int) -> float:
+    """The learning-rate factor at ``step``: linear warm-up from 0 over ``warmup`` steps, then half a
+    cosine down to 0 at ``total`` — transformers' ``get_cosine_schedule_with_warmup``, step for step
+    (a test compares them; importing transformers' optimization module also imports peft, seconds
+    for every notebook)."""
+    if step < warmup:
+        return float(step) / float(max(1, warmup))
+    progress = float(step - warmup) / float(max(1, total - warmup))
+    return max(0.0, 0.5 * (1.0 + math.cos(math.pi * 0.5 * 2.0 * progress)))
+
+
+def _one(step: int) -> float:
+    """A constant learning rate."""
+    return 1.0
 
 
 class Objective:
@@ -243,10 +259,10 @@ def fit(
     optimizer = torch.optim.AdamW(param_groups, lr=config.lr, weight_decay=config.weight_decay)
     n_batches = len(_epoch_batches(objective, torch.Generator().manual_seed(0), config.max_batches))
     steps = -(-n_batches // config.accumulation) * config.epochs
-    scheduler = (
-        get_cosine_schedule_with_warmup(optimizer, int(config.warmup_ratio * steps), steps)
-        if config.schedule == "cosine"
-        else get_constant_schedule(optimizer)
+    warmup = int(config.warmup_ratio * steps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        functools.partial(warmup_cosine, warmup=warmup, total=steps) if config.schedule == "cosine" else _one,
     )
     wrapped, optimizer = accelerator.prepare(Forward(model), optimizer)
     accelerator.gradient_accumulation_steps = config.accumulation

@@ -85,15 +85,19 @@ def test_notebook_01_runs_in_jupyterlab_and_its_user_widget_updates(
         page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
         picker = page.locator(".jp-OutputArea .widget-dropdown select").first
         picker.wait_for(timeout=180_000)
-        shown = f"() => [...document.querySelectorAll('{EXPLORER}')].some(o => o.innerText.trim())"
-        page.wait_for_function(shown)
-        first = _explorer_text(page)
-        picker.select_option(label="2")
-        changed = f"before => document.querySelector('{EXPLORER}').innerText !== before"
-        page.wait_for_function(changed, arg=first)
-        second = _explorer_text(page)
-    data = load_processed(artifacts / "processed")
-    for user_id, text in ((1, first), (2, second)):
+        data = load_processed(artifacts / "processed")  # written by the cells that ran before the widget
+        texts: dict[int, str] = {}
+        for user_id in (1, 2):
+            if texts:
+                picker.select_option(label=str(user_id))
+            # the output is redrawn in steps (profile line, then the timeline): wait for a new text that
+            # holds the timeline's last title, so a half-drawn output is never read
+            last = user_timeline(data, user_id).tail(20)["title"].iloc[-1]
+            drawn = (f"([title, before]) => {{ const text = document.querySelector('{EXPLORER}').innerText; "
+                     "return text !== before && text.includes(title); }")  # fmt: skip
+            page.wait_for_function(drawn, arg=[last, texts.get(1, "")], timeout=60_000)
+            texts[user_id] = _explorer_text(page)
+    for user_id, text in texts.items():
         last = user_timeline(data, user_id).tail(20)
         assert last["title"].iloc[-1] in text and last["title"].iloc[0] in text, (user_id, text[:300])
-    assert first != second
+    assert texts[1] != texts[2]

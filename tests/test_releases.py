@@ -18,12 +18,12 @@ from mtrec_helpers.results import read_metrics
 from mtrec_helpers.stages import STAGE_NAMES
 
 RELEASES = {
-    "ml-1m": (SyntheticConfig(n_users=300, n_items=250, seed=1), 1),
-    "ml-latest-small@2016": (SyntheticConfig(n_users=300, n_items=250, seed=2), 397),
+    "ml-1m": (SyntheticConfig(n_users=200, n_items=200, seed=1), 1),
+    "ml-latest-small@2016": (SyntheticConfig(n_users=200, n_items=200, seed=2), 397),
     "ml-latest-small@2018": (SyntheticConfig(n_users=200, n_items=200, seed=4), 397),
     "ml-25m": (
         SyntheticConfig(
-            n_users=800, n_items=4000, min_length=30, max_length=80, popularity_strength=0.5, seed=3
+            n_users=500, n_items=2200, min_length=30, max_length=60, popularity_strength=0.5, seed=3
         ),
         10_007,
     ),

@@ -235,3 +235,28 @@ def test_damaged_random_states_stop_the_resume_naming_the_file(
     message = str(caught.value)
     assert message.startswith(f"{path}: the random states cannot be loaded safely")
     assert "Delete it and re-run notebooks/02_transformer_pretraining.ipynb" in message
+
+
+@pytest.mark.parametrize(("warmup", "total"), [(0, 10), (3, 50), (7, 7), (5, 123)])
+def test_the_schedule_is_transformers_warmup_cosine_step_for_step(warmup: int, total: int) -> None:
+    """The engine's schedule (written out: transformers' optimization module imports peft, seconds per
+    notebook) gives exactly the learning rates of transformers' get_cosine_schedule_with_warmup."""
+    import functools
+
+    from transformers import get_cosine_schedule_with_warmup
+
+    from mtrec_helpers.engine import warmup_cosine
+
+    def rates(make) -> list[float]:  # noqa: ANN001
+        optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=3e-3)
+        scheduler = make(optimizer)
+        values = []
+        for _ in range(total + 3):
+            values.append(optimizer.param_groups[0]["lr"])
+            optimizer.step()
+            scheduler.step()
+        return values
+
+    ours = rates(lambda o: torch.optim.lr_scheduler.LambdaLR(
+        o, functools.partial(warmup_cosine, warmup=warmup, total=total)))  # fmt: skip
+    assert ours == rates(lambda o: get_cosine_schedule_with_warmup(o, warmup, total))

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from transformers import set_seed
+from accelerate.utils import set_seed
 
 from mtrec_helpers.artifacts import save_recommender
 from mtrec_helpers.distill.benchmark import scoring_throughput, size_on_disk

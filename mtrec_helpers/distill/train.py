@@ -23,8 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
+from accelerate.utils import set_seed
 from torch import nn
-from transformers import set_seed
 
 from mtrec_helpers.chunked import chunked_mean
 from mtrec_helpers.device import autocast

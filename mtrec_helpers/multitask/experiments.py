@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from transformers import set_seed
+from accelerate.utils import set_seed
 
 from mtrec_helpers.artifacts import load_recommender
 from mtrec_helpers.evaluation import Ranker, RankingResult, evaluate

@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 from accelerate import Accelerator
+from accelerate.utils import set_seed
 from torch import nn
-from transformers import set_seed
 
 from mtrec_helpers.engine import EngineConfig, Objective, accelerator_for, fit, run_key
 from mtrec_helpers.evaluation import VALID_USERS, Ranker, validation_users

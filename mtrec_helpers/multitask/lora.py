@@ -3,20 +3,26 @@
 The pretrained encoder and item embeddings are frozen; low-rank adapters on every attention and
 feed-forward projection learn the update, while the new parameters (input features, heads, experts)
 train in full. After training the adapters are merged into the weights, so the saved model is a
-plain :class:`~mtrec_helpers.multitask.model.MultiTaskModel`.
+plain :class:`~mtrec_helpers.multitask.model.MultiTaskModel`. ``peft`` is imported when adapters
+are added (it takes seconds to import, and only the LoRA run needs it).
 """
 
 from __future__ import annotations
 
-from peft import LoraConfig, PeftModel, get_peft_model
+from typing import TYPE_CHECKING
 
 from mtrec_helpers.multitask.model import MultiTaskModel
+
+if TYPE_CHECKING:
+    from peft import PeftModel
 
 TARGET_MODULES = ["query", "key", "value", "dense"]
 
 
 def add_lora(model: MultiTaskModel, rank: int = 8, alpha: int = 16) -> PeftModel:
     """Wrap ``model`` with LoRA adapters; its new parameters stay trainable."""
+    from peft import LoraConfig, get_peft_model
+
     wrapped = get_peft_model(
         model, LoraConfig(r=rank, lora_alpha=alpha, target_modules=TARGET_MODULES, lora_dropout=0.0)
     )

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 from accelerate import Accelerator
-from transformers import set_seed
+from accelerate.utils import set_seed
 
 from mtrec_helpers.data.store import ProcessedData
 from mtrec_helpers.device import peak_memory_mb
