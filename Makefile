@@ -8,7 +8,7 @@ DATASET ?= ml-100k
 ARTIFACTS_DIR ?= data/artifacts/$(DATASET)
 RUNS_DIR ?= runs/$(DATASET)
 DEVICE ?= auto
-# PRESET=class: every chapter at settings chosen to run the whole course in minutes (mtrec_helpers/presets.py)
+# PRESET=class: every chapter at settings chosen to run the whole course in minutes (mtrec_helpers/course/presets.py)
 PRESET ?= default
 # `make run DEVICE=cuda` uses the larger GPU settings unless PARAMS is given (docs/running.md, "On a GPU").
 GPU_PARAMS ?= HIDDEN=128 LAYERS=3 HEADS=4 MAX_LEN=200 BATCH_SIZE=256 STUDENT_HIDDEN=[64,48,32,16] ABLATION_HIDDEN=48 \
@@ -61,11 +61,11 @@ data: setup ## find (or download and verify) DATASET and prepare it into ARTIFAC
 	$(PY) -m mtrec_helpers.data --dataset $(DATASET) --artifacts-dir $(ARTIFACTS_DIR)
 
 run: setup ## execute every numbered notebook in order with papermill into RUNS_DIR
-	$(PY) -m mtrec_helpers.notebooks --dataset $(DATASET) --artifacts-dir $(ARTIFACTS_DIR) \
+	$(PY) -m mtrec_helpers.course.runner --dataset $(DATASET) --artifacts-dir $(ARTIFACTS_DIR) \
 		--runs-dir $(RUNS_DIR) --device $(DEVICE) --preset $(PRESET) --make-variables $(PARAMS)
 
 book: setup ## the executed notebooks of `make run` (same RUNS_DIR) as a static site → RUNS_DIR/book/index.html
-	$(PY) -m mtrec_helpers.book --runs-dir $(RUNS_DIR)
+	$(PY) -m mtrec_helpers.course.book --runs-dir $(RUNS_DIR)
 
 test: setup ## unit tests and papermill notebook tests (offline: nothing is fetched from the model hub)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)
@@ -73,15 +73,15 @@ test: setup ## unit tests and papermill notebook tests (offline: nothing is fetc
 bench: setup ## full run (PRESET) from an empty artifacts folder → benchmarks/<device>-<dataset>[-<preset>].json, RESULTS.md
 	rm -rf $(BENCH_DIR)
 	$(MAKE) run ARTIFACTS_DIR=$(BENCH_DIR) RUNS_DIR=runs/bench/$(BENCH_NAME)
-	$(PY) -m mtrec_helpers.report --artifacts-dir $(BENCH_DIR)
-	$(PY) -m mtrec_helpers.benchmark --artifacts-dir $(BENCH_DIR) --runs-dir runs/bench/$(BENCH_NAME) --preset $(PRESET) \
+	$(PY) -m mtrec_helpers.course.report --artifacts-dir $(BENCH_DIR)
+	$(PY) -m mtrec_helpers.course.benchmark --artifacts-dir $(BENCH_DIR) --runs-dir runs/bench/$(BENCH_NAME) --preset $(PRESET) \
 		--command "make bench DATASET=$(DATASET)$(if $(filter-out default,$(PRESET)), PRESET=$(PRESET))$(if $(PARAMS), PARAMS='$(PARAMS)')"
-	$(PY) -m mtrec_helpers.results_page
+	$(PY) -m mtrec_helpers.course.results_page
 
 lint: setup ## ruff over the package and tests
 	$(PY) -m ruff check mtrec_helpers tests
 	$(PY) -m ruff format --check mtrec_helpers tests
 
 bench-scale: setup ## every stage at ML-100k, synthetic-1m and synthetic-20m on a fixed step budget → benchmarks/scale-<device>.json
-	$(PY) -m mtrec_helpers.scale_benchmark --device $(DEVICE) --command "make bench-scale"
-	$(PY) -m mtrec_helpers.results_page
+	$(PY) -m mtrec_helpers.course.scale_benchmark --device $(DEVICE) --command "make bench-scale"
+	$(PY) -m mtrec_helpers.course.results_page

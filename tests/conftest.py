@@ -9,10 +9,10 @@ import pytest
 from harness import make_run
 from movielens_files import write_ml100k
 
+from mtrec_helpers.core.paths import DATA_DIR_ENV
+from mtrec_helpers.course.runner import CELL_TIMEOUT_ENV
 from mtrec_helpers.data import DATASETS
 from mtrec_helpers.data.sources import locate
-from mtrec_helpers.notebooks import CELL_TIMEOUT_ENV
-from mtrec_helpers.paths import DATA_DIR_ENV
 
 os.environ.setdefault(
     CELL_TIMEOUT_ENV, "900"

@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mtrec_helpers.notebooks import notebook_number_of, numbered_notebooks, parameters_for, run_notebook
-from mtrec_helpers.paths import notebooks_dir, project_root
-from mtrec_helpers.presets import PRESETS
-from mtrec_helpers.results import read_metrics
+from mtrec_helpers.core.paths import notebooks_dir, project_root
+from mtrec_helpers.core.results import read_metrics
+from mtrec_helpers.course.presets import PRESETS
+from mtrec_helpers.course.runner import notebook_number_of, numbered_notebooks, parameters_for, run_notebook
 
 
 def run_stage(notebook: str, stage: str, tmp_path: Path, **parameters: Any) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mtrec_helpers.atomic import DiskFull, atomic_directory
+from mtrec_helpers.core.atomic import DiskFull, atomic_directory
 from mtrec_helpers.data import load_processed, prepare_dataset
 from mtrec_helpers.data.synthetic import SyntheticConfig
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from mtrec_helpers.core.evaluation import evaluate, history_mask
 from mtrec_helpers.data import SyntheticConfig, prepare_dataset
-from mtrec_helpers.evaluation import evaluate, history_mask
 from mtrec_helpers.pretraining.baselines import (
     cooccurrence,
     fit_ease,

@@ -10,8 +10,8 @@ import nbformat
 import pytest
 from browser import browser_page
 
-from mtrec_helpers.book import INTERACTIVE_NOTE, WIDGET_STATE, WIDGET_VIEW, build_book, static_notebook
-from mtrec_helpers.notebooks import numbered_notebooks
+from mtrec_helpers.course.book import INTERACTIVE_NOTE, WIDGET_STATE, WIDGET_VIEW, build_book, static_notebook
+from mtrec_helpers.course.runner import numbered_notebooks
 
 
 def _model(name: str, **state: object) -> dict:

@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mtrec_helpers import chunked
-from mtrec_helpers.chunked import chunked_cross_entropy
+from mtrec_helpers.core import chunked
+from mtrec_helpers.core.chunked import chunked_cross_entropy
 from mtrec_helpers.pretraining.models import SeqRecModel, build_config
 
 

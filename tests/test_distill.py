@@ -14,8 +14,7 @@ from interruption import Interrupted, count_calls, interrupt_on_call
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 
-from mtrec_helpers import chunked
-from mtrec_helpers.artifacts import load_recommender, save_recommender
+from mtrec_helpers.core import chunked
 from mtrec_helpers.data import SyntheticConfig, prepare_dataset
 from mtrec_helpers.distill import train as distill_train
 from mtrec_helpers.distill.benchmark import scoring_throughput, size_on_disk
@@ -33,6 +32,7 @@ from mtrec_helpers.distill.train import (
     teacher_scores,
 )
 from mtrec_helpers.multitask.tasks import TaskData
+from mtrec_helpers.pretraining.artifacts import load_recommender, save_recommender
 
 CPU = torch.device("cpu")
 

@@ -17,8 +17,8 @@ import pytest
 import torch
 from processes import command, environment, launcher, run
 
+from mtrec_helpers.core.evaluation import evaluate
 from mtrec_helpers.data import SyntheticConfig, prepare_dataset
-from mtrec_helpers.evaluation import evaluate
 from mtrec_helpers.pretraining.models import SeqRecModel, build_config, scorer
 
 SYNTHETIC = SyntheticConfig(n_users=301, n_items=150, min_length=15, max_length=40)  # 301: not divisible by 2
@@ -83,8 +83,8 @@ import json, sys
 import numpy as np, torch
 from pathlib import Path
 from mtrec_helpers.data import load_processed
-from mtrec_helpers.engine import accelerator_for, gather_rows
-from mtrec_helpers.evaluation import evaluate
+from mtrec_helpers.core.engine import accelerator_for, gather_rows
+from mtrec_helpers.core.evaluation import evaluate
 from mtrec_helpers.pretraining.models import SeqRecModel, build_config, scorer
 
 data = load_processed(Path(sys.argv[1]))

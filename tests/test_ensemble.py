@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import torch
 
+from mtrec_helpers.core.evaluation import evaluate
+from mtrec_helpers.core.stages import ArtifactError
 from mtrec_helpers.data import SyntheticConfig, prepare_dataset
 from mtrec_helpers.ensemble.beyond_accuracy import coverage_interval, intra_list_diversity
 from mtrec_helpers.ensemble.experiments import (
@@ -30,13 +32,11 @@ from mtrec_helpers.ensemble.fusion import (
 from mtrec_helpers.ensemble.members import Members, describe_student, load_members
 from mtrec_helpers.ensemble.report import best_single, final_frame, model_record, paired_against
 from mtrec_helpers.ensemble.scores import eligible_items, score_batches, zscore
-from mtrec_helpers.evaluation import evaluate
 from mtrec_helpers.multitask.tasks import TaskData
 from mtrec_helpers.pretraining.baselines import fit_ease, fit_itemknn, fit_popularity
 from mtrec_helpers.rl.agents import Reinforce, ReinforceConfig
 from mtrec_helpers.rl.policy import first_slate_logits, load_policy, reranked_scores, save_policy
 from mtrec_helpers.rl.retrieval import CandidateTable
-from mtrec_helpers.stages import ArtifactError
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from mtrec_helpers.comparison import evaluate_protocols
-from mtrec_helpers.data import SyntheticConfig, prepare_dataset
-from mtrec_helpers.evaluation import (
+from mtrec_helpers.core.comparison import evaluate_protocols
+from mtrec_helpers.core.evaluation import (
     NonFiniteScores,
     RankingResult,
     bootstrap_ci,
@@ -20,6 +19,7 @@ from mtrec_helpers.evaluation import (
     rank_targets,
     validation_users,
 )
+from mtrec_helpers.data import SyntheticConfig, prepare_dataset
 
 NEG = -1e9
 

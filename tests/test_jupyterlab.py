@@ -16,9 +16,9 @@ import pytest
 from browser import browser_page
 from playwright.sync_api import Page
 
+from mtrec_helpers.core.paths import notebooks_dir
 from mtrec_helpers.data import load_processed
-from mtrec_helpers.paths import notebooks_dir
-from mtrec_helpers.widgets import user_timeline
+from mtrec_helpers.data.widgets import user_timeline
 
 TOKEN = "mtrec-browser-test"
 

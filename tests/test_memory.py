@@ -17,11 +17,11 @@ import pytest
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from mtrec_helpers import memory
+from mtrec_helpers.core import memory
+from mtrec_helpers.core.memory import MMAP_THRESHOLD, bound_heap, fix_mmap_threshold, needs_bounded_heap
 from mtrec_helpers.data import SyntheticConfig, prepare_dataset
 from mtrec_helpers.ensemble.experiments import evaluation_pass, fit_fusions, validation_pass
 from mtrec_helpers.ensemble.scores import score_batches
-from mtrec_helpers.memory import MMAP_THRESHOLD, bound_heap, fix_mmap_threshold, needs_bounded_heap
 from mtrec_helpers.pretraining.baselines import fit_ease, fit_itemknn, fit_popularity
 from mtrec_helpers.rl import user_model as user_model_module
 from mtrec_helpers.rl.experiments import World

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from mtrec_helpers.artifacts import load_recommender, save_recommender
+from mtrec_helpers.core.stages import ArtifactError
 from mtrec_helpers.data import SyntheticConfig, prepare_dataset
+from mtrec_helpers.pretraining.artifacts import load_recommender, save_recommender
 from mtrec_helpers.pretraining.models import (
     SeqRecModel,
     attention_weights,
@@ -18,7 +19,6 @@ from mtrec_helpers.pretraining.models import (
     catalogue_scores,
     user_representation,
 )
-from mtrec_helpers.stages import ArtifactError
 
 N_ITEMS = 30
 

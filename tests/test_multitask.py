@@ -12,10 +12,9 @@ import pytest
 import torch
 from interruption import Interrupted, count_calls, interrupt_on_call
 
-from mtrec_helpers.artifacts import load_recommender, save_recommender
+from mtrec_helpers.core.evaluation import Ranker, evaluate
 from mtrec_helpers.data import ProcessedData, RawData, SyntheticConfig, prepare_dataset
 from mtrec_helpers.data.store import build
-from mtrec_helpers.evaluation import Ranker, evaluate
 from mtrec_helpers.multitask.finetune import FinetuneConfig, FinetuneResult, finetune, validation_metrics
 from mtrec_helpers.multitask.lora import add_lora, merge_lora, trainable_share
 from mtrec_helpers.multitask.metrics import (
@@ -31,6 +30,7 @@ from mtrec_helpers.multitask.metrics import (
 from mtrec_helpers.multitask.model import MultiTaskModel, build_multitask
 from mtrec_helpers.multitask.tasks import TASKS, TaskData, check_tasks, gap_buckets, profile_split
 from mtrec_helpers.multitask.weighting import make_weighting
+from mtrec_helpers.pretraining.artifacts import load_recommender, save_recommender
 from mtrec_helpers.pretraining.models import SeqRecModel, build_config, catalogue_scores
 from mtrec_helpers.pretraining.sequences import IGNORE
 

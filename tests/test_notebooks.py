@@ -15,9 +15,12 @@ import pytest
 from harness import TINY, run_stage
 from processes import run
 
-from mtrec_helpers.benchmark import main as benchmark_main
-from mtrec_helpers.data import load_processed
-from mtrec_helpers.notebooks import (
+from mtrec_helpers.core.paths import notebooks_dir, project_root
+from mtrec_helpers.core.results import read_metrics
+from mtrec_helpers.core.stages import STAGE_NAMES, STAGES
+from mtrec_helpers.course.benchmark import main as benchmark_main
+from mtrec_helpers.course.parameters import NotebookParameterError, check_declared_somewhere, parse_assignment
+from mtrec_helpers.course.runner import (
     CELL_TIMEOUT_ENV,
     TIMINGS,
     KernelTransport,
@@ -28,11 +31,8 @@ from mtrec_helpers.notebooks import (
     run_notebook,
     run_pipeline,
 )
-from mtrec_helpers.notebooks import main as notebooks_main
-from mtrec_helpers.parameters import NotebookParameterError, check_declared_somewhere, parse_assignment
-from mtrec_helpers.paths import notebooks_dir, project_root
-from mtrec_helpers.results import read_metrics
-from mtrec_helpers.stages import STAGE_NAMES, STAGES
+from mtrec_helpers.course.runner import main as notebooks_main
+from mtrec_helpers.data import load_processed
 
 NOTEBOOKS = numbered_notebooks()
 
@@ -177,7 +177,7 @@ def test_kernels_fall_back_to_tcp_where_ipc_cannot_work(
 def test_a_relative_artifacts_dir_override_is_relative_to_the_caller(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`python -m mtrec_helpers.notebooks ARTIFACTS_DIR=art` writes ./art, not notebooks/art."""
+    """`python -m mtrec_helpers.course.runner ARTIFACTS_DIR=art` writes ./art, not notebooks/art."""
     monkeypatch.chdir(tmp_path)
     assert (
         notebooks_main(["DATASET=synthetic", "ARTIFACTS_DIR=art", "--runs-dir", "runs", "--only", "01"]) == 0

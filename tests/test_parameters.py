@@ -11,7 +11,15 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from mtrec_helpers.notebooks import (
+from mtrec_helpers.core.paths import project_root
+from mtrec_helpers.course.parameters import (
+    SHARED,
+    NotebookParameterError,
+    check_declared_somewhere,
+    check_value,
+    declared_parameters,
+)
+from mtrec_helpers.course.runner import (
     MAKEFILE_VARIABLES,
     NotebookFailed,
     make_overrides,
@@ -19,15 +27,7 @@ from mtrec_helpers.notebooks import (
     numbered_notebooks,
     run_notebook,
 )
-from mtrec_helpers.notebooks import main as notebooks_main
-from mtrec_helpers.parameters import (
-    SHARED,
-    NotebookParameterError,
-    check_declared_somewhere,
-    check_value,
-    declared_parameters,
-)
-from mtrec_helpers.paths import project_root
+from mtrec_helpers.course.runner import main as notebooks_main
 
 NOTEBOOKS = numbered_notebooks()
 PRETRAINING = NOTEBOOKS[1]

@@ -270,9 +270,9 @@ def test_a_genre_flag_other_than_0_or_1_is_refused(tiny_ml100k: Path, flag: str)
 
 def test_a_dataset_name_that_leads_outside_the_artifacts_folder_creates_nothing(tmp_path: Path) -> None:
     """`--dataset ../../../../x` used to create <repo>/data/artifacts/../../../../x before being refused."""
+    from mtrec_helpers.core.paths import default_artifacts_dir
     from mtrec_helpers.data.__main__ import main as data_main
     from mtrec_helpers.data.store import prepare_dataset
-    from mtrec_helpers.paths import default_artifacts_dir
 
     target = tmp_path / "outside"
     with pytest.raises(SystemExit):

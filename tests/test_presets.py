@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from mtrec_helpers.notebooks import notebook_number_of, numbered_notebooks, parameters_for
-from mtrec_helpers.parameters import check_parameters
-from mtrec_helpers.presets import PRESETS, preset_overrides, with_preset
+from mtrec_helpers.course.parameters import check_parameters
+from mtrec_helpers.course.presets import PRESETS, preset_overrides, with_preset
+from mtrec_helpers.course.runner import notebook_number_of, numbered_notebooks, parameters_for
 
 CHAPTERS = {notebook_number_of(nb): nb for nb in numbered_notebooks()}
 

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from mtrec_helpers import progress as progress_module
-from mtrec_helpers.progress import PROGRESS_ENV, LoopProgress, progress_file
+from mtrec_helpers.core import progress as progress_module
+from mtrec_helpers.core.progress import PROGRESS_ENV, LoopProgress, progress_file
 
 
 def test_under_the_runner_a_loop_reports_each_step_and_prints_one_line(capsys: pytest.CaptureFixture) -> None:

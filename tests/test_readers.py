@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from movielens_files import write_csv_release, write_ml1m
 
+from mtrec_helpers.core.errors import DataError
 from mtrec_helpers.data import DATASETS
-from mtrec_helpers.data.errors import DataError
 from mtrec_helpers.data.movielens import read_ml1m, read_ml100k
 from mtrec_helpers.data.schema import INTERACTION_COLUMNS, ITEM_COLUMNS, USER_COLUMNS, RawData
 

@@ -12,10 +12,10 @@ from harness import run_all
 from movielens_files import RELEASE_WINDOWS, write_synthetic_release
 from test_notebooks import CONTRACT, TINY
 
+from mtrec_helpers.core.paths import DATA_DIR_ENV
+from mtrec_helpers.core.results import read_metrics
+from mtrec_helpers.core.stages import STAGE_NAMES
 from mtrec_helpers.data import SyntheticConfig, load_processed
-from mtrec_helpers.paths import DATA_DIR_ENV
-from mtrec_helpers.results import read_metrics
-from mtrec_helpers.stages import STAGE_NAMES
 
 RELEASES = {
     "ml-1m": (SyntheticConfig(n_users=200, n_items=200, seed=1), 1),

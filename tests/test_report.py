@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mtrec_helpers.report import main, stage_results, stage_timings
-from mtrec_helpers.results import write_metrics
+from mtrec_helpers.core.results import write_metrics
+from mtrec_helpers.course.report import main, stage_results, stage_timings
 
 
 def _record(name: str, ndcg: float) -> dict:

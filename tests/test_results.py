@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mtrec_helpers.results import metrics_path, read_metrics, write_metrics
-from mtrec_helpers.stages import ArtifactError
+from mtrec_helpers.core.results import metrics_path, read_metrics, write_metrics
+from mtrec_helpers.core.stages import ArtifactError
 
 
 def _write(tmp_path: Path, **results) -> Path:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from mtrec_helpers.paths import project_root
-from mtrec_helpers.results_page import TIMES_END, TIMES_START, results_page, with_chapter_times
+from mtrec_helpers.core.paths import project_root
+from mtrec_helpers.course.results_page import TIMES_END, TIMES_START, results_page, with_chapter_times
 
 
 def test_the_page_gathers_every_summary_full_runs_first(tmp_path: Path) -> None:
@@ -24,7 +24,7 @@ def test_the_page_gathers_every_summary_full_runs_first(tmp_path: Path) -> None:
 def test_the_committed_results_page_is_generated_from_the_committed_benchmarks() -> None:
     committed = (project_root() / "RESULTS.md").read_text(encoding="utf-8")
     assert committed == results_page(project_root() / "benchmarks"), (
-        "RESULTS.md is stale or edited by hand: run `python -m mtrec_helpers.results_page`"
+        "RESULTS.md is stale or edited by hand: run `python -m mtrec_helpers.course.results_page`"
     )
 
 
@@ -32,7 +32,7 @@ def test_the_readme_is_short_and_its_chapter_times_are_generated() -> None:
     readme = (project_root() / "README.md").read_text(encoding="utf-8")
     assert len(readme.splitlines()) <= 150
     assert readme == with_chapter_times(readme, project_root() / "benchmarks"), (
-        "the README's chapter times are stale: run `python -m mtrec_helpers.results_page`"
+        "the README's chapter times are stale: run `python -m mtrec_helpers.course.results_page`"
     )
     block = readme[readme.index(TIMES_START) : readme.index(TIMES_END)]
     assert "| default |" in block and " min** |" in block

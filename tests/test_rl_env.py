@@ -7,8 +7,8 @@ import pytest
 import torch
 from gymnasium.utils.env_checker import check_env
 
+from mtrec_helpers.core.evaluation import history_mask
 from mtrec_helpers.data import SyntheticConfig, prepare_dataset
-from mtrec_helpers.evaluation import history_mask
 from mtrec_helpers.rl.env import SessionEnv, Sessions, SimulatorConfig
 from mtrec_helpers.rl.retrieval import CandidateTable
 from mtrec_helpers.rl.user_model import Incidence, fit_rating_model, fit_user_model, held_out_fit, ridge_rows

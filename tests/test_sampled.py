@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from mtrec_helpers.core.sampled import draw_negatives, popularity_proposal
 from mtrec_helpers.pretraining.models import SeqRecModel, build_config
 from mtrec_helpers.pretraining.sequences import causal_batch
-from mtrec_helpers.sampled import draw_negatives, popularity_proposal
 
 
 @pytest.mark.parametrize("seen_bias", [False, True])

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from mtrec_helpers.scale_benchmark import exponents, invocation, markdown, ordered
+from mtrec_helpers.course.scale_benchmark import exponents, invocation, markdown, ordered
 
 
 def _size(interactions: int, wall: float, rss: float, stages: tuple[str, ...] = ("data_prep", "ensemble")):
@@ -35,5 +35,5 @@ def test_a_partial_run_is_reported_as_not_run_and_sizes_are_ordered() -> None:
 
 def test_the_results_file_records_the_command_that_really_ran() -> None:
     assert invocation(["--sizes", "synthetic-20m", "--only", "04", "--merge"]) == (
-        "python -m mtrec_helpers.scale_benchmark --sizes synthetic-20m --only 04 --merge"
+        "python -m mtrec_helpers.course.scale_benchmark --sizes synthetic-20m --only 04 --merge"
     )

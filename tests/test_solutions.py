@@ -8,11 +8,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from mtrec_helpers.evaluation import RankingResult
-from mtrec_helpers.notebooks import notebook_number_of, numbered_notebooks, run_notebook
-from mtrec_helpers.paths import project_root
+from mtrec_helpers.core.evaluation import RankingResult
+from mtrec_helpers.core.paths import project_root
+from mtrec_helpers.course.runner import notebook_number_of, numbered_notebooks, run_notebook
+from mtrec_helpers.course.source import show_source, source_text
 from mtrec_helpers.rl.offpolicy import top_k_multiplier
-from mtrec_helpers.source import show_source, source_text
 
 SOLUTIONS = project_root() / "solutions"
 

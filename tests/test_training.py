@@ -13,15 +13,15 @@ import pytest
 import torch
 from hostile import Payload
 
+from mtrec_helpers.core.engine import EngineConfig, Objective, accelerator_for, fit
+from mtrec_helpers.core.evaluation import evaluate
+from mtrec_helpers.core.stages import ArtifactError
 from mtrec_helpers.data import ProcessedData, RawData, SyntheticConfig, prepare_dataset
 from mtrec_helpers.data.schema import empty_users
 from mtrec_helpers.data.store import build
-from mtrec_helpers.engine import EngineConfig, Objective, accelerator_for, fit
-from mtrec_helpers.evaluation import evaluate
 from mtrec_helpers.pretraining.baselines import fit_popularity
 from mtrec_helpers.pretraining.models import build_config
 from mtrec_helpers.pretraining.train import TrainConfig, train
-from mtrec_helpers.stages import ArtifactError
 
 SYNTHETIC = SyntheticConfig(n_users=200, n_items=120, min_length=10, max_length=30)
 CPU = torch.device("cpu")
@@ -245,7 +245,7 @@ def test_the_schedule_is_transformers_warmup_cosine_step_for_step(warmup: int, t
 
     from transformers import get_cosine_schedule_with_warmup
 
-    from mtrec_helpers.engine import warmup_cosine
+    from mtrec_helpers.core.engine import warmup_cosine
 
     def rates(make) -> list[float]:  # noqa: ANN001
         optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=3e-3)

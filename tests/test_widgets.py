@@ -7,7 +7,10 @@ import numpy as np
 import pytest
 
 from mtrec_helpers.data import SyntheticConfig, prepare_dataset
-from mtrec_helpers.widgets import session_replay, sweep_explorer, top_lists_explorer, user_explorer
+from mtrec_helpers.data.widgets import user_explorer
+from mtrec_helpers.ensemble.widgets import top_lists_explorer
+from mtrec_helpers.multitask.widgets import sweep_explorer
+from mtrec_helpers.rl.widgets import session_replay
 
 
 @pytest.fixture(scope="module")

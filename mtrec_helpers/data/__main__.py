@@ -6,10 +6,10 @@ import argparse
 import json
 import sys
 
-from mtrec_helpers.data.errors import DataError
+from mtrec_helpers.core.errors import DataError
+from mtrec_helpers.core.paths import resolve_artifacts_dir
 from mtrec_helpers.data.movielens import DATASETS
 from mtrec_helpers.data.store import prepare_dataset
-from mtrec_helpers.paths import resolve_artifacts_dir
 
 
 def main(argv: list[str] | None = None) -> int:

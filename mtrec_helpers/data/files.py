@@ -7,7 +7,7 @@ import os
 import stat
 from pathlib import Path
 
-from mtrec_helpers.data.errors import DataError
+from mtrec_helpers.core.errors import DataError
 
 
 def file_problem(path: Path) -> str | None:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mtrec_helpers.data.errors import DataError
+from mtrec_helpers.core.errors import DataError
 from mtrec_helpers.data.files import present
 from mtrec_helpers.data.parsing import LINE_COLUMN, Column, ParsedTable, TableFormat, read_table, reject_first
 from mtrec_helpers.data.scale import SCALE_PRESETS, ScalePreset, synthesize

@@ -24,7 +24,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from mtrec_helpers.data.errors import DataError
+from mtrec_helpers.core.errors import DataError
 from mtrec_helpers.data.files import require_file
 
 ColumnKind = Literal["int", "float", "str"]

@@ -18,10 +18,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mtrec_helpers.data.errors import DataError
+from mtrec_helpers.core.errors import DataError
+from mtrec_helpers.core.protocol import SPLITS
 
 PAD = 0
-SPLITS = ("train", "valid", "test")
 LIKE_THRESHOLD = 4.0
 MIN_SEQUENCE = 3  # one train, one valid, one test interaction
 

@@ -19,11 +19,11 @@ import zipfile
 import zlib
 from pathlib import Path
 
-from mtrec_helpers.atomic import atomic_directory
-from mtrec_helpers.data.errors import DataError
+from mtrec_helpers.core.atomic import atomic_directory
+from mtrec_helpers.core.errors import DataError
+from mtrec_helpers.core.paths import DATA_DIR_ENV, raw_dir, user_data_dir
 from mtrec_helpers.data.files import file_problem
 from mtrec_helpers.data.movielens import DatasetSpec
-from mtrec_helpers.paths import DATA_DIR_ENV, raw_dir, user_data_dir
 
 CHUNK = 1 << 20
 _MD5_PATTERN = re.compile(r"\b([0-9a-fA-F]{32})\b")

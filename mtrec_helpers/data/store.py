@@ -21,14 +21,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mtrec_helpers.atomic import atomic_directory, remove_stale_temporaries
-from mtrec_helpers.data.errors import DataError
+from mtrec_helpers.core.atomic import atomic_directory, remove_stale_temporaries
+from mtrec_helpers.core.errors import DataError
+from mtrec_helpers.core.memory import bound_heap
+from mtrec_helpers.core.paths import ensure_writable
+from mtrec_helpers.core.protocol import SPLITS
+from mtrec_helpers.core.stages import STAGES
 from mtrec_helpers.data.files import present, require_file
 from mtrec_helpers.data.movielens import DATASETS
 from mtrec_helpers.data.preprocess import (
     LIKE_THRESHOLD,
     PAD,
-    SPLITS,
     add_time_context,
     encode,
     index_map,
@@ -38,9 +41,6 @@ from mtrec_helpers.data.preprocess import (
 from mtrec_helpers.data.schema import AGE_BUCKETS, RawData
 from mtrec_helpers.data.sources import file_md5, locate
 from mtrec_helpers.data.synthetic import SyntheticConfig, generate
-from mtrec_helpers.memory import bound_heap
-from mtrec_helpers.paths import ensure_writable
-from mtrec_helpers.stages import STAGES
 
 PROCESSED_FIX = (
     f"delete {{folder}} and run notebooks/{STAGES[0].notebook} (or `make data`) again to rebuild it."

@@ -6,7 +6,7 @@ from typing import Any
 
 import pandas as pd
 
-from mtrec_helpers.data.preprocess import SPLITS
+from mtrec_helpers.core.protocol import SPLITS
 from mtrec_helpers.data.store import ProcessedData
 
 

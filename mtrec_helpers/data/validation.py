@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mtrec_helpers.data.errors import DataError
+from mtrec_helpers.core.errors import DataError
 from mtrec_helpers.data.parsing import LINE_COLUMN, reject_first
 
 

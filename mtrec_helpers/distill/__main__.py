@@ -15,15 +15,15 @@ from typing import Any
 
 import torch
 
-from mtrec_helpers.artifacts import load_recommender
+from mtrec_helpers.course.launch import stage_command
 from mtrec_helpers.data import load_processed
 from mtrec_helpers.distill.clusters import user_representations
 from mtrec_helpers.distill.experiments import chosen_k, distill_config, student_runs, train_student
 from mtrec_helpers.distill.kmeans import kmeans, sweep_k
 from mtrec_helpers.distill.train import Clusters
-from mtrec_helpers.launch import stage_command
 from mtrec_helpers.multitask.model import MultiTaskModel
 from mtrec_helpers.multitask.tasks import TaskData
+from mtrec_helpers.pretraining.artifacts import load_recommender
 
 
 def train_students(params: dict[str, Any], artifacts: Path, device: torch.device, main: bool) -> None:

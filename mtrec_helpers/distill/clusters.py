@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mtrec_helpers.data.preprocess import SPLITS
-from mtrec_helpers.device import autocast
+from mtrec_helpers.core.device import autocast
+from mtrec_helpers.core.protocol import SPLITS
 from mtrec_helpers.multitask.model import MultiTaskModel
 from mtrec_helpers.multitask.tasks import TaskData
 

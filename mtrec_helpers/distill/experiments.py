@@ -12,16 +12,16 @@ import pandas as pd
 import torch
 from accelerate.utils import set_seed
 
-from mtrec_helpers.artifacts import save_recommender
+from mtrec_helpers.core.evaluation import RankingResult, evaluate, validation_users
 from mtrec_helpers.distill.benchmark import scoring_throughput, size_on_disk
 from mtrec_helpers.distill.clusters import per_cluster_mean
 from mtrec_helpers.distill.student import StudentSize, build_student, init_from_teacher, scoring_parameters
 from mtrec_helpers.distill.train import Clusters, DistillConfig, DistillResult, distill
-from mtrec_helpers.evaluation import RankingResult, evaluate, validation_users
 from mtrec_helpers.multitask.experiments import ranking_record
 from mtrec_helpers.multitask.metrics import multitask_scorer
 from mtrec_helpers.multitask.model import MultiTaskModel
 from mtrec_helpers.multitask.tasks import TaskData
+from mtrec_helpers.pretraining.artifacts import save_recommender
 
 
 @dataclass(frozen=True)

@@ -26,11 +26,11 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 from torch import nn
 
-from mtrec_helpers.chunked import chunked_mean
-from mtrec_helpers.device import autocast
+from mtrec_helpers.core.chunked import chunked_mean
+from mtrec_helpers.core.device import autocast
+from mtrec_helpers.core.engine import EngineConfig, Objective, accelerator_for, fit, run_key
+from mtrec_helpers.core.evaluation import VALID_USERS, validation_users
 from mtrec_helpers.distill.losses import centroid_logits, cluster_balanced_loss, soft_target_loss
-from mtrec_helpers.engine import EngineConfig, Objective, accelerator_for, fit, run_key
-from mtrec_helpers.evaluation import VALID_USERS, validation_users
 from mtrec_helpers.multitask.finetune import validation_metrics
 from mtrec_helpers.multitask.model import MultiTaskModel
 from mtrec_helpers.multitask.tasks import IGNORE, TaskData
@@ -121,7 +121,7 @@ def student_losses(
 ) -> dict[str, torch.Tensor]:
     """The weighted-sum terms for one batch (only those with a weight > 0). Cross-entropy and the
     soft-target loss are computed over the catalogue in chunks of labelled positions
-    (:func:`~mtrec_helpers.chunked.chunked_mean`), so no (positions × catalogue) matrix is held."""
+    (:func:`~mtrec_helpers.core.chunked.chunked_mean`), so no (positions × catalogue) matrix is held."""
     states, rows, positions = student.labelled_states(batch)
     targets = batch.next_item[rows, positions]
 

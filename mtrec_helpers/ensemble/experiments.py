@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from mtrec_helpers.core.evaluation import Ranker, RankingResult, paired_bootstrap
 from mtrec_helpers.data.store import ProcessedData
 from mtrec_helpers.ensemble.fusion import FusionFit, fit_softmax_fusion, reciprocal_rank_fusion, weighted_sum
 from mtrec_helpers.ensemble.scores import ScoreBatch, zscore
-from mtrec_helpers.evaluation import Ranker, RankingResult, paired_bootstrap
 
 ENSEMBLES = ("ensemble_softmax", "ensemble_uniform", "ensemble_rrf")
 WITHOUT = "without "  # the leave-one-out refits are ranked as "without <member>"

@@ -21,16 +21,16 @@ from typing import Any
 
 import torch
 
-from mtrec_helpers.artifacts import load_recommender
+from mtrec_helpers.core.evaluation import ScoreFn
+from mtrec_helpers.core.results import read_metrics
 from mtrec_helpers.data.store import ProcessedData
 from mtrec_helpers.ensemble.scores import ScoreBatch, score_batches
-from mtrec_helpers.evaluation import ScoreFn
 from mtrec_helpers.multitask.metrics import multitask_scorer
 from mtrec_helpers.multitask.model import MultiTaskModel
 from mtrec_helpers.multitask.tasks import TaskData
+from mtrec_helpers.pretraining.artifacts import load_recommender
 from mtrec_helpers.pretraining.baselines import fit_ease, fit_itemknn, fit_popularity
 from mtrec_helpers.pretraining.models import SeqRecModel, scorer
-from mtrec_helpers.results import read_metrics
 from mtrec_helpers.rl.policy import first_slate_logits, load_policy, reranked_scores
 from mtrec_helpers.rl.retrieval import retrieve
 

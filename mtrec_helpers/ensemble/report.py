@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mtrec_helpers.comparison import paired
+from mtrec_helpers.core.comparison import paired
+from mtrec_helpers.core.evaluation import RankingResult, bootstrap_ci
 from mtrec_helpers.ensemble.beyond_accuracy import coverage_interval, intra_list_diversity
-from mtrec_helpers.evaluation import RankingResult, bootstrap_ci
 
 FINAL_METRICS = ("ndcg@10", "hr@10", "mrr", "coverage@10", "diversity@10")
 

@@ -1,6 +1,6 @@
 """Members' scores over the whole catalogue, one batch of users at a time, on one scale.
 
-A member is any evaluator score function (:data:`mtrec_helpers.evaluation.ScoreFn`).
+A member is any evaluator score function (:data:`mtrec_helpers.core.evaluation.ScoreFn`).
 :func:`score_batches` scores a batch of users with every member at once and hands the batch on, so
 nothing of size users × catalogue is ever held (at ML-20M shape one member's matrix for one split
 would be ≈ 15 GB). The scales of different models are unrelated (counts, cosine sums, logits), so
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from mtrec_helpers.core.evaluation import ScoreFn, history_mask, split_histories
 from mtrec_helpers.data.store import ProcessedData
-from mtrec_helpers.evaluation import ScoreFn, history_mask, split_histories
 
 BATCH_USERS = 256  # the evaluator's batch: the same rows, the same floating-point results
 

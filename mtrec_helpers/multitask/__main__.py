@@ -18,8 +18,8 @@ from typing import Any
 
 import torch
 
+from mtrec_helpers.course.launch import stage_command
 from mtrec_helpers.data import load_processed
-from mtrec_helpers.launch import stage_command
 from mtrec_helpers.multitask.experiments import (
     Experiment,
     Outcome,

@@ -18,8 +18,7 @@ import pandas as pd
 import torch
 from accelerate.utils import set_seed
 
-from mtrec_helpers.artifacts import load_recommender
-from mtrec_helpers.evaluation import Ranker, RankingResult, evaluate
+from mtrec_helpers.core.evaluation import Ranker, RankingResult, evaluate
 from mtrec_helpers.multitask.finetune import FinetuneConfig, FinetuneResult, finetune
 from mtrec_helpers.multitask.lora import add_lora, merge_lora, trainable_share
 from mtrec_helpers.multitask.metrics import (
@@ -31,6 +30,7 @@ from mtrec_helpers.multitask.metrics import (
 from mtrec_helpers.multitask.model import MultiTaskModel, build_multitask
 from mtrec_helpers.multitask.tasks import TASKS, TaskData
 from mtrec_helpers.multitask.weighting import make_weighting
+from mtrec_helpers.pretraining.artifacts import load_recommender
 from mtrec_helpers.pretraining.baselines import fit_popularity
 from mtrec_helpers.pretraining.models import scorer
 

@@ -27,8 +27,8 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 from torch import nn
 
-from mtrec_helpers.engine import EngineConfig, Objective, accelerator_for, fit, run_key
-from mtrec_helpers.evaluation import VALID_USERS, Ranker, validation_users
+from mtrec_helpers.core.engine import EngineConfig, Objective, accelerator_for, fit, run_key
+from mtrec_helpers.core.evaluation import VALID_USERS, Ranker, validation_users
 from mtrec_helpers.multitask.metrics import best_threshold, predict, task_metrics
 from mtrec_helpers.multitask.model import MultiTaskModel
 from mtrec_helpers.multitask.tasks import Batch, TaskData

@@ -1,7 +1,7 @@
 """Per-task predictions and metrics of a multi-task model, and each task's trivial baseline.
 
 Metrics (names as in metrics.json): next item ``ndcg@10``/``hr@10`` (full ranking, see
-:mod:`mtrec_helpers.evaluation`); ``rating_rmse``/``rating_mae``; ``like_auc``/``like_logloss``;
+:mod:`mtrec_helpers.core.evaluation`); ``rating_rmse``/``rating_mae``; ``like_auc``/``like_logloss``;
 ``genre_micro_f1`` (one threshold over all genres, chosen on the validation split) /
 ``genre_auc`` (micro-averaged); ``profile_accuracy``/``profile_macro_f1`` (the mean over age
 bucket, gender and occupation, on the users whose profile belongs to the split).
@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from sklearn.metrics import f1_score, log_loss, roc_auc_score
 
-from mtrec_helpers.data.preprocess import SPLITS
-from mtrec_helpers.device import autocast
-from mtrec_helpers.evaluation import Ranker, ScoreFn, split_histories
+from mtrec_helpers.core.device import autocast
+from mtrec_helpers.core.evaluation import Ranker, ScoreFn, split_histories
+from mtrec_helpers.core.protocol import SPLITS
 from mtrec_helpers.multitask.model import MultiTaskModel
 from mtrec_helpers.multitask.tasks import PROFILE_FIELDS, TaskData
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
-from mtrec_helpers.data.preprocess import SPLITS
+from mtrec_helpers.core.protocol import SPLITS
 from mtrec_helpers.data.store import ProcessedData
 from mtrec_helpers.pretraining.sequences import IGNORE, left_pad, windows
 

@@ -2,7 +2,7 @@
 
 - ``models`` — SeqRecModel (BERT4Rec-style masked or SASRec-style causal) on a transformers BERT config;
 - ``sequences`` — training windows, padding, masking, length-grouped batches;
-- ``train`` — the two objectives on the shared engine (:mod:`mtrec_helpers.engine`), resumable;
+- ``train`` — the two objectives on the shared engine (:mod:`mtrec_helpers.core.engine`), resumable;
 - ``baselines`` — most-popular, item-kNN and EASE, tuned on validation;
 - ``python -m mtrec_helpers.pretraining`` — the training part of notebook 02 as a command, for
   ``accelerate launch`` / ``torchrun`` on several processes; it writes the runs the notebook reads.

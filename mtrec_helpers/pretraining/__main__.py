@@ -15,8 +15,8 @@ from typing import Any
 
 import torch
 
+from mtrec_helpers.course.launch import stage_command
 from mtrec_helpers.data import load_processed
-from mtrec_helpers.launch import stage_command
 from mtrec_helpers.pretraining import MODEL_NAMES
 from mtrec_helpers.pretraining.train import objective_configs, train
 

@@ -21,8 +21,8 @@ import numpy as np
 import scipy.sparse
 import torch
 
+from mtrec_helpers.core.evaluation import evaluate, history_mask
 from mtrec_helpers.data.store import ProcessedData
-from mtrec_helpers.evaluation import evaluate, history_mask
 
 MAX_ITEMS = 5000
 """Largest catalogue item-kNN and EASE are exact for; beyond it they use the most popular items."""

@@ -30,10 +30,10 @@ from torch import nn
 from transformers import BertConfig, BertModel
 from transformers.models.bert.modeling_bert import BertOnlyMLMHead, BertPreTrainedModel
 
-from mtrec_helpers.chunked import chunked_cross_entropy
-from mtrec_helpers.device import autocast
+from mtrec_helpers.core.chunked import chunked_cross_entropy
+from mtrec_helpers.core.device import autocast
+from mtrec_helpers.core.sampled import sampled_cross_entropy
 from mtrec_helpers.pretraining.sequences import IGNORE, next_item_inputs
-from mtrec_helpers.sampled import sampled_cross_entropy
 
 OBJECTIVES = ("masked", "causal")
 
@@ -262,7 +262,7 @@ class SeqRecModel(BertPreTrainedModel):
         exclude: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Sampled-softmax next-item loss at the labelled positions, K shared ``negatives`` drawn
-        from q (:mod:`mtrec_helpers.sampled`): (N, K) logits instead of (N, V). ``exclude`` (V,)
+        from q (:mod:`mtrec_helpers.core.sampled`): (N, K) logits instead of (N, V). ``exclude`` (V,)
         marks items withheld from training (the cold-start protocol): never a negative."""
         keep = self.id_keep()
         hidden, _ = self.encode(input_ids, keep=keep)
@@ -328,7 +328,7 @@ class SeqRecModel(BertPreTrainedModel):
         keep: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Full-softmax cross-entropy of the states ``hidden`` (B, L, H) at (rows, positions), computed
-        in chunks of the catalogue's logits (:func:`~mtrec_helpers.chunked.chunked_cross_entropy`);
+        in chunks of the catalogue's logits (:func:`~mtrec_helpers.core.chunked.chunked_cross_entropy`);
         items marked in ``exclude`` (V,) are left out of the softmax; ``keep`` is the batch's id dropout."""
         states = hidden[rows, positions]
 

@@ -3,7 +3,7 @@
 The causal objective predicts every next item of a window (full softmax over the catalogue); the
 masked (BERT4Rec) objective replaces a share of items by [MASK] and predicts them. Everything else —
 AdamW with warm-up and cosine decay, clipping, early stopping on validation NDCG@10, checkpoints
-that resume, bf16 on a GPU, several processes — is :mod:`mtrec_helpers.engine`'s. Calling
+that resume, bf16 on a GPU, several processes — is :mod:`mtrec_helpers.core.engine`'s. Calling
 :func:`train` again with the same arguments continues from the run's checkpoint, so a killed run
 loses at most one epoch, and a finished run is returned without training again; on CPU the same
 arguments give the same numbers, resumed or not.
@@ -24,13 +24,13 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 
+from mtrec_helpers.core.device import peak_memory_mb
+from mtrec_helpers.core.engine import EngineConfig, Objective, accelerator_for, fit, gather_rows
+from mtrec_helpers.core.evaluation import VALID_USERS, evaluate, validation_users
+from mtrec_helpers.core.sampled import draw_negatives, popularity_proposal
 from mtrec_helpers.data.store import ProcessedData
-from mtrec_helpers.device import peak_memory_mb
-from mtrec_helpers.engine import EngineConfig, Objective, accelerator_for, fit, gather_rows
-from mtrec_helpers.evaluation import VALID_USERS, evaluate, validation_users
 from mtrec_helpers.pretraining.models import SeqRecConfig, SeqRecModel, build_config, scorer
 from mtrec_helpers.pretraining.sequences import causal_batch, length_grouped_batches, masked_batch, windows
-from mtrec_helpers.sampled import draw_negatives, popularity_proposal
 
 TRAINING_VERSION = 2  # bump when a change to this objective makes old checkpoints stale
 

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from mtrec_helpers.core.evaluation import history_mask
 from mtrec_helpers.data.store import ProcessedData
-from mtrec_helpers.evaluation import history_mask
 from mtrec_helpers.rl.agents import Agent
 from mtrec_helpers.rl.env import Sessions, SimulatorConfig, session_groups
 from mtrec_helpers.rl.metrics import SessionStats, compare, simulate

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mtrec_helpers.evaluation import bootstrap_ci, paired_bootstrap
+from mtrec_helpers.core.evaluation import bootstrap_ci, paired_bootstrap
 from mtrec_helpers.rl.agents import Agent
 from mtrec_helpers.rl.env import Sessions
 

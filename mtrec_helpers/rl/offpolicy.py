@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mtrec_helpers.engine import EngineConfig, Objective, accelerator_for, fit
+from mtrec_helpers.core.engine import EngineConfig, Objective, accelerator_for, fit
 from mtrec_helpers.rl.agents import (
     FEATURES,
     Reinforce,

@@ -15,10 +15,10 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from mtrec_helpers.atomic import atomic_directory
+from mtrec_helpers.core.atomic import atomic_directory
+from mtrec_helpers.core.stages import damaged_artifact, missing_artifact
 from mtrec_helpers.rl.agents import Reinforce, ReinforceConfig, first_step_features
 from mtrec_helpers.rl.retrieval import CandidateTable
-from mtrec_helpers.stages import damaged_artifact, missing_artifact
 
 WEIGHTS, CONFIG = "policy.safetensors", "policy.json"
 

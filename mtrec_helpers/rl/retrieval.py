@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mtrec_helpers.device import autocast
-from mtrec_helpers.evaluation import history_mask
+from mtrec_helpers.core.device import autocast
+from mtrec_helpers.core.evaluation import history_mask
 from mtrec_helpers.multitask.model import MultiTaskModel
 from mtrec_helpers.multitask.tasks import TaskData
 

@@ -24,9 +24,9 @@ import numpy as np
 import scipy.sparse
 import torch
 
-from mtrec_helpers.data.preprocess import SPLITS
+from mtrec_helpers.core.evaluation import history_mask, split_histories
+from mtrec_helpers.core.protocol import SPLITS
 from mtrec_helpers.data.store import ProcessedData
-from mtrec_helpers.evaluation import history_mask, split_histories
 from mtrec_helpers.pretraining.baselines import MAX_ITEMS, ItemItemModel, fit_ease
 
 

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mtrec_helpers.data.preprocess import SPLITS
+from mtrec_helpers.core.evaluation import ScoreFn, evaluate
+from mtrec_helpers.core.protocol import SPLITS
 from mtrec_helpers.data.store import ProcessedData
-from mtrec_helpers.evaluation import ScoreFn, evaluate
 
 COLD_SHARE = 0.15
 TAIL_SHARE = 0.2

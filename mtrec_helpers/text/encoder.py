@@ -29,7 +29,7 @@ from safetensors.numpy import save_file
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import logging as hf_logging
 
-from mtrec_helpers.atomic import atomic_file
+from mtrec_helpers.core.atomic import atomic_file
 
 DEFAULT_TEXT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 MAX_TOKENS = 128  # MiniLM was trained on 128-token inputs; an item text is ~20-80 tokens

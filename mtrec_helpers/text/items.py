@@ -12,8 +12,8 @@ import re
 
 import pandas as pd
 
+from mtrec_helpers.core.stages import STAGES, ArtifactError
 from mtrec_helpers.data.store import ProcessedData
-from mtrec_helpers.stages import STAGES, ArtifactError
 
 _ARTICLE_LAST = re.compile(
     r"^(?P<name>.+), (?P<article>The|A|An|Les|La|Le|L'|Il|El|Das|Der|Die)(?P<rest> \(.*)?$"

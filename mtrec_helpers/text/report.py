@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from mtrec_helpers.comparison import paired
-from mtrec_helpers.evaluation import RankingResult
+from mtrec_helpers.core.comparison import paired
+from mtrec_helpers.core.evaluation import RankingResult
 
 MODELS = ("id_only", "text_aware", "content_only")
 SLICE_KEYS = ("ndcg@10", "ndcg@10_ci", "hr@10", "hr@10_ci", "n_users")

@@ -16,15 +16,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from mtrec_helpers.data.preprocess import SPLITS
-from mtrec_helpers.data.store import ProcessedData
+from mtrec_helpers.core.protocol import SPLITS, RankedData
 
 ScoreFn = Callable[[np.ndarray, list[np.ndarray]], torch.Tensor]
 """(user indices, their input sequences) → scores over item indices 0..n_items+1, shape (B, V)."""
 DEFAULT_KS = (10, 20)
 
 
-def split_histories(data: ProcessedData, split: str) -> list[np.ndarray]:
+def split_histories(data: RankedData, split: str) -> list[np.ndarray]:
     """Every user's input for a held-out ``split`` item: the sequence through the split before it."""
     if split not in SPLITS[1:]:
         raise ValueError(f"split={split!r}; use 'valid' or 'test'")
@@ -159,7 +158,7 @@ class Ranker:
     batch (notebook 06's streaming fusion) keeps one per model and never holds more than a batch."""
 
     def __init__(
-        self, data: ProcessedData, split: str, exclude_history: bool = True, ks: Sequence[int] = DEFAULT_KS
+        self, data: RankedData, split: str, exclude_history: bool = True, ks: Sequence[int] = DEFAULT_KS
     ) -> None:
         self.n_items, self.split = data.n_items, split
         self.exclude_history, self.top_k = exclude_history, max(ks)
@@ -183,7 +182,7 @@ class Ranker:
 
 def evaluate(
     score_fn: ScoreFn,
-    data: ProcessedData,
+    data: RankedData,
     split: str = "test",
     exclude_history: bool = True,
     ks: Sequence[int] = DEFAULT_KS,
@@ -200,7 +199,7 @@ def evaluate(
 
 def rank_batches(
     score_fn: ScoreFn,
-    data: ProcessedData,
+    data: RankedData,
     split: str,
     rankers: Sequence[Ranker],
     batch_size: int = 256,

@@ -14,11 +14,11 @@ from typing import Any
 from safetensors import SafetensorError
 from transformers.utils import logging as hf_logging
 
-from mtrec_helpers.atomic import atomic_directory
+from mtrec_helpers.core.atomic import atomic_directory
+from mtrec_helpers.core.results import plain
+from mtrec_helpers.core.stages import damaged_artifact, missing_artifact
 from mtrec_helpers.data.store import ProcessedData
 from mtrec_helpers.pretraining.models import SeqRecModel
-from mtrec_helpers.results import plain
-from mtrec_helpers.stages import damaged_artifact, missing_artifact
 
 
 def save_recommender(model: SeqRecModel, folder: Path, data: ProcessedData, params: dict[str, Any]) -> Path:

@@ -18,17 +18,17 @@ from typing import Any
 
 import torch
 
-from mtrec_helpers.data import DataError
-from mtrec_helpers.device import resolve_device
-from mtrec_helpers.engine import accelerator_for
-from mtrec_helpers.parameters import (
+from mtrec_helpers.core.device import resolve_device
+from mtrec_helpers.core.engine import accelerator_for
+from mtrec_helpers.core.paths import notebooks_dir, resolve_artifacts_dir
+from mtrec_helpers.core.stages import ArtifactError, stage_named
+from mtrec_helpers.course.parameters import (
     NotebookParameterError,
     check_parameters,
     declared_parameters,
     parse_assignment,
 )
-from mtrec_helpers.paths import notebooks_dir, resolve_artifacts_dir
-from mtrec_helpers.stages import ArtifactError, stage_named
+from mtrec_helpers.data import DataError
 
 Trainer = Callable[[dict[str, Any], Path, torch.device, bool], None]
 """``train(params, artifacts, device, main_process)``: train a stage's runs; print on the main process."""

@@ -19,10 +19,10 @@ from typing import Any
 
 import torch
 
-from mtrec_helpers.atomic import atomic_write_text
-from mtrec_helpers.notebooks import TIMINGS
-from mtrec_helpers.results import metrics_path, plain, read_metrics
-from mtrec_helpers.stages import STAGES
+from mtrec_helpers.core.atomic import atomic_write_text
+from mtrec_helpers.core.results import metrics_path, plain, read_metrics
+from mtrec_helpers.core.stages import STAGES
+from mtrec_helpers.course.runner import TIMINGS
 
 TABLE_METRICS = ("ndcg@10", "hr@10", "mrr", "coverage@10", "diversity@10")
 MULTITASK_METRICS = (

@@ -8,8 +8,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from mtrec_helpers.data.store import ProcessedData
-from mtrec_helpers.evaluation import (
+from mtrec_helpers.core.evaluation import (
     DEFAULT_KS,
     Ranker,
     RankingResult,
@@ -17,13 +16,14 @@ from mtrec_helpers.evaluation import (
     paired_bootstrap,
     rank_batches,
 )
+from mtrec_helpers.core.protocol import RankedData
 
 TABLE_METRICS = ("ndcg@10", "hr@10", "ndcg@20", "hr@20", "mrr", "coverage@10")
 
 
 def evaluate_protocols(
     scorers: Mapping[str, ScoreFn],
-    data: ProcessedData,
+    data: RankedData,
     split: str = "test",
     device: torch.device | str = "cpu",
     ks: Sequence[int] = DEFAULT_KS,

@@ -23,8 +23,8 @@ from typing import Any
 
 import nbformat
 
-from mtrec_helpers.notebooks import numbered_notebooks
-from mtrec_helpers.paths import project_root
+from mtrec_helpers.core.paths import project_root
+from mtrec_helpers.course.runner import numbered_notebooks
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
@@ -97,7 +97,7 @@ def static_notebook(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 
 BOOK_CONF = """\
-# Sphinx configuration of the course book (written by mtrec_helpers.book).
+# Sphinx configuration of the course book (written by mtrec_helpers.course.book).
 project = "mtrec — multi-task, RL-ranked and distilled Transformer recommenders"
 author = "the mtrec authors"
 root_doc = "index"

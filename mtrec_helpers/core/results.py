@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mtrec_helpers.atomic import atomic_write_text
-from mtrec_helpers.stages import STAGE_NAMES, damaged_artifact, missing_artifact
+from mtrec_helpers.core.atomic import atomic_write_text
+from mtrec_helpers.core.stages import STAGE_NAMES, damaged_artifact, missing_artifact
 
 STAGES = STAGE_NAMES
 REQUIRED_KEYS = ("stage", "dataset", "device", "wall_time_s", "params", "results", "best")

@@ -24,7 +24,7 @@ import ctypes.util
 
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
 MMAP_THRESHOLD = 1 << 20  # blocks from 1 MB up are mapped and unmapped, never left in the heap
-SCORE_BATCH = 256  # users per evaluation batch (mtrec_helpers.evaluation.evaluate's default)
+SCORE_BATCH = 256  # users per evaluation batch (mtrec_helpers.core.evaluation.evaluate's default)
 LARGE_SCORE_BLOCK = 8 << 20  # a batch of float32 catalogue scores this large fragments the heap
 
 

@@ -29,19 +29,19 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from papermill.exceptions import PapermillExecutionError
 from traitlets import default
 
-from mtrec_helpers.atomic import atomic_write_text
-from mtrec_helpers.data.errors import DataError
-from mtrec_helpers.parameters import (
+from mtrec_helpers.core.atomic import atomic_write_text
+from mtrec_helpers.core.errors import DataError
+from mtrec_helpers.core.paths import absolutize_data_dir_env, ensure_writable, notebooks_dir
+from mtrec_helpers.core.progress import progress_file
+from mtrec_helpers.core.stages import STAGES
+from mtrec_helpers.course.parameters import (
     NotebookParameterError,
     check_declared_somewhere,
     check_parameters,
     declared_parameters,
     parse_assignment,
 )
-from mtrec_helpers.paths import absolutize_data_dir_env, ensure_writable, notebooks_dir
-from mtrec_helpers.presets import PRESETS, with_preset
-from mtrec_helpers.progress import progress_file
-from mtrec_helpers.stages import STAGES
+from mtrec_helpers.course.presets import PRESETS, with_preset
 
 KERNEL_ENV = "MTREC_KERNEL"
 DEFAULT_KERNEL = "mtrec"

@@ -35,12 +35,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from mtrec_helpers.atomic import atomic_write_text
-from mtrec_helpers.benchmark import machine
-from mtrec_helpers.notebooks import TIMINGS, numbered_notebooks
-from mtrec_helpers.parameters import declared_parameters
-from mtrec_helpers.results import metrics_path, read_metrics
-from mtrec_helpers.stages import STAGES
+from mtrec_helpers.core.atomic import atomic_write_text
+from mtrec_helpers.core.results import metrics_path, read_metrics
+from mtrec_helpers.core.stages import STAGES
+from mtrec_helpers.course.benchmark import machine
+from mtrec_helpers.course.parameters import declared_parameters
+from mtrec_helpers.course.runner import TIMINGS, numbered_notebooks
 
 SIZES = ("ml-100k", "synthetic-1m", "synthetic-20m")
 SCALED_STAGES = ("data_prep", "pretraining", "multitask", "rl", "distillation", "ensemble")
@@ -99,7 +99,7 @@ def run_size(
             continue
         if not collect:
             _run([
-                sys.executable, "-m", "mtrec_helpers.notebooks", "--dataset", size, "--device", device,
+                sys.executable, "-m", "mtrec_helpers.course.runner", "--dataset", size, "--device", device,
                 "--artifacts-dir", str(artifacts), "--runs-dir", str(folder), *overrides,
                 "--only", stage.number,
             ])  # fmt: skip
@@ -227,7 +227,7 @@ def plot(record: dict[str, Any], path: Path) -> None:
 
 def invocation(argv: Sequence[str]) -> str:
     """The command line that ran (what the results file records unless ``--command`` says otherwise)."""
-    return " ".join(["python -m mtrec_helpers.scale_benchmark", *argv])
+    return " ".join(["python -m mtrec_helpers.course.scale_benchmark", *argv])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,7 +12,7 @@ DATA_DIR_ENV = "MTREC_DATA_DIR"
 
 def project_root() -> Path:
     """The repository root when the package is used from a checkout, else the working directory."""
-    here = Path(__file__).resolve().parents[1]
+    here = Path(__file__).resolve().parents[2]
     return here if (here / "pyproject.toml").is_file() else Path.cwd()
 
 
@@ -37,7 +37,7 @@ def absolutize_data_dir_env() -> None:
 def ensure_writable(folder: Path, parameter: str) -> Path:
     """Create ``folder`` if needed and check that files can be written in it, before any long work;
     a one-line error names the folder and the parameter to change otherwise."""
-    from mtrec_helpers.data.errors import DataError
+    from mtrec_helpers.core.errors import DataError
 
     folder = Path(folder)
     try:

@@ -9,11 +9,11 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
-from mtrec_helpers.atomic import atomic_directory
-from mtrec_helpers.comparison import results_table
-from mtrec_helpers.paths import resolve_artifacts_dir
-from mtrec_helpers.results import metrics_path, read_metrics
-from mtrec_helpers.stages import STAGE_NAMES, STAGES
+from mtrec_helpers.core.atomic import atomic_directory
+from mtrec_helpers.core.comparison import results_table
+from mtrec_helpers.core.paths import resolve_artifacts_dir
+from mtrec_helpers.core.results import metrics_path, read_metrics
+from mtrec_helpers.core.stages import STAGE_NAMES, STAGES
 
 TIMING_KEYS = ("dataset", "device", "wall_time_s", "best")
 

@@ -41,9 +41,9 @@ from accelerate.utils import load as accelerate_load
 from accelerate.utils.constants import RNG_STATE_NAME
 from safetensors.torch import load_file, save_file
 
-from mtrec_helpers.atomic import atomic_directory
-from mtrec_helpers.progress import LoopProgress
-from mtrec_helpers.stages import ArtifactError, damaged_artifact
+from mtrec_helpers.core.atomic import atomic_directory
+from mtrec_helpers.core.progress import LoopProgress
+from mtrec_helpers.core.stages import ArtifactError, damaged_artifact
 
 CHECKPOINT, STATE, TENSORS = "checkpoint", "engine.json", "engine.safetensors"
 
