@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from configs import distill_config
 from interruption import Interrupted, count_calls, interrupt_on_call
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, silhouette_score
@@ -25,7 +26,6 @@ from mtrec_helpers.distill.losses import centroid_logits, cluster_balanced_loss,
 from mtrec_helpers.distill.student import StudentSize, build_student, init_from_teacher, scoring_parameters
 from mtrec_helpers.distill.train import (
     Clusters,
-    DistillConfig,
     DistillObjective,
     StudentWithProbe,
     distill,
@@ -147,7 +147,7 @@ def test_teacher_subspace_start_keeps_the_item_geometry(setup) -> None:
 
 def test_soft_targets_pull_the_student_towards_the_teacher(setup) -> None:
     task_data, teacher, clusters = setup
-    base = DistillConfig(epochs=8, lr=1e-2, patience=8, soft_weight=0.0)
+    base = distill_config(epochs=8, lr=1e-2, patience=8, soft_weight=0.0, cluster_weight=0.0)
     kls = {}
     for name, config in {"alone": base, "soft": replace(base, ce_weight=0.0, soft_weight=1.0)}.items():
         torch.manual_seed(1)
@@ -169,7 +169,7 @@ def _teacher(task_data: TaskData, hidden: int, epochs: int):
     )  # fmt: skip
     teacher = MultiTaskModel(multitask_config(encoder, task_data, ("next",)))
     teacher.set_side_information(data.genre_matrix(), data.year_buckets())
-    config = DistillConfig(soft_weight=0.0, epochs=epochs, lr=1e-2, patience=epochs)
+    config = distill_config(soft_weight=0.0, epochs=epochs, lr=1e-2, patience=epochs, cluster_weight=0.0)
     distill(teacher, teacher, task_data, config, CPU, progress=False)
     return teacher
 
@@ -189,7 +189,7 @@ def test_cluster_loss_teaches_the_teacher_clusters(tmp_path: Path) -> None:
     for weight in (0.0, 1.0):
         torch.manual_seed(2)
         student = build_student(teacher, task_data, StudentSize(8))
-        config = DistillConfig(epochs=10, lr=1e-2, patience=10, soft_weight=0.0, cluster_weight=weight)
+        config = distill_config(epochs=10, lr=1e-2, patience=10, soft_weight=0.0, cluster_weight=weight)
         result = distill(student, teacher, task_data, config, CPU, clusters, progress=False)
         with torch.no_grad():
             projected = result.probe(user_representations(student, task_data))
@@ -200,8 +200,16 @@ def test_cluster_loss_teaches_the_teacher_clusters(tmp_path: Path) -> None:
     assert accuracy[1.0] > 0.78 and accuracy[1.0] > accuracy[0.0] + 0.08, (accuracy, loss)
     assert loss[1.0] < 0.8 * loss[0.0], (accuracy, loss)
     with pytest.raises(ValueError, match="clusters"):
-        distill(build_student(teacher, task_data, StudentSize(8)), teacher, task_data,
-                DistillConfig(cluster_weight=1.0), CPU, None, progress=False)  # fmt: skip
+        config = distill_config(cluster_weight=1.0, epochs=30, lr=3e-3, patience=3)
+        distill(
+            build_student(teacher, task_data, StudentSize(8)),
+            teacher,
+            task_data,
+            config,
+            CPU,
+            None,
+            progress=False,
+        )
 
 
 def test_student_round_trip_size_and_throughput(setup, tmp_path: Path) -> None:
@@ -236,9 +244,9 @@ def test_dominant_genres_and_choice_of_student(setup) -> None:
 
 def test_bad_distill_config_is_refused() -> None:
     with pytest.raises(ValueError, match="every loss weight is 0"):
-        DistillConfig(ce_weight=0.0, soft_weight=0.0)
+        distill_config(ce_weight=0.0, soft_weight=0.0, epochs=30, lr=3e-3, patience=3, cluster_weight=0.0)
     with pytest.raises(ValueError, match="temperature"):
-        DistillConfig(temperature=0.0)
+        distill_config(temperature=0.0, epochs=30, lr=3e-3, patience=3, cluster_weight=0.0)
 
 
 def test_interrupted_distillation_resumes_to_the_same_student(
@@ -247,7 +255,7 @@ def test_interrupted_distillation_resumes_to_the_same_student(
     """Notebook 05 re-run after an interruption continues from the run's last checkpoint and ends
     with exactly the student an uninterrupted run gives."""
     task_data, teacher, clusters = setup
-    config = DistillConfig(epochs=4, lr=1e-2, patience=4, soft_weight=1.0, cluster_weight=0.1)
+    config = distill_config(epochs=4, lr=1e-2, patience=4, soft_weight=1.0, cluster_weight=0.1)
 
     def student():
         torch.manual_seed(3)
@@ -272,7 +280,7 @@ def test_soft_targets_per_batch_equal_the_cached_ones(setup) -> None:
     """Past ``soft_cache_mb`` the teacher scores each batch as it comes: the same soft targets as
     the cache (both fp16), so the same loss, without positions × catalogue in memory."""
     task_data, teacher, clusters = setup
-    config = DistillConfig(soft_weight=1.0, cluster_weight=0.1)
+    config = distill_config(soft_weight=1.0, cluster_weight=0.1, epochs=30, lr=3e-3, patience=3)
     student = build_student(teacher, task_data, StudentSize(8))
     module = StudentWithProbe(student, torch.nn.Linear(8, 32))
     examples = task_data.train_windows(student.config.max_len)
@@ -297,7 +305,9 @@ def test_distillation_past_the_cache_budget_trains_the_same_student(setup) -> No
     for budget in (2048, 0):
         torch.manual_seed(1)
         student = build_student(teacher, task_data, StudentSize(8))
-        config = DistillConfig(epochs=2, lr=1e-2, soft_weight=1.0, soft_cache_mb=budget)
+        config = distill_config(
+            epochs=2, lr=1e-2, soft_weight=1.0, soft_cache_mb=budget, patience=3, cluster_weight=0.0
+        )
         histories[budget] = distill(
             student, teacher, task_data, config, CPU, clusters, progress=False
         ).history
@@ -311,7 +321,7 @@ def test_student_losses_in_catalogue_chunks_equal_the_whole(setup, monkeypatch, 
     """Cross-entropy and soft-target loss computed a few positions at a time (each chunk's logits
     recomputed in the backward pass) give the loss and gradients of the one-chunk computation."""
     task_data, teacher, clusters = setup
-    config = DistillConfig(soft_weight=1.0, cluster_weight=0.1)
+    config = distill_config(soft_weight=1.0, cluster_weight=0.1, epochs=30, lr=3e-3, patience=3)
     torch.manual_seed(0)
     module = StudentWithProbe(build_student(teacher, task_data, StudentSize(8)), torch.nn.Linear(8, 32))
     examples = task_data.train_windows(module.student.config.max_len)

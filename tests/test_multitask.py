@@ -10,12 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from configs import finetune_config
 from interruption import Interrupted, count_calls, interrupt_on_call
 
 from mtrec_helpers.core.evaluation import Ranker, evaluate
 from mtrec_helpers.data import ProcessedData, RawData, SyntheticConfig, prepare_dataset
 from mtrec_helpers.data.store import build
-from mtrec_helpers.multitask.finetune import FinetuneConfig, FinetuneResult, finetune, validation_metrics
+from mtrec_helpers.multitask.finetune import FinetuneResult, finetune, validation_metrics
 from mtrec_helpers.multitask.lora import add_lora, merge_lora, trainable_share
 from mtrec_helpers.multitask.metrics import (
     THRESHOLDS,
@@ -242,7 +243,7 @@ def test_lora_trains_adapters_and_merges_into_a_plain_model(encoder_dir: Path, t
     wrapped = add_lora(model, rank=4, alpha=8)
     assert 0 < trainable_share(model) < 0.5
     assert not model.bert.embeddings.word_embeddings.weight.requires_grad
-    config = FinetuneConfig(epochs=1, batch_size=64, lr=5e-3, head_epochs=0)
+    config = finetune_config(epochs=1, batch_size=64, lr=5e-3, head_epochs=0, patience=3)
     finetune(
         model,
         make_weighting("fixed", ["next", "like"]),
@@ -300,7 +301,7 @@ def test_heads_learn_what_trivial_baselines_cannot(tmp_path: Path) -> None:
     encoder.set_side_information(task_data.data.genre_matrix(), task_data.data.year_buckets())
     folder = save_recommender(encoder, tmp_path / "encoder", task_data.data, {})
     model = build_multitask(folder, task_data, TASKS)
-    config = FinetuneConfig(epochs=6, batch_size=8, lr=3e-3, head_lr=1e-2, patience=6, head_epochs=1)
+    config = finetune_config(epochs=6, batch_size=8, lr=3e-3, head_lr=1e-2, patience=6, head_epochs=1)
     result = finetune(
         model, make_weighting("fixed", TASKS), task_data, config, torch.device("cpu"), progress=False
     )
@@ -327,7 +328,7 @@ def test_refitting_auxiliary_heads_never_moves_next_item_scores(
     cpu = torch.device("cpu")
     objective = FinetuneObjective(task_data, examples, 32, cpu, FixedWeights(model.config.tasks))
     model.train()
-    config = FinetuneConfig(head_lr=1e-2)
+    config = finetune_config(head_lr=1e-2, epochs=10, lr=5e-4, patience=3, batch_size=128)
     train_only(model, model.aux_head_parameters(), objective, config, 1, torch.Generator().manual_seed(0))
     model.eval()
     after = _outputs(model, batch)
@@ -396,7 +397,7 @@ def test_interrupted_finetuning_resumes_to_the_same_model(
     from mtrec_helpers.multitask import finetune as finetuning
     from mtrec_helpers.multitask.weighting import make_weighting
 
-    config = FinetuneConfig(epochs=4, patience=4, head_epochs=1, refit_epochs=1, batch_size=64, lr=1e-3)
+    config = finetune_config(epochs=4, patience=4, head_epochs=1, refit_epochs=1, batch_size=64, lr=1e-3)
     options = {"every": 2} if strategy == "gradnorm" else {}
 
     def run(folder: Path) -> tuple[FinetuneResult, MultiTaskModel]:

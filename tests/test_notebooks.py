@@ -343,14 +343,18 @@ def test_distillation_smoke_on_real_ml100k(pipeline: Path) -> None:
 
 
 LAUNCHED = {
+    "02b": ("mtrec_helpers.text", "text", ("processed", "pretrained", "text"), {"ID_DROPOUT": [0.3]},
+            {"text_aware_dropout0.3", "cold_id_only", "cold_text_aware_dropout0.3"}, 1),
     "03": ("mtrec_helpers.multitask", "multitask", ("processed", "pretrained"),
            {"TASKS": ["next", "rating"], "ADAPTIVE": ["gradnorm"], "MMOE_EXPERTS": 2},
            {"single_next", "single_rating", "fixed_aux=0.3", "mtl_gradnorm", "mtl_fixed_mmoe",
-            "mtl_fixed_lora"}),
+            "mtl_fixed_lora"}, 2),
     "05": ("mtrec_helpers.distill", "distillation", ("processed", "multitask"), {},
-           {"student_h8", "h8_alone", "h8_soft", "h8_alone_random_start"}),
+           {"student_h8", "h8_alone", "h8_soft", "h8_alone_random_start"}, 2),
 }  # fmt: skip
-"""Per launched notebook: its module, stage, the folders it reads, settings beyond TINY, its runs."""
+"""Per launched notebook: its module, stage, the folders it reads, settings beyond TINY, its runs, and
+the processes it is launched on (02b on one: its trainings are 02's, on the same engine, whose
+several-process runs test_distributed.py checks; the text cache comes along from the pipeline)."""
 
 
 def _files(folder: Path) -> dict[Path, tuple[int, int]]:
@@ -364,14 +368,14 @@ def test_two_process_launch_writes_the_runs_its_notebook_reuses(
 ) -> None:
     """`torchrun --nproc-per-node 2 -m mtrec_helpers.<stage>` trains every run of the notebook into its
     run folders; the notebook run afterwards (one process) finds each one finished and trains nothing."""
-    module, stage, reads, extra, names = LAUNCHED[number]
+    module, stage, reads, extra, names, processes = LAUNCHED[number]
     settings = {**TINY[number], **extra}
     artifacts = tmp_path / "artifacts"
-    no_runs = shutil.ignore_patterns("runs")
+    no_runs = shutil.ignore_patterns("runs", "text_aware", "metrics.json")
     for folder in reads:
         shutil.copytree(pipeline / "artifacts" / folder, artifacts / folder, ignore=no_runs)
     assignments = [f"{key}={value!r}" for key, value in settings.items()]
-    launched = run(["-m", module, "--artifacts-dir", str(artifacts), "--device=cpu", *assignments], 2)
+    launched = run(["-m", module, "--artifacts-dir", str(artifacts), "--device=cpu", *assignments], processes)
     runs = artifacts / stage / "runs"
     user_text = {path.name for path in runs.iterdir() if path.name.endswith("+user_text")}
     assert len(user_text) == (number == "03"), launched.stdout  # 03's chosen configuration with user text
@@ -382,9 +386,10 @@ def test_two_process_launch_writes_the_runs_its_notebook_reuses(
     notebook = next(nb for nb in NOTEBOOKS if nb.name.startswith(f"{number}_"))
     metrics = run_stage(notebook.name, stage, tmp_path, DEVICE="cpu", **settings)
     assert _files(runs) == written  # every run was found finished: no epoch trained, no checkpoint written
-    assert names <= set(metrics["histories"])
-    for name in names:
-        assert len(metrics["histories"][name]) == settings["EPOCHS"]
+    histories = metrics.get("histories", {})
+    assert number == "02b" or names <= set(histories)
+    for name in names & set(histories):
+        assert len(histories[name]) == settings["EPOCHS"]
 
 
 def test_ensemble_smoke_on_real_ml100k(pipeline: Path) -> None:

@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from configs import engine, train_config
 from hostile import Payload
 
-from mtrec_helpers.core.engine import EngineConfig, Objective, accelerator_for, fit
+from mtrec_helpers.core.engine import Objective, accelerator_for, fit
 from mtrec_helpers.core.evaluation import evaluate
 from mtrec_helpers.core.stages import ArtifactError
 from mtrec_helpers.data import ProcessedData, RawData, SyntheticConfig, prepare_dataset
@@ -21,7 +22,7 @@ from mtrec_helpers.data.schema import empty_users
 from mtrec_helpers.data.store import build
 from mtrec_helpers.pretraining.baselines import fit_popularity
 from mtrec_helpers.pretraining.models import build_config
-from mtrec_helpers.pretraining.train import TrainConfig, train
+from mtrec_helpers.pretraining.train import train
 
 SYNTHETIC = SyntheticConfig(n_users=200, n_items=120, min_length=10, max_length=30)
 CPU = torch.device("cpu")
@@ -42,7 +43,7 @@ def _configs(objective: str = "causal", epochs: int = 6, lr: float = 5e-3, patie
     model_config = build_config(
         SYNTHETIC.n_items, objective, hidden=16, layers=1, heads=2, max_len=20, dropout=0.1
     )
-    return model_config, TrainConfig(epochs=epochs, batch_size=32, lr=lr, patience=patience, warmup_ratio=0.1)
+    return model_config, train_config(epochs=epochs, lr=lr, patience=patience, warmup_ratio=0.1)
 
 
 def _cyclic_data(folder: Path, n_users: int = 150, n_items: int = 30) -> ProcessedData:
@@ -79,7 +80,7 @@ def test_learns_a_sequential_pattern_popularity_cannot(
     model_config = build_config(
         data.n_items, objective, hidden=32, layers=1, heads=2, max_len=16, dropout=0.0
     )
-    config = TrainConfig(
+    config = train_config(
         epochs=12, batch_size=16, lr=1e-2, warmup_ratio=0.1, last_prob=0.5, negatives=negatives
     )
     result = train(model_config, config, data, tmp_path / "run", CPU, progress=False)
@@ -118,7 +119,7 @@ def test_max_batches_caps_every_epoch_at_that_many_steps() -> None:
     for max_batches, expected in ((0, 30), (2, 6)):
         objective = _Counting()
         model = torch.nn.Linear(1, 1)
-        config = EngineConfig(epochs=3, lr=0.1, select_best=False, max_batches=max_batches)
+        config = engine(epochs=3, lr=0.1, select_best=False, max_batches=max_batches)
         result = fit(model, [{"params": list(model.parameters())}], objective, config, accelerator_for("cpu"),
                      progress=False)  # fmt: skip
         assert objective.calls == expected and result.examples_seen == 4 * expected
@@ -140,7 +141,7 @@ def test_finished_run_is_returned_without_training_again(data_dir: Path, tmp_pat
     assert seen == [] and again.resumed_from_epoch == 2 and again.history == first.history
     other = train(
         model_config,
-        TrainConfig(epochs=2, batch_size=32, lr=1e-3),
+        train_config(epochs=2, lr=1e-3),
         _data(data_dir),
         tmp_path / "run",
         CPU,
@@ -158,13 +159,14 @@ def test_killed_run_resumes_from_its_last_checkpoint(data_dir: Path, tmp_path: P
         from pathlib import Path
         from mtrec_helpers.data import SyntheticConfig, prepare_dataset
         from mtrec_helpers.pretraining.models import build_config
+        from mtrec_helpers.core.engine import EngineConfig
         from mtrec_helpers.pretraining.train import TrainConfig, train
 
         data = prepare_dataset("synthetic", Path({str(data_dir)!r}), min_interactions=3,
                                synthetic=SyntheticConfig(**{SYNTHETIC.__dict__!r}))
         model_config = build_config({SYNTHETIC.n_items}, "causal", hidden=16, layers=1, heads=2,
                                     max_len=20, dropout=0.1)
-        config = TrainConfig(epochs=6, batch_size=32, lr=5e-3, patience=20, warmup_ratio=0.1)
+        config = TrainConfig(EngineConfig(6, 5e-3, 20, 0, 0, warmup_ratio=0.1), 32, 0.2, 0, 0)
 
         def crash(record):
             if record["epoch"] == 3:

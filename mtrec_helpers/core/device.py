@@ -10,7 +10,8 @@ import torch
 
 
 def resolve_device(device: str = "auto") -> torch.device:
-    """``auto`` picks CUDA when present; ``cpu``/``cuda``/``cuda:N`` are taken as given."""
+    """``auto`` picks CUDA when present; ``cpu``/``cuda`` are taken as given (the engine's Accelerator
+    then places a process on the GPU of its rank: choose GPUs with CUDA_VISIBLE_DEVICES)."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     chosen = torch.device(device)

@@ -21,7 +21,6 @@ loss (BERT4Rec's masks) come from a second generator per process.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import hashlib
 import json
@@ -60,25 +59,22 @@ logging.getLogger("accelerate.utils.other").addFilter(_TiedWeightsNote())
 
 @dataclass(frozen=True)
 class EngineConfig:
-    """The optimisation settings every stage shares, named in one place."""
+    """The optimisation settings every stage shares, named in one place. The first five are notebook
+    parameters (``EPOCHS``, ``LR``, ``PATIENCE``, ``SEED``, ``MAX_STEPS``: a chapter's settings build
+    them, :mod:`mtrec_helpers.core.settings`); the rest are the engine's own constants, which a
+    chapter may change for all its runs (03 warms up over 10% of the steps)."""
 
     epochs: int
     lr: float
+    patience: int  # epochs without a better validation score before stopping
+    seed: int
+    max_batches: int  # 0: every batch of an epoch; N: only the first N (a step budget, e.g. benchmarks)
     weight_decay: float = 0.01
     warmup_ratio: float = 0.05
     clip_norm: float = 1.0
-    patience: int = 20
     accumulation: int = 1  # batches whose gradients add up before one optimizer step
     schedule: str = "cosine"  # linear warm-up then cosine decay; "constant": a fixed learning rate
     select_best: bool = True  # validate every epoch, stop early, keep the best; False: keep the last
-    seed: int = 0
-    max_batches: int = 0  # 0: every batch of an epoch; N: only the first N (a step budget, e.g. benchmarks)
-
-    @classmethod
-    def of(cls, settings: Any, **changes: Any) -> EngineConfig:
-        """The engine's share of a stage's settings dataclass (the fields with the same names)."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{**{k: v for k, v in dataclasses.asdict(settings).items() if k in names}, **changes})
 
 
 def warmup_cosine(step: int, *, warmup: int, total: int) -> float:

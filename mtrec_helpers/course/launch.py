@@ -1,11 +1,13 @@
-"""The command line that every training stage shares, for several processes.
+"""The command line that every training chapter shares, for several processes.
 
-    accelerate launch --num_processes N -m mtrec_helpers.<stage> --artifacts-dir DIR [KEY=VALUE ...]
-    torchrun --nproc_per_node N -m mtrec_helpers.<stage> --artifacts-dir DIR [KEY=VALUE ...]
+    accelerate launch --num_processes N -m mtrec_helpers.<chapter> --artifacts-dir DIR [KEY=VALUE ...]
+    torchrun --nproc_per_node N -m mtrec_helpers.<chapter> --artifacts-dir DIR [KEY=VALUE ...]
 
-A stage's ``__main__`` hands :func:`stage_command` the function that trains what its notebook
-trains, into the same run folders; the notebook run afterwards with the same parameters finds those
-runs finished (same settings, same starting weights) and goes on to evaluation, plots and saving.
+A chapter's ``__main__`` hands :func:`stage_command` the function that trains its notebook's plan
+(the chapter's ``settings.plan``) into the same run folders, with the notebook's parameters, the
+``--preset`` and the overrides applied as `make run` applies them; the notebook run afterwards with
+the same parameters finds those runs finished (same settings, same starting weights) and goes on to
+evaluation, plots and saving.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from mtrec_helpers.course.parameters import (
     declared_parameters,
     parse_assignment,
 )
+from mtrec_helpers.course.presets import PRESETS, with_preset
 from mtrec_helpers.data import DataError
 
 Trainer = Callable[[dict[str, Any], Path, torch.device, bool], None]
@@ -43,10 +46,14 @@ def stage_command(stage: str, train: Trainer, description: str, argv: Sequence[s
     parser.add_argument("--dataset", default="ml-100k")
     parser.add_argument("--artifacts-dir", default="")
     parser.add_argument("--device", default="auto")
+    parser.add_argument(
+        "--preset", default="default", choices=sorted(PRESETS), help="per-chapter settings, as `make run`"
+    )
     parser.add_argument("overrides", nargs="*", type=parse_assignment, help="KEY=VALUE notebook parameters")
     args = parser.parse_args(argv)
-    notebook = notebooks_dir() / stage_named(stage).notebook
-    overrides = dict(args.overrides)
+    chapter = stage_named(stage)
+    notebook = notebooks_dir() / chapter.notebook
+    overrides = with_preset(args.preset, chapter.number, dict(args.overrides))
     try:
         check_parameters(notebook, overrides)
         params = {**declared_parameters(notebook), "DATASET": args.dataset, **overrides}

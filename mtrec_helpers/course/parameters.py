@@ -34,7 +34,7 @@ class NotebookParameterError(ValueError):
 SHARED = {
     "DATASET": "the dataset every chapter reads",
     "ARTIFACTS_DIR": "the one artifacts folder of a run",
-    "DEVICE": "where the chapter trains and scores (auto, cpu, cuda, cuda:N)",
+    "DEVICE": "where the chapter trains and scores (auto, cpu, cuda; pick a GPU with CUDA_VISIBLE_DEVICES)",
     "SEED": "the seed of every random draw in the chapter",
     "EPOCHS": "training epochs of the chapter's models (each chapter has its own default)",
     "BATCH_SIZE": "training sequences per optimisation step",
@@ -117,7 +117,9 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "ADAPTIVE": ("uncertainty", "gradnorm", "dwa"),
 }
 """Parameters whose values (or list elements) come from a fixed set."""
-DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
+DEVICE_PATTERN = re.compile(r"auto|cpu|cuda")
+"""What the engine honours: Accelerate places a process on the GPU of its rank, so a GPU is chosen
+with CUDA_VISIBLE_DEVICES (or a launcher), never by an index here."""
 
 
 def declared_parameters(notebook: Path) -> dict[str, Any]:
@@ -175,7 +177,10 @@ def check_value(name: str, value: Any, default: Any, notebook: str) -> None:
     if name in CHOICES and (not values or any(v not in CHOICES[name] for v in values)):
         raise NotebookParameterError(f"{where}: choose from {list(CHOICES[name])}.")
     if name == "DEVICE" and not DEVICE_PATTERN.fullmatch(value):
-        raise NotebookParameterError(f"{where}: use auto, cpu, cuda or cuda:N.")
+        raise NotebookParameterError(
+            f"{where}: use auto, cpu or cuda (choose the GPU with CUDA_VISIBLE_DEVICES=N, e.g. "
+            "`CUDA_VISIBLE_DEVICES=1 make run DEVICE=cuda`)."
+        )
 
 
 def check_parameters(notebook: Path, parameters: Mapping[str, Any]) -> None:

@@ -4,8 +4,9 @@
     torchrun --nproc_per_node 4 -m mtrec_helpers.distill --artifacts-dir DIR [KEY=VALUE ...]
 
 It clusters the teacher's users as notebook 05 does (k by silhouette unless ``N_CLUSTERS``) and trains
-every student of the notebook into ``DIR/distillation/runs/<name>/``. Notebook 05 run afterwards with
-the same parameters finds every run finished and goes on to saving, measuring and plotting.
+every student of the notebook's plan (:func:`mtrec_helpers.distill.settings.plan`) into
+``DIR/distillation/runs/<name>/``. Notebook 05 run afterwards with the same parameters finds every run
+finished and goes on to saving, measuring and plotting.
 """
 
 from __future__ import annotations
@@ -17,9 +18,8 @@ import torch
 
 from mtrec_helpers.course.launch import stage_command
 from mtrec_helpers.data import load_processed
-from mtrec_helpers.distill.clusters import user_representations
-from mtrec_helpers.distill.experiments import chosen_k, distill_config, student_runs, train_student
-from mtrec_helpers.distill.kmeans import kmeans, sweep_k
+from mtrec_helpers.distill.experiments import train_student
+from mtrec_helpers.distill.settings import DistillSettings, cluster_users, plan
 from mtrec_helpers.distill.train import Clusters
 from mtrec_helpers.multitask.model import MultiTaskModel
 from mtrec_helpers.multitask.tasks import TaskData
@@ -27,20 +27,17 @@ from mtrec_helpers.pretraining.artifacts import load_recommender
 
 
 def train_students(params: dict[str, Any], artifacts: Path, device: torch.device, main: bool) -> None:
-    """Cluster the teacher's users, then train notebook 05's students; print each one's best epoch."""
-    task_data = TaskData(load_processed(artifacts / "processed"), seed=params["SEED"])
+    """Cluster the teacher's users, then train notebook 05's planned students; print each one's best epoch."""
+    settings = DistillSettings.of(params)
+    task_data = TaskData(load_processed(artifacts / "processed"), seed=settings.engine.seed)
     teacher = load_recommender(artifacts / "multitask" / "model", MultiTaskModel)[0].to(device)
-    representations = user_representations(teacher, task_data, "valid")
-    low, high = params["K_RANGE"]
-    sweep = sweep_k(representations, range(low, high + 1), n_init=params["KMEANS_INIT"], seed=params["SEED"])
-    k = chosen_k(sweep, params["N_CLUSTERS"])
-    fitted = kmeans(representations.to(device), k, n_init=params["KMEANS_INIT"], seed=params["SEED"])
+    fitted = cluster_users(settings, teacher, task_data, device).fitted
     clusters = Clusters(fitted.labels.cpu(), fitted.centroids.cpu())
-    for run in student_runs(params):
+    runs_dir = artifacts / "distillation" / "runs"
+    for run in plan(settings):
         result = train_student(
-            run, teacher, task_data, distill_config(params), clusters, artifacts / "distillation" / "runs",
-            device, progress=main,
-        )  # fmt: skip
+            run, teacher, task_data, settings.distill_config(), clusters, runs_dir, device, main
+        )
         if main:
             best = result.history[result.best_epoch - 1]["valid_ndcg@10"]
             epochs = len(result.history)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,34 +38,6 @@ class StudentRun:
         return replace(base, soft_weight=self.soft_weight, cluster_weight=self.cluster_weight)
 
 
-def distill_config(params: Mapping[str, Any]) -> DistillConfig:
-    """Notebook 05's training settings from its parameters (each run sets its own loss weights)."""
-    return DistillConfig(
-        ce_weight=params["CE_WEIGHT"], temperature=params["SOFT_TEMPERATURE"], epochs=params["EPOCHS"],
-        batch_size=params["BATCH_SIZE"], lr=params["LR"], patience=params["PATIENCE"], seed=params["SEED"],
-        max_batches=params["MAX_STEPS"], valid_users=params["VALID_USERS"],
-    )  # fmt: skip
-
-
-def student_runs(params: Mapping[str, Any]) -> list[StudentRun]:
-    """Notebook 05's students: one per width in ``STUDENT_HIDDEN`` with every loss term, then the
-    loss ablation at ``ABLATION_HIDDEN`` (cross-entropy alone, + soft targets, alone from a random start)."""
-
-    def size(hidden: int) -> StudentSize:
-        return StudentSize(hidden, params["STUDENT_LAYERS"], dropout=params["STUDENT_DROPOUT"])
-
-    soft, cluster, h = params["SOFT_WEIGHT"], params["CLUSTER_WEIGHT"], params["ABLATION_HIDDEN"]
-    return [
-        *(
-            StudentRun(f"student_h{hidden}", size(hidden), soft, cluster)
-            for hidden in params["STUDENT_HIDDEN"]
-        ),
-        StudentRun(f"h{h}_alone", size(h), 0.0, 0.0),
-        StudentRun(f"h{h}_soft", size(h), soft, 0.0),
-        StudentRun(f"h{h}_alone_random_start", size(h), 0.0, 0.0, from_teacher=False),
-    ]
-
-
 def chosen_k(sweep: pd.DataFrame, n_clusters: int) -> int:
     """``n_clusters``, or (when 0) the k of the sweep with the best silhouette."""
     return n_clusters or int(sweep.loc[sweep["silhouette"].idxmax(), "k"])
@@ -84,7 +55,7 @@ def train_student(
 ) -> DistillResult:
     """Build ``run``'s student (seeded, so it starts alike whatever ran before) and train it with
     ``base`` and this run's loss weights; checkpoints in ``runs_dir/<name>``, a re-run resumes."""
-    set_seed(base.seed)
+    set_seed(base.engine.seed)
     student = build_student(teacher, task_data, run.size)
     if run.from_teacher:
         init_from_teacher(student, teacher)
@@ -152,10 +123,10 @@ def run_student(
     params = {
         "size": run.size.__dict__,
         "from_teacher": run.from_teacher,
-        "distill": run.config(base).__dict__,
+        "distill": asdict(run.config(base)),
     }
     save_recommender(result.model, folder, task_data.data, params)
-    sample = validation_users(task_data.data.n_users, base.valid_users, base.seed)
+    sample = validation_users(task_data.data.n_users, base.valid_users, base.engine.seed)
     labels = clusters.labels.cpu().numpy()
     record, ranking = measure(result.model, folder, task_data, labels, n_boot, valid_users=sample)
     record.update(

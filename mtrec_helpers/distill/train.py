@@ -29,7 +29,7 @@ from torch import nn
 from mtrec_helpers.core.chunked import chunked_mean
 from mtrec_helpers.core.device import autocast
 from mtrec_helpers.core.engine import EngineConfig, Objective, accelerator_for, fit, run_key
-from mtrec_helpers.core.evaluation import VALID_USERS, validation_users
+from mtrec_helpers.core.evaluation import validation_users
 from mtrec_helpers.distill.losses import centroid_logits, cluster_balanced_loss, soft_target_loss
 from mtrec_helpers.multitask.finetune import validation_metrics
 from mtrec_helpers.multitask.model import MultiTaskModel
@@ -39,23 +39,17 @@ from mtrec_helpers.pretraining.sequences import length_grouped_batches
 
 @dataclass(frozen=True)
 class DistillConfig:
-    """Loss weights and optimisation settings."""
+    """One student's training, beyond the model: the engine's settings, the batches and the loss
+    weights (chapter 05's settings build it; each planned student sets its own soft and cluster weights)."""
 
-    ce_weight: float = 1.0
-    soft_weight: float = 1.0  # 0: no soft targets
-    cluster_weight: float = 0.0  # 0: no cluster loss
-    temperature: float = 2.0
-    epochs: int = 30
-    batch_size: int = 128
-    lr: float = 3e-3
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.05
-    clip_norm: float = 1.0
-    patience: int = 3
-    seed: int = 0
-    max_batches: int = 0  # 0: whole epochs; N: at most N batches per epoch (MAX_STEPS)
+    engine: EngineConfig
+    batch_size: int
+    valid_users: int  # validation sample size (0: every user; VALID_USERS)
+    ce_weight: float
+    soft_weight: float  # 0: no soft targets
+    cluster_weight: float  # 0: no cluster loss
+    temperature: float
     soft_cache_mb: int = 2048  # teacher scores cached (fp16) up to this size; beyond, computed per batch
-    valid_users: int = VALID_USERS  # validation sample size (0: every user; VALID_USERS)
 
     def __post_init__(self) -> None:
         for name in ("ce_weight", "soft_weight", "cluster_weight"):
@@ -210,7 +204,9 @@ class DistillObjective(Objective):
         return scores
 
     def validate(self, model: StudentWithProbe, accelerator: Accelerator) -> dict[str, float]:
-        sample = validation_users(self.task_data.data.n_users, self.config.valid_users, self.config.seed)
+        sample = validation_users(
+            self.task_data.data.n_users, self.config.valid_users, self.config.engine.seed
+        )
         ndcg = validation_metrics(model.student, self.task_data, sample)["ndcg@10"]
         return {"valid_ndcg@10": ndcg, "score": ndcg}
 
@@ -232,7 +228,9 @@ def distill(
         raise ValueError("DistillConfig.cluster_weight > 0 needs the teacher's clusters (clusters=...)")
     settings = [dataclasses.asdict(config), task_data.data.manifest["fingerprint"]]
     key = run_key(settings, student, teacher, *([clusters.labels, clusters.centroids] if clusters else []))
-    set_seed(config.seed)
+    accelerator = accelerator_for(str(device))
+    device = accelerator.device  # the device the engine trains on: batches go where the model is
+    set_seed(config.engine.seed)
     examples = task_data.train_windows(student.config.max_len)
     cache_mb = sum(len(w) for w in examples) * teacher.config.vocab_size * 2 / 2**20
     cached = None
@@ -245,7 +243,7 @@ def distill(
     trained = list(student.parameters()) + (list(probe.parameters()) if config.cluster_weight > 0 else [])
     objective = DistillObjective(task_data, config, examples, cached, clusters, device, per_batch)
     fitted = fit(
-        module, [{"params": trained}], objective, EngineConfig.of(config), accelerator_for(str(device)),
+        module, [{"params": trained}], objective, config.engine, accelerator,
         run_dir, key, label, progress,
     )  # fmt: skip
     return DistillResult(student, probe, fitted.history, fitted.best_epoch, fitted.train_seconds)

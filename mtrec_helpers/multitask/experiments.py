@@ -71,14 +71,6 @@ def aux_lambdas(tasks: Sequence[str], aux: float) -> dict[str, float]:
     return {task: 1.0 if task == "next" else aux for task in tasks}
 
 
-def strategy_options(params: Mapping[str, Any]) -> dict[str, dict[str, float]]:
-    """The options of the adaptive weighting strategies, from notebook 03's parameters."""
-    return {
-        "gradnorm": {"alpha": params["GRADNORM_ALPHA"], "every": params["GRADNORM_EVERY"]},
-        "dwa": {"temperature": params["DWA_TEMPERATURE"]},
-    }
-
-
 def chosen_lambda(sweep: Mapping[float, Outcome]) -> float:
     """The fixed auxiliary weight whose run has the best validation NDCG@10."""
     return max(sweep, key=lambda aux: sweep[aux].test["valid_selection"]["ndcg@10"])
@@ -117,11 +109,11 @@ def run_experiment(
 ) -> Outcome:
     """Finetune ``experiment`` from the pretrained encoder and measure it on the test split; with
     ``runs_dir``, its checkpoints go to ``runs_dir/<name>`` and a re-run resumes from them. The new
-    heads start from ``config.seed``, so a configuration trains alike whatever ran before it.
+    heads start from the engine's seed, so a configuration trains alike whatever ran before it.
     ``text``: the item text vectors (02b), needed by an experiment with ``user_text``."""
     if experiment.user_text and text is None:
         raise ValueError(f"{experiment.name}: user_text needs the item text vectors (text=...)")
-    set_seed(config.seed)
+    set_seed(config.engine.seed)
     model = build_multitask(
         encoder_dir, task_data, experiment.tasks, experiment.sharing,
         text=text if experiment.user_text else None, n_experts=experiment.n_experts,

@@ -16,7 +16,7 @@ the next-item scores do not move. Task losses and weights are logged per epoch f
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ from accelerate.utils import set_seed
 from torch import nn
 
 from mtrec_helpers.core.engine import EngineConfig, Objective, accelerator_for, fit, run_key
-from mtrec_helpers.core.evaluation import VALID_USERS, Ranker, validation_users
+from mtrec_helpers.core.evaluation import Ranker, validation_users
 from mtrec_helpers.multitask.metrics import best_threshold, predict, task_metrics
 from mtrec_helpers.multitask.model import MultiTaskModel
 from mtrec_helpers.multitask.tasks import Batch, TaskData
@@ -46,31 +46,15 @@ SELECTION = {  # task → (validation metric, +1 when higher is better)
 
 @dataclass(frozen=True)
 class FinetuneConfig:
-    """Optimisation settings for finetuning (short: the encoder is already trained)."""
+    """One finetuning, beyond the model: the engine's settings and the chapter's phases (chapter 03's
+    settings build it)."""
 
-    epochs: int = 10
-    batch_size: int = 128
-    lr: float = 5e-4
-    head_lr: float = 5e-3  # new parameters: features, heads, experts
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
-    clip_norm: float = 1.0
-    patience: int = 3
-    head_epochs: int = 1  # epochs training only the new parameters before finetuning everything
-    refit_epochs: int = 4  # epochs training only the auxiliary heads on the chosen model
-    seed: int = 0
-    max_batches: int = 0  # 0: whole epochs; N: at most N batches per epoch (MAX_STEPS)
-    valid_users: int = VALID_USERS  # validation sample size (0: every user; VALID_USERS)
-
-
-def finetune_config(params: Mapping[str, Any]) -> FinetuneConfig:
-    """Notebook 03's finetuning settings from its parameters (the notebook and
-    ``python -m mtrec_helpers.multitask`` build them alike)."""
-    return FinetuneConfig(
-        epochs=params["EPOCHS"], batch_size=params["BATCH_SIZE"], lr=params["LR"], head_lr=params["HEAD_LR"],
-        patience=params["PATIENCE"], head_epochs=params["HEAD_EPOCHS"], refit_epochs=params["REFIT_EPOCHS"],
-        seed=params["SEED"], max_batches=params["MAX_STEPS"], valid_users=params["VALID_USERS"],
-    )  # fmt: skip
+    engine: EngineConfig
+    batch_size: int
+    head_lr: float  # new parameters: features, heads, experts
+    head_epochs: int  # epochs training only the new parameters before finetuning everything
+    refit_epochs: int  # epochs training only the auxiliary heads on the chosen model
+    valid_users: int  # validation sample size (0: every user; VALID_USERS)
 
 
 @dataclass
@@ -186,8 +170,8 @@ def train_only(
     for parameter in frozen:
         parameter.requires_grad_(False)
     plain = replace(objective, weighting=FixedWeights(model.config.tasks).to(objective.device))
-    settings = EngineConfig.of(
-        config, epochs=epochs, lr=config.head_lr, schedule="constant", select_best=False
+    settings = dataclasses.replace(
+        config.engine, epochs=epochs, lr=config.head_lr, schedule="constant", select_best=False
     )
     try:
         fitted = fit(
@@ -214,11 +198,13 @@ def finetune(
     engine (resuming from ``run_dir``), then refit the auxiliary heads; returns the best epoch's model."""
     settings = [dataclasses.asdict(config), type(weighting).__name__, task_data.data.manifest["fingerprint"]]
     key = run_key(settings, model, weighting)
-    set_seed(config.seed)
+    accelerator = accelerator_for(str(device))
+    device = accelerator.device  # the device the engine trains on: batches go where the model is
+    set_seed(config.engine.seed)
     weighting.to(device)
-    generator = torch.Generator().manual_seed(config.seed)  # one batch order through the three phases
+    generator = torch.Generator().manual_seed(config.engine.seed)  # one batch order through the phases
     examples = task_data.train_windows(model.config.max_len)
-    sample = validation_users(task_data.data.n_users, config.valid_users, config.seed)
+    sample = validation_users(task_data.data.n_users, config.valid_users, config.engine.seed)
     objective = FinetuneObjective(task_data, examples, config.batch_size, device, weighting, sample)
     result = FinetuneResult(model=model)
     model.to(device).train()
@@ -232,9 +218,8 @@ def finetune(
         {"params": [p for p in trainable if id(p) in new], "lr": config.head_lr},
         {"params": weighting.trainable_parameters(), "weight_decay": 0.0, "lr": config.head_lr},
     ]
-    accelerator = accelerator_for(str(device))
     fitted = fit(
-        WeightedModel(model, weighting), groups, objective, EngineConfig.of(config), accelerator, run_dir,
+        WeightedModel(model, weighting), groups, objective, config.engine, accelerator, run_dir,
         key, label, progress, generator=generator,
     )  # fmt: skip
     result.history, result.best_epoch = fitted.history, fitted.best_epoch

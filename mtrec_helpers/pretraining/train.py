@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,10 +26,10 @@ from accelerate.utils import set_seed
 
 from mtrec_helpers.core.device import peak_memory_mb
 from mtrec_helpers.core.engine import EngineConfig, Objective, accelerator_for, fit, gather_rows
-from mtrec_helpers.core.evaluation import VALID_USERS, evaluate, validation_users
+from mtrec_helpers.core.evaluation import evaluate, validation_users
 from mtrec_helpers.core.sampled import draw_negatives, popularity_proposal
 from mtrec_helpers.data.store import ProcessedData
-from mtrec_helpers.pretraining.models import SeqRecConfig, SeqRecModel, build_config, scorer
+from mtrec_helpers.pretraining.models import SeqRecConfig, SeqRecModel, scorer
 from mtrec_helpers.pretraining.sequences import causal_batch, length_grouped_batches, masked_batch, windows
 
 TRAINING_VERSION = 2  # bump when a change to this objective makes old checkpoints stale
@@ -37,22 +37,15 @@ TRAINING_VERSION = 2  # bump when a change to this objective makes old checkpoin
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation settings, named in one place."""
+    """One training of a sequence model, beyond the model itself: the engine's settings and the
+    objective's batches. A chapter's plan builds it from the chapter's settings (02's and 02b's)."""
 
-    epochs: int = 200
-    batch_size: int = 128
-    lr: float = 1e-3
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.05
-    clip_norm: float = 1.0
-    patience: int = 20
-    mask_prob: float = 0.2
-    last_prob: float = 0.1
-    accumulation: int = 1
-    seed: int = 0
-    max_batches: int = 0  # 0: whole epochs; N: at most N batches per epoch (MAX_STEPS)
-    negatives: int = 0  # 0: full softmax; K: sampled softmax over K negatives (NEGATIVES)
-    valid_users: int = VALID_USERS  # validation sample size (0: every user; VALID_USERS)
+    engine: EngineConfig
+    batch_size: int
+    mask_prob: float  # masked objective: share of items replaced by [MASK] (the causal one ignores it)
+    negatives: int  # 0: full softmax; K: sampled softmax over K negatives (NEGATIVES)
+    valid_users: int  # validation sample size (0: every user; VALID_USERS)
+    last_prob: float = 0.1  # masked objective: how often only the last item is masked (BERT4Rec's trick)
 
 
 @dataclass
@@ -82,7 +75,7 @@ def validation_ndcg(
 ) -> dict[str, float]:
     """Validation NDCG@10 and HR@10 (full ranking, history excluded) on the validation sample; each
     process ranks its share of the users and the per-user values are gathered, so each counts once."""
-    sample = validation_users(data.n_users, config.valid_users, config.seed)
+    sample = validation_users(data.n_users, config.valid_users, config.engine.seed)
     users = np.array_split(sample, accelerator.num_processes)[accelerator.process_index]
     result = evaluate(scorer(model), data, "valid", device=accelerator.device, users=users)
     ndcg, hits = (gather_rows(values, accelerator) for values in (result.ndcg(10), result.hit_rate(10)))
@@ -172,48 +165,6 @@ def new_model(model_config: SeqRecConfig, data: ProcessedData, text: np.ndarray 
     return model
 
 
-def train_config(params: Mapping[str, Any]) -> TrainConfig:
-    """Training settings from a notebook's parameters (the engine's defaults for those it lacks)."""
-    defaults = TrainConfig()
-    return TrainConfig(
-        epochs=params["EPOCHS"],
-        batch_size=params["BATCH_SIZE"],
-        lr=params["LR"],
-        patience=params["PATIENCE"],
-        mask_prob=params.get("MASK_PROB", defaults.mask_prob),
-        seed=params["SEED"],
-        max_batches=params["MAX_STEPS"],
-        negatives=params.get("NEGATIVES", defaults.negatives),
-        valid_users=params.get("VALID_USERS", defaults.valid_users),
-    )
-
-
-def objective_configs(
-    data: ProcessedData, params: Mapping[str, Any]
-) -> dict[str, tuple[SeqRecConfig, TrainConfig]]:
-    """Notebook 02's model and training settings for each of its ``OBJECTIVES``, from its parameters
-    (the notebook and ``python -m mtrec_helpers.pretraining`` build them alike)."""
-    return {
-        objective: (
-            build_config(
-                data.n_items,
-                objective,
-                hidden=params["HIDDEN"],
-                layers=params["LAYERS"],
-                heads=params["HEADS"],
-                max_len=params["MAX_LEN"],
-                dropout=params["DROPOUT"][objective],
-                side_info=params["SIDE_INFO"],
-                n_genres=len(data.vocab["genres"]),
-                n_year_buckets=13,
-                seen_bias=params["SEEN_BIAS"],
-            ),
-            train_config(params),
-        )  # fmt: skip
-        for objective in params["OBJECTIVES"]
-    }
-
-
 def train(
     model_config: SeqRecConfig,
     config: TrainConfig,
@@ -232,12 +183,12 @@ def train(
     out of the softmax (the cold-start protocol of notebook 02b).
     """
     accelerator = accelerator_for(str(device))
-    set_seed(config.seed)  # the initial weights, then dropout
+    set_seed(config.engine.seed)  # the initial weights, then dropout
     model = new_model(model_config, data, text)
     objective = SequenceObjective(model_config, config, data, accelerator.device, exclude)
     key = fingerprint(model_config, config, data, text, exclude)
     fitted = fit(
-        model, [{"params": list(model.parameters())}], objective, EngineConfig.of(config), accelerator,
+        model, [{"params": list(model.parameters())}], objective, config.engine, accelerator,
         Path(run_dir), key, f"{model_config.objective} training", progress, on_epoch,
     )  # fmt: skip
     return TrainResult(

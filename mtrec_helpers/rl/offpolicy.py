@@ -223,8 +223,8 @@ def train_off_policy(
     """Fit the policy and its value baseline on the logs with Adam at a constant learning rate
     (no clipping, keep the last epoch); returns the per-epoch mean losses."""
     settings = EngineConfig(
-        epochs=config.epochs, lr=agent.config.lr, weight_decay=0.0, clip_norm=math.inf,
-        schedule="constant", select_best=False, seed=config.seed,
+        epochs=config.epochs, lr=agent.config.lr, patience=config.epochs, seed=config.seed, max_batches=0,
+        weight_decay=0.0, clip_norm=math.inf, schedule="constant", select_best=False,
     )  # fmt: skip
     objective = LogsObjective(logs, slate_size, config)
     fitted = fit(agent, [{"params": list(agent.parameters())}], objective, settings, accelerator_for("cpu"),
