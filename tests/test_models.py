@@ -17,7 +17,6 @@ from mtrec_helpers.pretraining.models import (
     attention_weights,
     build_config,
     catalogue_scores,
-    user_representation,
 )
 
 N_ITEMS = 30
@@ -82,7 +81,6 @@ def test_scores_do_not_depend_on_batch_padding(objective: str) -> None:
     assert torch.allclose(alone[0], batched[0], atol=1e-5)
     assert torch.allclose(model.scores(trimmed[:, -1])[0], alone[0], atol=1e-5)
     assert alone.shape == (1, N_ITEMS + 2)
-    assert user_representation(model, [short, long]).shape == (2, 16)
 
 
 def test_side_information_changes_item_embeddings() -> None:

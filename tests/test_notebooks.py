@@ -1,4 +1,4 @@
-"""Notebook hygiene, the papermill runner, and all six notebooks end to end on the real ML-100k."""
+"""Notebook hygiene, the papermill runner, and every notebook end to end on the real ML-100k."""
 
 from __future__ import annotations
 

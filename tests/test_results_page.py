@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,15 @@ def test_the_readme_is_short_and_its_chapter_times_are_generated() -> None:
     assert "| default |" in block and " min** |" in block
     with pytest.raises(ValueError, match="no <!-- chapter-times:start -->"):
         with_chapter_times("# no block\n", project_root() / "benchmarks")
+
+
+def test_the_committed_summaries_are_written_from_the_committed_results_files() -> None:
+    """Each chapter's section of a summary comes from its own bench module; together they write exactly
+    the committed page of each results file."""
+    from mtrec_helpers.course.benchmark import summary
+
+    files = [p for p in (project_root() / "benchmarks").glob("*.json") if not p.name.startswith("scale-")]
+    assert files
+    for path in files:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        assert summary(record) == path.with_suffix(".md").read_text(encoding="utf-8"), path.name

@@ -13,12 +13,14 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Stage:
-    """One chapter: its notebook, its results-contract name, and the folders it writes and reads."""
+    """One chapter: its notebook, its results-contract name, the folders it writes and reads, and the
+    package that holds its code (``mtrec_helpers.<package>``)."""
 
     notebook: str
     name: str
     writes: tuple[str, ...]
     reads: tuple[str, ...]
+    package: str
 
     @property
     def number(self) -> str:
@@ -33,19 +35,23 @@ class Stage:
 
 
 STAGES: tuple[Stage, ...] = (
-    Stage("01_data_prep.ipynb", "data_prep", ("processed", "data_prep"), ()),
-    Stage("02_transformer_pretraining.ipynb", "pretraining", ("pretrained", "pretraining"), ("processed",)),
-    Stage("02b_text_item_features.ipynb", "text", ("text",), ("processed", "pretrained")),
-    Stage("03_multitask_finetuning.ipynb", "multitask", ("multitask",), ("processed", "pretrained")),
-    Stage("04_rl_ranking.ipynb", "rl", ("rl",), ("processed", "multitask")),
-    Stage("05_kmeans_distillation.ipynb", "distillation", ("distillation",), ("processed", "multitask")),
+    Stage("01_data_prep.ipynb", "data_prep", ("processed", "data_prep"), (), "data"),
+    Stage("02_transformer_pretraining.ipynb", "pretraining", ("pretrained", "pretraining"), ("processed",),
+          "pretraining"),
+    Stage("02b_text_item_features.ipynb", "text", ("text",), ("processed", "pretrained"), "text"),
+    Stage("03_multitask_finetuning.ipynb", "multitask", ("multitask",), ("processed", "pretrained"),
+          "multitask"),
+    Stage("04_rl_ranking.ipynb", "rl", ("rl",), ("processed", "multitask"), "rl"),
+    Stage("05_kmeans_distillation.ipynb", "distillation", ("distillation",), ("processed", "multitask"),
+          "distill"),
     Stage(
         "06_ensemble_evaluation.ipynb",
         "ensemble",
         ("ensemble", "report"),
         ("processed", "pretrained", "pretraining", "text", "multitask", "rl", "distillation"),
+        "ensemble",
     ),
-)
+)  # fmt: skip
 STAGE_NAMES = tuple(stage.name for stage in STAGES)
 
 

@@ -363,12 +363,6 @@ class SeqRecModel(BertPreTrainedModel):
         return next_item_inputs(sequences, self.config.max_len, mask_id).to(self.device)
 
 
-def user_representation(model: SeqRecModel, sequences: Sequence[np.ndarray]) -> torch.Tensor:
-    """The encoder's state at the predicting position: one vector per user, shape (B, H)."""
-    hidden, _ = model.encode(model.next_item_inputs(sequences))
-    return hidden[:, -1]
-
-
 def catalogue_scores(model: SeqRecModel, sequences: Sequence[np.ndarray]) -> torch.Tensor:
     """Next-item scores over the whole vocabulary (PAD and MASK included), shape (B, V)."""
     return model.next_item_scores(model.next_item_inputs(sequences))[1]

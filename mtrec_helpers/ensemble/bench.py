@@ -1,0 +1,41 @@
+"""Chapter 06's part of `make bench`'s results file: the final table of every model and ensemble with
+95% intervals, the paired tests against the best single model, and the text-aware member's share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mtrec_helpers.core.formatting import TABLE_METRICS, table, with_interval
+
+
+def record(stages: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """This chapter's entries of the results file, from every stage's metrics.json of the run."""
+    ensemble = stages["ensemble"]
+    return {
+        "final_table": table(ensemble["results"], TABLE_METRICS),
+        "best_single": ensemble["best_single"],
+        "paired_vs_best_single": {
+            name: {k: v for k, v in pair.items() if k.startswith("ndcg@10")}
+            for name, pair in ensemble["paired"].items()
+        },
+        "text_member": ensemble.get("text_member"),
+    }
+
+
+def markdown(record: dict[str, Any]) -> list[str]:
+    """The final table of the summary (its headline, shown first), the paired tests and the text member."""
+    lines = ["", "| model (test) | NDCG@10 [95% CI] | HR@10 | coverage@10 |", "|---|---|---|---|"]
+    for name, row in sorted(record["final_table"].items(), key=lambda kv: -kv[1]["ndcg@10"]):
+        low, high = row["ndcg@10_ci"]
+        lines.append(f"| {name} | {row['ndcg@10']:.4f} [{low:.4f}, {high:.4f}] | {row['hr@10']:.4f} | "
+                     f"{row.get('coverage@10', float('nan')):.3f} |")  # fmt: skip
+    for name, pair in record["paired_vs_best_single"].items():
+        difference = with_interval(pair, "ndcg@10_diff", signed=True)
+        lines.append(f"\n{name} − {record['best_single']}: NDCG@10 {difference}")
+    member = record.get("text_member")
+    if member and member.get("ndcg@10_gain") is not None:
+        lines.append(
+            f"\nText-aware member in the fusion: α share {member['alpha_share']:.3f}; full fusion − fusion "
+            f"without it: NDCG@10 {with_interval(member, 'ndcg@10_gain', signed=True)}"
+        )
+    return lines
