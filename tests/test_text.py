@@ -19,13 +19,13 @@ from transformers import BertConfig, BertModel
 
 from mtrec_helpers.data.store import ProcessedData, prepare_dataset
 from mtrec_helpers.data.synthetic import SyntheticConfig
-from mtrec_helpers.pretraining.models import SeqRecModel, build_config
+from mtrec_helpers.pretraining.models import build_config
 from mtrec_helpers.pretraining.sequences import causal_batch
 from mtrec_helpers.text.coldstart import cold_start_split, long_tail_items, long_tail_users, train_popularity
 from mtrec_helpers.text.content import content_scorer, user_profiles
 from mtrec_helpers.text.encoder import DEFAULT_TEXT_MODEL, embed_texts, model_folder, pool
 from mtrec_helpers.text.items import item_text, item_texts, natural_title
-from mtrec_helpers.text.models import choose_id_dropout
+from mtrec_helpers.text.models import TextAwareConfig, TextAwareModel, choose_id_dropout
 
 
 @pytest.fixture(scope="module")
@@ -162,11 +162,11 @@ def test_the_packaged_minilm_puts_similar_films_together() -> None:
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.1
 
 
-def _text_model(text: np.ndarray, delta: float = 0.5, id_dropout: float = 0.0) -> SeqRecModel:
+def _text_model(text: np.ndarray, delta: float = 0.5, id_dropout: float = 0.0) -> TextAwareModel:
     torch.manual_seed(0)
-    config = build_config(len(text) - 2, "causal", hidden=16, layers=1, heads=2, max_len=10, dropout=0.0,
-                          text_dim=text.shape[1], text_delta=delta, id_dropout=id_dropout)  # fmt: skip
-    model = SeqRecModel(config)
+    base = build_config(len(text) - 2, "causal", hidden=16, layers=1, heads=2, max_len=10, dropout=0.0)
+    config = TextAwareConfig.of(base, text.shape[1], delta, id_dropout)
+    model = TextAwareModel(config)
     model.set_item_text(text)
     return model
 

@@ -33,6 +33,7 @@ from mtrec_helpers.pretraining.baselines import fit_ease, fit_itemknn, fit_popul
 from mtrec_helpers.pretraining.models import SeqRecModel, scorer
 from mtrec_helpers.rl.policy import first_slate_logits, load_policy, reranked_scores
 from mtrec_helpers.rl.retrieval import retrieve
+from mtrec_helpers.text.models import TextAwareModel
 
 RERANKER = "rl_reranker"
 FINETUNED = {"multitask": ("multitask", "model"), "student": ("distillation", "model")}
@@ -132,11 +133,14 @@ def load_members(
     rl = read_metrics(artifacts, "rl")
     distillation = read_metrics(artifacts, "distillation")
     baselines = fit_saved_baselines(task_data.data, pretraining["tuning"])
-    folders = {
-        **{name: artifacts / "pretrained" / name for name in pretraining["model_dirs"]},
-        **{name: artifacts / "text" / name for name in text["model_dirs"]},
+    pretrained = {
+        **{name: load_recommender(artifacts / "pretrained" / name)[0] for name in pretraining["model_dirs"]},
+        **{
+            name: load_recommender(artifacts / "text" / name, TextAwareModel)[0]
+            for name in text["model_dirs"]
+        },
     }
-    pretrained = {name: load_recommender(folder)[0].to(device) for name, folder in folders.items()}
+    pretrained = {name: model.to(device) for name, model in pretrained.items()}
     finetuned = {
         name: load_recommender(artifacts.joinpath(*parts), MultiTaskModel)[0].to(device)
         for name, parts in FINETUNED.items()

@@ -7,12 +7,10 @@ One class serves both objectives:
 - ``causal`` (SASRec-style): the same encoder with a causal attention mask (``is_decoder``);
   every position predicts the next item with a full softmax over the catalogue.
 
-The output layer is tied to the item embeddings. *Text-aware* items (notebook 02b) are represented
-by a frozen text embedding t_i from a pretrained language model through a learned projection, plus
-a trainable id delta whose norm is bounded relative to it: e_i = P t_i + δ_i, ‖δ_i‖ ≤ ρ ‖P t_i‖,
-with δ starting at zero — an item never seen in training still has the vector P t_i, in the input
-and in the output layer alike. Optional side information adds a projection of
-each item's genres and an embedding of its release decade to the item embedding. An optional
+The output layer is tied to the item embeddings. Optional side information adds a projection of
+each item's genres and an embedding of its release decade to the item embedding. A subclass may
+change what an item's id part is (:meth:`SeqRecModel.id_vectors`, :meth:`SeqRecModel.item_bias`,
+:meth:`SeqRecModel.id_keep`): notebook 02b's text-aware items (:mod:`mtrec_helpers.text.models`). An optional
 *seen-item bias* adds one learned number to the score of every item already in the model's input:
 data without repeat consumption (nobody rates a movie twice) teach it a penalty, data with repeats
 a bonus. Without it, tied embeddings make a Transformer recommend what the user just watched. Saved with
@@ -51,9 +49,6 @@ class SeqRecConfig(BertConfig):
         n_year_buckets: int = 0,
         seen_bias: bool = False,
         text_dim: int = 0,
-        text_items: bool = False,
-        text_delta: float = 1.0,
-        id_dropout: float = 0.0,
         **kwargs,
     ) -> None:
         if objective not in OBJECTIVES:
@@ -68,10 +63,7 @@ class SeqRecConfig(BertConfig):
         self.n_genres = n_genres
         self.n_year_buckets = n_year_buckets
         self.seen_bias = seen_bias
-        self.text_dim = text_dim  # width of the frozen item text vectors (0: none stored)
-        self.text_items = text_items  # items represented as P t_i + bounded δ_i
-        self.text_delta = text_delta  # ρ: the bound on ‖δ_i‖ relative to ‖P t_i‖
-        self.id_dropout = id_dropout  # share of items whose id part (δ_i, b_i) a training batch drops
+        self.text_dim = text_dim  # width of the frozen item text vectors stored in the model (0: none)
 
     @property
     def n_items(self) -> int:
@@ -101,20 +93,12 @@ def build_config(
     n_genres: int = 0,
     n_year_buckets: int = 0,
     seen_bias: bool = False,
-    text_dim: int = 0,
-    text_delta: float = 1.0,
-    id_dropout: float = 0.0,
 ) -> SeqRecConfig:
-    """A config for ``n_items`` items (vocabulary: PAD, the items, MASK); ``text_dim`` > 0 makes the
-    items text-aware over text vectors of that width."""
+    """A config for ``n_items`` items (vocabulary: PAD, the items, MASK)."""
     return SeqRecConfig(
         objective=objective,
         side_info=side_info,
         seen_bias=seen_bias,
-        text_dim=text_dim,
-        text_items=text_dim > 0,
-        text_delta=text_delta,
-        id_dropout=id_dropout,
         n_genres=n_genres,
         n_year_buckets=n_year_buckets,
         vocab_size=n_items + 2,
@@ -152,14 +136,12 @@ class SeqRecModel(BertPreTrainedModel):
             self.seen_weight = nn.Parameter(torch.zeros(1))
         if config.text_dim:
             self.register_buffer("item_text", torch.zeros(config.vocab_size, config.text_dim))
-        if config.text_items:
-            self.text_projection = nn.Linear(config.text_dim, hidden, bias=False)
-            self.text_bias = nn.Linear(config.text_dim, 1, bias=False)
+        self.add_item_layers(config)
         self.post_init()
-        if config.text_items:
-            with torch.no_grad():
-                self.bert.embeddings.word_embeddings.weight.zero_()  # δ starts at zero: e_i = P t_i
-                self.text_bias.weight.zero_()
+
+    def add_item_layers(self, config: SeqRecConfig) -> None:
+        """Where a subclass adds the layers of its own item representation, so that they are created
+        and initialised in the same pass as the rest (02's model has none)."""
 
     def set_side_information(self, genres: np.ndarray, year_buckets: np.ndarray) -> None:
         """Store each item's multi-hot genres (V, n_genres) and decade bucket (V,) in the model."""
@@ -173,39 +155,43 @@ class SeqRecModel(BertPreTrainedModel):
         self.item_text.copy_(table)
 
     def id_keep(self) -> torch.Tensor | None:
-        """For one training batch, which items keep their id part (V,) bool: a share ``id_dropout``
-        drops δ_i and b_i, so that the text alone must place them — the way a cold item is scored
-        (DropoutNet). None outside training or without text-aware items."""
-        if not (self.training and self.config.text_items and self.config.id_dropout > 0):
-            return None
-        return torch.rand(self.config.vocab_size, device=self.device) >= self.config.id_dropout
+        """For one training batch, which items keep their id part (V,) bool; None: all of them (a
+        subclass may drop some, as 02b's text-aware model does)."""
+        return None
+
+    def id_vectors(self, items: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+        """What the model knows of each item by its id (B, ..., H): its id embedding, zero where
+        ``keep`` (V,) drops it."""
+        embedded = self.bert.embeddings.word_embeddings(items)
+        return embedded if keep is None else embedded * keep[items].unsqueeze(-1)
 
     def item_embeddings(self, items: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
-        """Item embeddings (text-aware: P t_i + δ_i with ‖δ_i‖ ≤ ρ‖P t_i‖, δ_i dropped where ``keep``
-        (V,) is False), plus genre and decade embeddings when side information is on."""
-        embedded = self.bert.embeddings.word_embeddings(items)
-        if keep is not None:
-            embedded = embedded * keep[items].unsqueeze(-1)
-        if self.config.text_items:
-            text = self.text_projection(self.item_text[items])
-            limit = self.config.text_delta * text.norm(dim=-1, keepdim=True)
-            embedded = text + embedded * (limit / embedded.norm(dim=-1, keepdim=True).clamp(min=1e-12)).clamp(
-                max=1.0
-            )
+        """Item embeddings: the id part (:meth:`id_vectors`), plus genre and decade embeddings when
+        side information is on."""
+        embedded = self.id_vectors(items, keep)
         if self.config.side_info:
             embedded = embedded + self.genre_embeddings(self.item_genres[items])
             embedded = embedded + self.year_embeddings(self.item_years[items])
         return embedded
 
     def item_bias(self, items: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
-        """Each item's output bias b_i; text-aware: w·t_i + b_i, so that an item without
-        interactions (or whose id part ``keep`` drops) gets the popularity its text predicts."""
-        bias = self.cls.predictions.bias[items]
-        if not self.config.text_items:
-            return bias
-        if keep is not None:
-            bias = bias * keep[items]
-        return bias + self.text_bias(self.item_text[items]).squeeze(-1)
+        """Each item's output bias b_i."""
+        return self.cls.predictions.bias[items]
+
+    def tied_logits(self, states: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits over the vocabulary (N, V) from the output layer's transformed states: the id
+        embeddings as the tied decoder, plus each item's bias."""
+        return self.cls.predictions.decoder(states)
+
+    def sampled_logits(
+        self, states: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor, keep: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The targets' logits (N,) and the shared negatives' (N, K), from the tied decoder."""
+        bias = self.cls.predictions.decoder.bias
+        weight = self.cls.predictions.decoder.weight
+        return (states * weight[targets]).sum(-1) + bias[targets], states @ weight[negatives].T + bias[
+            negatives
+        ]
 
     def encode(
         self,
@@ -269,14 +255,7 @@ class SeqRecModel(BertPreTrainedModel):
         rows, positions = torch.nonzero(labels != IGNORE, as_tuple=True)
         targets = labels[rows, positions]
         states = self.cls.predictions.transform(hidden[rows, positions])
-        if self.config.text_items:
-            positive = (states * self.item_embeddings(targets, keep)).sum(-1) + self.item_bias(targets, keep)
-            negative = states @ self.item_embeddings(negatives, keep).T + self.item_bias(negatives, keep)
-        else:
-            bias = self.cls.predictions.decoder.bias
-            weight = self.cls.predictions.decoder.weight
-            positive = (states * weight[targets]).sum(-1) + bias[targets]
-            negative = states @ weight[negatives].T + bias[negatives]
+        positive, negative = self.sampled_logits(states, targets, negatives, keep)
         if exclude is not None:  # items withheld from training are never a negative
             negative = negative.masked_fill(exclude[negatives], float("-inf"))
         if self.config.seen_bias:
@@ -293,16 +272,10 @@ class SeqRecModel(BertPreTrainedModel):
     def scores(
         self, hidden: torch.Tensor, seen: torch.Tensor | None = None, keep: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Scores over the whole vocabulary from hidden states (N, H) → (N, V), plus the learned
-        seen-item bias where ``seen`` marks the items already in the input. Text-aware items score
-        against their text-aware embeddings and biases (the tied output layer of P t_i + δ_i), with
-        a training batch's id dropout ``keep``."""
-        if self.config.text_items:
-            items = torch.arange(self.config.vocab_size, device=hidden.device)
-            table = self.item_embeddings(items, keep)
-            logits = self.cls.predictions.transform(hidden) @ table.T + self.item_bias(items, keep)
-        else:
-            logits = self.cls(hidden)
+        """Scores over the whole vocabulary from hidden states (N, H) → (N, V) through the tied output
+        layer (:meth:`tied_logits`, with a training batch's id dropout ``keep``), plus the learned
+        seen-item bias where ``seen`` marks the items already in the input."""
+        logits = self.tied_logits(self.cls.predictions.transform(hidden), keep)
         if self.config.seen_bias and seen is not None:
             logits = logits + self.seen_weight * seen
         return logits

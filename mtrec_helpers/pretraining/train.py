@@ -152,10 +152,16 @@ def fingerprint(
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def new_model(model_config: SeqRecConfig, data: ProcessedData, text: np.ndarray | None = None) -> SeqRecModel:
-    """A freshly initialised model carrying the dataset's side-information tables and, for a
-    text-aware model, the item text vectors (V, text_dim)."""
-    model = SeqRecModel(model_config)
+def new_model(
+    model_config: SeqRecConfig,
+    data: ProcessedData,
+    text: np.ndarray | None = None,
+    model_class: type[SeqRecModel] = SeqRecModel,
+) -> SeqRecModel:
+    """A freshly initialised ``model_class`` (02's model, or a subclass such as 02b's text-aware one)
+    carrying the dataset's side-information tables and, where it stores them, the item text vectors
+    (V, text_dim)."""
+    model = model_class(model_config)
     if model_config.side_info:
         model.set_side_information(data.genre_matrix(), data.year_buckets())
     if model_config.text_dim:
@@ -175,16 +181,17 @@ def train(
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     text: np.ndarray | None = None,
     exclude: torch.Tensor | None = None,
+    model_class: type[SeqRecModel] = SeqRecModel,
 ) -> TrainResult:
     """Train (or resume, or return a finished run from ``run_dir``) and return the best model.
 
-    ``on_epoch`` is called with each epoch's record once its checkpoint is on disk. ``text``: the
-    item text vectors of a text-aware model; ``exclude`` (V,): items withheld from training, left
-    out of the softmax (the cold-start protocol of notebook 02b).
+    ``on_epoch`` is called with each epoch's record once its checkpoint is on disk. ``model_class``:
+    02's model or a subclass (02b's text-aware model); ``text``: the item text vectors it stores;
+    ``exclude`` (V,): items withheld from training, left out of the softmax (02b's cold-start protocol).
     """
     accelerator = accelerator_for(str(device))
     set_seed(config.engine.seed)  # the initial weights, then dropout
-    model = new_model(model_config, data, text)
+    model = new_model(model_config, data, text, model_class)
     objective = SequenceObjective(model_config, config, data, accelerator.device, exclude)
     key = fingerprint(model_config, config, data, text, exclude)
     fitted = fit(

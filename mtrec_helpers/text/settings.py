@@ -16,7 +16,7 @@ from mtrec_helpers.core.settings import Settings
 from mtrec_helpers.data.store import ProcessedData
 from mtrec_helpers.pretraining.train import TrainConfig, TrainResult, train
 from mtrec_helpers.text.coldstart import ColdStartSplit
-from mtrec_helpers.text.models import text_aware_config
+from mtrec_helpers.text.models import model_class, text_aware_config
 
 STANDARD, COLD = "standard", "cold"
 
@@ -84,6 +84,5 @@ def train_run(
     split, exclude = (data, None) if cold is None or run.protocol == STANDARD else (cold.data, cold.exclude)
     folder = artifacts / "text" / "runs" / run.name
     text = vectors if text_dim else None
-    return train(
-        model_config, settings.train_config(), split, folder, device, progress, text=text, exclude=exclude
-    )
+    config, architecture = settings.train_config(), model_class(model_config)
+    return train(model_config, config, split, folder, device, progress, None, text, exclude, architecture)
