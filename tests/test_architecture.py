@@ -15,6 +15,7 @@ CHAPTERS = {
     "02": "pretraining",
     "02b": "text",
     "03": "multitask",
+    "03b": "multi_scenario",
     "04": "rl",
     "05": "distill",
     "06": "ensemble",

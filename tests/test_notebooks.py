@@ -266,6 +266,37 @@ def test_pretraining_smoke_on_real_ml100k(pipeline: Path) -> None:
     assert metrics["results"]["ease"]["ndcg@10"] > metrics["results"]["pop"]["ndcg@10"]
 
 
+def test_multi_scenario_smoke_on_real_ml100k(pipeline: Path) -> None:
+    """Notebook 03b on the tiny models: every model per scenario with intervals over all users, the
+    seesaw table smallest scenario first with its minimum detectable effects, the λ of each run, the
+    record the explorer reads."""
+    metrics = stage_metrics(pipeline, "multi_scenario")
+    names = metrics["scenarios"]
+    assert metrics["definition"] == "domain" and len(names) >= 2 and metrics["best"] in metrics["results"]
+    results = metrics["per_scenario"]
+    assert {"shared", "embedding", "star", "experts", "separate"} <= set(results)
+    for record in results.values():
+        assert list(record["scenarios"]) == names
+        assert sum(row["n_users"] for row in record["scenarios"].values()) == 943
+        for row in [*record["scenarios"].values(), record["overall"]]:
+            assert row["ndcg@10_ci"][0] <= row["ndcg@10"] <= row["ndcg@10_ci"][1] <= row["hr@10"] <= 1
+            assert 0 < row["like_auc"] < 1 and 0 < row["rating_rmse"] < 3
+    for model, rows in metrics["seesaw"].items():
+        sizes = [row["n_users"] for row in rows.values()]
+        assert (
+            model != "shared" and sizes == sorted(sizes) and min(sizes) >= TINY["03b"]["MIN_SCENARIO_USERS"]
+        )
+        assert all(r["diff_ci"][0] <= r["diff"] <= r["diff_ci"][1] and r["mde"] >= 0 for r in rows.values())
+    dwa = metrics["lambdas"][f"{metrics['verdict']['chosen']}+dwa"]
+    assert len(dwa) == 1 and set(dwa[0]) == {
+        f"{s}/{t}" for s in names for t in metrics["params"]["SCENARIO_TASKS"]
+    }
+    recorded = json.loads(
+        (pipeline / "artifacts" / "multi_scenario" / "domain.json").read_text(encoding="utf-8")
+    )
+    assert recorded["seesaw"] == metrics["seesaw"]
+
+
 def test_multitask_smoke_on_real_ml100k(pipeline: Path) -> None:
     """Every entry of the contract is there with sane values, the heads beat their trivial
     baselines, and the model is saved."""
@@ -349,6 +380,9 @@ LAUNCHED = {
            {"TASKS": ["next", "rating"], "ADAPTIVE": ["gradnorm"], "MMOE_EXPERTS": 2},
            {"single_next", "single_rating", "fixed_aux=0.3", "mtl_gradnorm", "mtl_fixed_mmoe",
             "mtl_fixed_lora"}, 2),
+    "03b": ("mtrec_helpers.multi_scenario", "multi_scenario", ("processed", "pretrained", "multitask"),
+            {"MODELS": ["star"], "SEPARATE": False, "WEIGHTINGS": ["dwa"]},
+            {"shared", "star", "star+dwa"}, 2),
     "05": ("mtrec_helpers.distill", "distillation", ("processed", "multitask"), {},
            {"student_h8", "h8_alone", "h8_soft", "h8_alone_random_start"}, 2),
 }  # fmt: skip
@@ -371,8 +405,8 @@ def test_two_process_launch_writes_the_runs_its_notebook_reuses(
     module, stage, reads, extra, names, processes = LAUNCHED[number]
     settings = {**TINY[number], **extra}
     artifacts = tmp_path / "artifacts"
-    no_runs = shutil.ignore_patterns("runs", "text_aware", "metrics.json")
-    for folder in reads:
+    for folder in reads:  # the stage's own results left behind; those it reads (03's choice) kept
+        no_runs = shutil.ignore_patterns("runs", "text_aware", *(["metrics.json"] if folder == stage else []))
         shutil.copytree(pipeline / "artifacts" / folder, artifacts / folder, ignore=no_runs)
     assignments = [f"{key}={value!r}" for key, value in settings.items()]
     launched = run(["-m", module, "--artifacts-dir", str(artifacts), "--device=cpu", *assignments], processes)

@@ -108,7 +108,7 @@ def test_bad_override_stops_before_the_first_notebook(
 
 def test_only_refuses_a_notebook_that_does_not_exist(capsys: pytest.CaptureFixture[str]) -> None:
     assert notebooks_main(["--only", "07"]) == 1
-    expected = "--only 07: no such notebook; the notebooks are 01, 02, 02b, 03, 04, 05, 06"
+    expected = "--only 07: no such notebook; the notebooks are 01, 02, 02b, 03, 03b, 04, 05, 06"
     assert expected in capsys.readouterr().err
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from harness import run_all
 from movielens_files import RELEASE_WINDOWS, write_synthetic_release
@@ -59,6 +60,11 @@ def test_release_runs_every_notebook(release_run: tuple[str, Path]) -> None:
     ensemble = read_metrics(artifacts, "ensemble")
     assert all(record["n_users"] == data.n_users for record in ensemble["results"].values())
     assert ensemble["results"]["ensemble_softmax"]["ndcg@10"] > ensemble["results"]["pop"]["ndcg@10"] / 2
+    scenarios = read_metrics(artifacts, "multi_scenario")  # small scenarios merged, never a NaN
+    for record in scenarios["per_scenario"].values():
+        rows = record["scenarios"].values()
+        assert sum(row["n_users"] for row in rows) == data.n_users
+        assert all(np.isfinite(row["ndcg@10"]) and row["n_users"] > 0 for row in rows)
     multitask = read_metrics(artifacts, "multitask")
     chosen = multitask["results"][multitask["best"]]
     assert 0 < chosen["rating_rmse"] < 2 and 0.5 < chosen["like_auc"] <= 1

@@ -18,6 +18,7 @@ from mtrec_helpers.distill.settings import DistillSettings
 from mtrec_helpers.distill.settings import plan as distill_plan
 from mtrec_helpers.distill.train import DistillConfig
 from mtrec_helpers.ensemble.settings import EnsembleSettings
+from mtrec_helpers.multi_scenario.settings import MultiScenarioSettings
 from mtrec_helpers.multitask.finetune import FinetuneConfig
 from mtrec_helpers.multitask.settings import MultitaskSettings
 from mtrec_helpers.multitask.settings import plan as multitask_plan
@@ -29,7 +30,7 @@ from mtrec_helpers.text.settings import plan as text_plan
 
 SETTINGS: dict[str, type[Settings]] = {
     "01": DataSettings, "02": PretrainingSettings, "02b": TextSettings, "03": MultitaskSettings,
-    "04": RLSettings, "05": DistillSettings, "06": EnsembleSettings,
+    "03b": MultiScenarioSettings, "04": RLSettings, "05": DistillSettings, "06": EnsembleSettings,
 }  # fmt: skip
 CELLS = {notebook_number_of(path): declared_parameters(path) for path in numbered_notebooks()}
 TRAINING_CONFIGS = (TrainConfig, FinetuneConfig, DistillConfig)
@@ -65,7 +66,8 @@ def test_max_steps_reaches_the_configuration_every_training_chapter_trains_with(
     """The scale benchmark's step budget is ``MAX_STEPS``: every chapter that trains must pass it on."""
     configs = {
         "02": lambda s: s.train_config(), "02b": lambda s: s.train_config(),
-        "03": lambda s: s.finetune_config(), "05": lambda s: s.distill_config(),
+        "03": lambda s: s.finetune_config(), "03b": lambda s: s.finetune_config(),
+        "05": lambda s: s.distill_config(),
     }  # fmt: skip
     assert sorted(configs) == sorted(n for n, cell in CELLS.items() if "MAX_STEPS" in cell)
     for number, config in configs.items():

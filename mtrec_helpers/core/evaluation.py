@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -250,6 +251,18 @@ class PairedComparison:
     def significant(self) -> bool:
         """The interval lies above zero: a is better than b."""
         return self.ci[0] > 0.0
+
+
+def minimum_detectable_effect(differences: np.ndarray, power: float = 0.8, level: float = 0.95) -> float:
+    """The smallest true mean difference a paired comparison of these per-user ``differences`` would
+    detect with probability ``power`` at the two-sided ``level``: (z_{1−α/2} + z_power) · sd / √n.
+    A tie whose interval is narrower than this says "no effect this large"; a wider one says "too few
+    users to tell"."""
+    differences = np.asarray(differences, dtype=np.float64)
+    if len(differences) < 2:
+        raise ValueError(f"a minimum detectable effect needs at least 2 users; got {len(differences)}")
+    z = NormalDist().inv_cdf
+    return float((z(1 - (1 - level) / 2) + z(power)) * differences.std(ddof=1) / np.sqrt(len(differences)))
 
 
 def paired_bootstrap(

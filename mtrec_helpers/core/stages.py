@@ -41,6 +41,8 @@ STAGES: tuple[Stage, ...] = (
     Stage("02b_text_item_features.ipynb", "text", ("text",), ("processed", "pretrained"), "text"),
     Stage("03_multitask_finetuning.ipynb", "multitask", ("multitask",), ("processed", "pretrained"),
           "multitask"),
+    Stage("03b_multi_scenario.ipynb", "multi_scenario", ("multi_scenario",),
+          ("processed", "pretrained", "multitask"), "multi_scenario"),
     Stage("04_rl_ranking.ipynb", "rl", ("rl",), ("processed", "multitask"), "rl"),
     Stage("05_kmeans_distillation.ipynb", "distillation", ("distillation",), ("processed", "multitask"),
           "distill"),

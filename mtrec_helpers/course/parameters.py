@@ -44,6 +44,11 @@ SHARED = {
     "N_BOOT": "bootstrap resamples of every confidence interval",
     "VALID_USERS": "validation ranks at most this many users (a seeded sample beyond; 0: all); test: all",
     "TEXT_MODEL": "the pretrained text encoder of the item texts (a folder or a Hugging Face model name)",
+    "ENCODER": "the pretrained model of notebook 02 that 03 and 03b finetune (a causal encoder)",
+    "HEAD_LR": "learning rate of the parameters finetuning adds (heads, features, experts, scenario layers)",
+    "HEAD_EPOCHS": "epochs training only the new parameters (encoder frozen) before finetuning everything",
+    "REFIT_EPOCHS": "epochs training only the auxiliary heads on the chosen epoch's model",
+    "DWA_TEMPERATURE": "the temperature T of dynamic weight average (03's tasks, 03b's scenarios × tasks)",
 }
 """The names several notebooks declare, with the one thing each means in all of them."""
 

@@ -39,6 +39,16 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "LORA_RANK": 4,
             "N_BOOT": 200,
         },
+        "03b": {
+            "EPOCHS": 1,
+            "MAX_STEPS": 10,
+            "HEAD_EPOCHS": 0,
+            "REFIT_EPOCHS": 1,
+            "LR": 1e-3,
+            "MIN_SCENARIO_USERS": 150,
+            "WEIGHTINGS": ["uniform", "dwa"],
+            "N_BOOT": 200,
+        },
         "04": {
             "ITERATIONS": 5,
             "SLATEQ_ITERATIONS": 3,
@@ -73,6 +83,13 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "REFIT_EPOCHS": 1,
             "AUX_LAMBDAS": [0.3],
             "USER_TEXT": False,
+            "N_BOOT": 500,
+        },
+        "03b": {
+            "EPOCHS": 2,
+            "PATIENCE": 1,
+            "REFIT_EPOCHS": 1,
+            "WEIGHTINGS": ["uniform", "dwa"],
             "N_BOOT": 500,
         },
         "04": {

@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 from accelerate.utils import set_seed
 
-from mtrec_helpers.core.evaluation import Ranker, RankingResult, evaluate
+from mtrec_helpers.core.evaluation import RankingResult, evaluate
 from mtrec_helpers.multitask.finetune import FinetuneConfig, FinetuneResult, finetune
 from mtrec_helpers.multitask.lora import add_lora, merge_lora, trainable_share
 from mtrec_helpers.multitask.metrics import (
@@ -87,7 +87,7 @@ def test_record(
 ) -> tuple[dict[str, Any], RankingResult | None]:
     """Every trained head of ``model`` on the test split."""
     record: dict[str, Any] = {"split": "test"}
-    ranker = Ranker(task_data.data, "test") if "next" in model.config.tasks else None
+    ranker = task_data.ranker("test") if "next" in model.config.tasks else None
     predictions = predict(model, task_data, "test", ranker=ranker)  # one pass: every head
     ranking = ranker.result() if ranker is not None else None
     if ranking is not None:

@@ -28,7 +28,6 @@ from accelerate.utils import set_seed
 from torch import nn
 
 from mtrec_helpers.core.engine import EngineConfig, Objective, accelerator_for, fit, run_key
-from mtrec_helpers.core.evaluation import Ranker, validation_users
 from mtrec_helpers.multitask.metrics import best_threshold, predict, task_metrics
 from mtrec_helpers.multitask.model import MultiTaskModel
 from mtrec_helpers.multitask.tasks import Batch, TaskData
@@ -76,7 +75,7 @@ def validation_metrics(
     threshold), from one forward pass over them."""
     model.eval()
     record: dict[str, float] = {}
-    ranker = Ranker(task_data.data, "valid") if "next" in model.config.tasks else None
+    ranker = task_data.ranker("valid") if "next" in model.config.tasks else None
     predictions = predict(model, task_data, "valid", users, ranker)
     if ranker is not None:
         ranking = ranker.result()
@@ -143,7 +142,7 @@ class FinetuneObjective(Objective):
         record = validation_metrics(model.model, self.task_data, self.valid_users)
         return {
             **{f"valid_{k}": v for k, v in record.items()},
-            "score": selection_score(record, self.weighting.tasks),
+            "score": selection_score(record, model.model.config.tasks),
         }
 
     def state(self) -> dict[str, Any]:
@@ -161,15 +160,19 @@ def train_only(
     epochs: int,
     generator: torch.Generator,
 ) -> float:
-    """Train ``parameters`` alone (everything else frozen) on the plain sum of the task losses, at a
-    constant ``head_lr``, keeping the last epoch; returns the training seconds."""
+    """Train ``parameters`` alone (everything else frozen) on the plain sum of the task losses (less
+    those the run's weighting leaves out, weight 0), at a constant ``head_lr``, keeping the last epoch;
+    returns the training seconds."""
     if not parameters or not epochs:
         return 0.0
     chosen = {id(p) for p in parameters}
     frozen = [p for p in model.parameters() if p.requires_grad and id(p) not in chosen]
     for parameter in frozen:
         parameter.requires_grad_(False)
-    plain = replace(objective, weighting=FixedWeights(model.config.tasks).to(objective.device))
+    off = {
+        name: 0.0 for name, weight in objective.weighting.weights().items() if weight == 0
+    }  # never trained
+    plain = replace(objective, weighting=FixedWeights(model.loss_names(), off).to(objective.device))
     settings = dataclasses.replace(
         config.engine, epochs=epochs, lr=config.head_lr, schedule="constant", select_best=False
     )
@@ -204,7 +207,7 @@ def finetune(
     weighting.to(device)
     generator = torch.Generator().manual_seed(config.engine.seed)  # one batch order through the phases
     examples = task_data.train_windows(model.config.max_len)
-    sample = validation_users(task_data.data.n_users, config.valid_users, config.engine.seed)
+    sample = task_data.validation_sample(config.valid_users, config.engine.seed)
     objective = FinetuneObjective(task_data, examples, config.batch_size, device, weighting, sample)
     result = FinetuneResult(model=model)
     model.to(device).train()

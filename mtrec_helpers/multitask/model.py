@@ -229,6 +229,15 @@ class MultiTaskModel(SeqRecModel):
             outputs["next"] = self.next_scores(batch, states["next"], rows, positions)
         elif "next" in states:
             outputs["next_loss"] = self.next_item_loss(batch.items, states["next"], rows, positions, target)
+        return {**outputs, **self.head_outputs(batch, states, rows, positions)}
+
+    def head_outputs(
+        self, batch: Batch, states: dict[str, torch.Tensor], rows: torch.Tensor, positions: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """The auxiliary heads' predictions from the task ``states`` at the labelled (rows, positions):
+        ``rating`` (N,), ``like`` logits (N,), ``genre`` logits (N, G), ``profile_<k>`` per row."""
+        target = batch.next_item[rows, positions]
+        outputs: dict[str, torch.Tensor] = {}
         if "rating" in states or "like" in states:
             item, history = self.item_embeddings(target), self.history_features(batch)[rows, positions]
         for task in ("rating", "like"):
@@ -296,6 +305,10 @@ class MultiTaskModel(SeqRecModel):
             losses["profile"] = torch.stack(parts).mean()
         return losses
 
+    def loss_names(self) -> list[str]:
+        """The keys of :meth:`task_losses`, which a loss weighting is built over: the tasks."""
+        return list(self.config.tasks)
+
     def shared_parameters(self) -> list[torch.Tensor]:
         """The last encoder layer's output weights: what GradNorm balances gradients on."""
         return [self.bert.encoder.layer[-1].output.dense.weight]
@@ -306,13 +319,15 @@ def multitask_config(
     task_data: TaskData,
     tasks: Sequence[str],
     sharing: str = "shared",
+    config_class: type[MultiTaskConfig] = MultiTaskConfig,
     **options,
 ) -> MultiTaskConfig:
-    """A multi-task config extending a pretrained encoder's config with the dataset's label sizes."""
+    """A multi-task config (or a subclass's: ``config_class``) extending a pretrained encoder's config
+    with the dataset's label sizes."""
     ratings = task_data.train_ratings("train")[2]
     settings = {k: v for k, v in encoder_config.to_dict().items() if k not in ("model_type", "architectures")}
     settings.pop("transformers_version", None)
-    return MultiTaskConfig(
+    return config_class(
         tasks=tasks,
         sharing=sharing,
         n_rating_buckets=task_data.n_rating_buckets,
@@ -328,15 +343,19 @@ def build_multitask(
     tasks: Sequence[str],
     sharing: str = "shared",
     text: np.ndarray | None = None,
+    model_class: type[MultiTaskModel] | None = None,
     **options,
 ) -> MultiTaskModel:
     """The pretrained encoder in ``encoder_dir`` with heads for ``tasks`` started at the base rates;
     ``text`` (V, D): item text vectors, which switch on the user-interest input of the genre and
-    profile heads."""
+    profile heads; ``model_class``: a subclass of :class:`MultiTaskModel` to build (its config takes
+    ``options``)."""
+    model_class = model_class or MultiTaskModel
     encoder_config = SeqRecConfig.from_pretrained(Path(encoder_dir))
     if text is not None:
         options = {**options, "user_text": True, "text_dim": int(text.shape[1])}
-    model = from_encoder(encoder_dir, multitask_config(encoder_config, task_data, tasks, sharing, **options))
+    config = multitask_config(encoder_config, task_data, tasks, sharing, model_class.config_class, **options)
+    model = from_encoder(encoder_dir, config, model_class)
     if text is not None:
         model.set_item_text(text)
     like_rate, genre_rates = task_data.base_rates()
@@ -344,14 +363,16 @@ def build_multitask(
     return model
 
 
-def from_encoder(encoder_dir: Path, config: MultiTaskConfig) -> MultiTaskModel:
+def from_encoder(
+    encoder_dir: Path, config: MultiTaskConfig, model_class: type[MultiTaskModel] | None = None
+) -> MultiTaskModel:
     """A multi-task model whose encoder (and next-item output) are the pretrained ones in
     ``encoder_dir``; new heads are freshly initialised and the new input features start at zero."""
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the new heads are "missing" from the checkpoint by design
     hf_logging.disable_progress_bar()
     try:
-        model = MultiTaskModel.from_pretrained(Path(encoder_dir), config=config)
+        model = (model_class or MultiTaskModel).from_pretrained(Path(encoder_dir), config=config)
     finally:
         hf_logging.set_verbosity(verbosity)
     model.zero_new_inputs()

@@ -22,6 +22,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
+from mtrec_helpers.core.evaluation import Ranker, validation_users
 from mtrec_helpers.core.protocol import SPLITS
 from mtrec_helpers.data.store import ProcessedData
 from mtrec_helpers.pretraining.sequences import IGNORE, left_pad, windows
@@ -56,7 +57,7 @@ class Batch:
 
     def to(self, device: torch.device) -> Batch:
         """The same batch on ``device``."""
-        return Batch(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
+        return type(self)(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
 
 
 class TaskData:
@@ -150,7 +151,7 @@ class TaskData:
         user = self.user[rows[:, -1]]
         profile = self.profiles[user].clone()
         profile[~torch.from_numpy(profile_users)[user]] = -1
-        return Batch(
+        batch = Batch(
             items=self.item[inputs],
             rating_in=self.rating_bucket[inputs],
             hour=self.hour[targets],
@@ -161,6 +162,19 @@ class TaskData:
             like=torch.where(labelled, self.like[targets], torch.nan),
             profile=profile,
         )
+        return self.extend(batch, targets)
+
+    def extend(self, batch: Batch, targets: torch.Tensor) -> Batch:
+        """Where a subclass adds inputs of the predicted interactions (the rows ``targets``, (B, L))."""
+        return batch
+
+    def validation_sample(self, limit: int, seed: int) -> np.ndarray:
+        """The users validation ranks (VALID_USERS: at most ``limit``, a seeded sample beyond)."""
+        return validation_users(self.data.n_users, limit, seed)
+
+    def ranker(self, split: str) -> Ranker:
+        """The ranking of ``split``'s held-out items that the model is measured by (full catalogue)."""
+        return Ranker(self.data, split)
 
     def profile_users(self, split: str) -> np.ndarray:
         """Boolean mask of the users whose profile labels belong to ``split``."""

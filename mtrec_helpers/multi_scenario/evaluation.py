@@ -1,0 +1,140 @@
+"""Judging scenario-aware models per scenario: tables with intervals, the seesaw table, and what each
+comparison could have detected.
+
+Every user's held-out interaction belongs to one scenario, so a model's test ranking splits into one
+ranking per scenario (within the scenario's catalogue for ``domain``). Per scenario: NDCG@10 and
+HR@10 with 95% bootstrap intervals, the auxiliary heads' metrics; over all users the overall figure
+and the mean over scenarios (each scenario counts once). The seesaw table pairs every model with the
+shared one on each scenario's users — the mean difference, its interval, and the minimum detectable
+effect at 80% power, smallest scenario first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+from mtrec_helpers.core.evaluation import RankingResult, minimum_detectable_effect, paired_bootstrap
+from mtrec_helpers.multi_scenario.scenarios import ScenarioData
+from mtrec_helpers.multitask.metrics import predict
+from mtrec_helpers.multitask.model import MultiTaskModel
+
+
+@dataclass
+class Measured:
+    """A model's ranking of the users' held-out items and its auxiliary predictions (in ``users`` order)."""
+
+    ranking: RankingResult
+    predictions: dict[str, np.ndarray]
+    users: np.ndarray
+
+
+def measure(
+    model: MultiTaskModel, data: ScenarioData, split: str, users: np.ndarray | None = None
+) -> Measured:
+    """The ``split`` ranking of every user's (or ``users``') held-out item (within the scenario's
+    catalogue where it has one) and the auxiliary heads' predictions, in one pass."""
+    users = np.arange(data.data.n_users) if users is None else np.asarray(users)
+    ranker = data.ranker(split)
+    predictions = predict(model, data, split, users, ranker)
+    return Measured(ranker.result(), predictions, users)
+
+
+def combine(parts: Mapping[int, Measured], codes: np.ndarray) -> Measured:
+    """One measurement from one model per scenario (code → its measurement): each user's rows from
+    the model of the user's scenario (``codes``) — the *separate* models as one recommender."""
+    first = next(iter(parts.values()))
+    ranks, top = first.ranking.ranks.copy(), first.ranking.top.copy()
+    predictions = {name: values.copy() for name, values in first.predictions.items()}
+    for code, part in parts.items():
+        rows = codes == code
+        ranks[rows], top[rows] = part.ranking.ranks[rows], part.ranking.top[rows]
+        for name, values in part.predictions.items():
+            predictions[name][rows] = values[rows]
+    ranking = first.ranking
+    result = RankingResult(ranks, top, ranking.n_items, ranking.split, ranking.exclude_history)
+    return Measured(result, predictions, first.users)
+
+
+def aux_metrics(
+    predictions: Mapping[str, np.ndarray], targets: Mapping[str, np.ndarray]
+) -> dict[str, float | None]:
+    """Rating RMSE, like AUC and genre AUC of the heads present; None where a metric is undefined on
+    these users (an AUC needs both classes)."""
+    record: dict[str, float | None] = {}
+    if "rating" in predictions:
+        record["rating_rmse"] = float(np.sqrt(np.mean((predictions["rating"] - targets["rating"]) ** 2)))
+    for name, truth in (("like", targets["like"]), ("genre", targets["genres"])):
+        if name in predictions:
+            labels = np.asarray(truth).ravel()
+            defined = 0 < labels.sum() < len(labels)
+            score = roc_auc_score(labels, np.asarray(predictions[name]).ravel()) if defined else None
+            record[f"{name}_auc"] = None if score is None else float(score)
+    return record
+
+
+def scenario_means(measured: Measured, data: ScenarioData, metric: str = "ndcg@10") -> dict[str, float]:
+    """The mean of ``metric`` over each scenario's users (no interval: what validation compares)."""
+    codes = data.held_out(measured.ranking.split)[measured.users]
+    values = measured.ranking.per_user(metric)
+    return {name: float(values[codes == code].mean()) for code, name in enumerate(data.scenarios.names, 1)}
+
+
+def scenario_record(
+    measured: Measured, data: ScenarioData, split: str, n_boot: int, seed: int = 0
+) -> dict[str, Any]:
+    """Per scenario (by name): users, NDCG@10 and HR@10 with intervals, auxiliary metrics; ``overall``
+    over all users; ``mean_over_scenarios`` of NDCG@10 and HR@10."""
+    codes, targets = data.held_out(split), data.targets(split)
+    record: dict[str, Any] = {"scenarios": {}}
+    for code, name in enumerate(data.scenarios.names, start=1):
+        rows = np.flatnonzero(codes == code)
+        summary = measured.ranking.select(rows).summary(ks=(10,), n_boot=n_boot, seed=seed)
+        keep = {k: summary[k] for k in ("n_users", "ndcg@10", "ndcg@10_ci", "hr@10", "hr@10_ci")}
+        aux = aux_metrics({n: v[rows] for n, v in measured.predictions.items()},
+                          {n: v[rows] for n, v in targets.items() if n != "profile_users"})  # fmt: skip
+        record["scenarios"][name] = {**keep, **aux}
+    overall = measured.ranking.summary(ks=(10,), n_boot=n_boot, seed=seed)
+    record["overall"] = {k: overall[k] for k in ("n_users", "ndcg@10", "ndcg@10_ci", "hr@10", "hr@10_ci")}
+    record["overall"].update(aux_metrics(measured.predictions, {n: v for n, v in targets.items()}))
+    scenarios = record["scenarios"].values()
+    record["mean_over_scenarios"] = {
+        m: float(np.mean([r[m] for r in scenarios])) for m in ("ndcg@10", "hr@10")
+    }
+    return record
+
+
+def seesaw(
+    measured: Mapping[str, Measured],
+    data: ScenarioData,
+    split: str,
+    reference: str = "shared",
+    metric: str = "ndcg@10",
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> dict[str, dict[str, Any]]:
+    """Each model − ``reference`` on each scenario's users (scenarios smallest first): the mean paired
+    difference in ``metric``, its 95% interval, and the minimum detectable effect at 80% power."""
+    codes = data.held_out(split)
+    order = sorted(range(1, data.scenarios.k + 1), key=lambda c: (int((codes == c).sum()), c))
+    base = measured[reference].ranking.per_user(metric)
+    table: dict[str, dict[str, Any]] = {}
+    for name, model in measured.items():
+        if name == reference:
+            continue
+        values = model.ranking.per_user(metric)
+        table[name] = {}
+        for code in order:
+            rows = codes == code
+            comparison = paired_bootstrap(values[rows], base[rows], n_boot=n_boot, seed=seed)
+            table[name][data.scenarios.names[code - 1]] = {
+                "n_users": int(rows.sum()),
+                "diff": comparison.diff,
+                "diff_ci": list(comparison.ci),
+                "mde": minimum_detectable_effect(values[rows] - base[rows]),
+            }
+    return table

@@ -1,0 +1,284 @@
+"""Chapter 03b's pieces: scenario definitions and merging, the scenario batch and catalogue ranking, the
+scenario-aware models (starting as 03's, losses per scenario × task, STAR's weights per scenario), the
+scenario weights, the minimum detectable effect and the seesaw table, and the plan."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from configs import finetune_config
+
+from mtrec_helpers.core.evaluation import Ranker, RankingResult, minimum_detectable_effect
+from mtrec_helpers.core.paths import notebooks_dir
+from mtrec_helpers.course.parameters import declared_parameters
+from mtrec_helpers.data import ProcessedData, SyntheticConfig, prepare_dataset
+from mtrec_helpers.multi_scenario.evaluation import Measured, combine, scenario_means, seesaw
+from mtrec_helpers.multi_scenario.model import ScenarioModel
+from mtrec_helpers.multi_scenario.scenarios import (
+    FAMILIES,
+    ScenarioData,
+    define_scenarios,
+    genre_families,
+    merge_small,
+)
+from mtrec_helpers.multi_scenario.settings import MultiScenarioSettings, plan, run_plan, scenario_tasks
+from mtrec_helpers.multi_scenario.weighting import grid_weighting, scenario_shares
+from mtrec_helpers.multitask.finetune import finetune
+from mtrec_helpers.multitask.model import build_multitask
+from mtrec_helpers.pretraining.artifacts import save_recommender
+from mtrec_helpers.pretraining.models import SeqRecModel, build_config
+from mtrec_helpers.pretraining.sequences import IGNORE
+
+SYNTHETIC = SyntheticConfig(n_users=240, n_items=100, min_length=12, max_length=40)
+MAX_LEN = 20
+TASKS = ("next", "rating", "like")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> ProcessedData:
+    return prepare_dataset(
+        "synthetic", tmp_path_factory.mktemp("ms"), min_interactions=3, synthetic=SYNTHETIC
+    )
+
+
+@pytest.fixture(scope="module")
+def task_data(data: ProcessedData) -> ScenarioData:
+    return ScenarioData(data, define_scenarios(data, "domain", 20), seed=0)
+
+
+@pytest.fixture(scope="module")
+def encoder_dir(data: ProcessedData, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    config = build_config(data.n_items, "causal", hidden=16, layers=1, heads=2, max_len=MAX_LEN, dropout=0.0,
+                          side_info=True, n_genres=len(data.vocab["genres"]), n_year_buckets=13)  # fmt: skip
+    model = SeqRecModel(config)
+    model.set_side_information(data.genre_matrix(), data.year_buckets())
+    return save_recommender(model, tmp_path_factory.mktemp("encoder") / "causal", data, {})
+
+
+def _model(encoder_dir: Path, task_data: ScenarioData, kind: str, sharing: str = "shared") -> ScenarioModel:
+    torch.manual_seed(0)
+    return build_multitask(
+        encoder_dir, task_data, TASKS, sharing, model_class=ScenarioModel,
+        scenario_names=task_data.scenarios.names, scenario_model=kind,
+    ).eval()  # fmt: skip
+
+
+def _batch(task_data: ScenarioData, n: int = 16):
+    return task_data.batch(task_data.train_windows(MAX_LEN)[:n], False, task_data.profile_users("train"))
+
+
+def test_domain_is_the_chosen_items_family_and_every_item_is_in_its_scenarios_catalogue(
+    data: ProcessedData, task_data: ScenarioData
+) -> None:
+    families, names = genre_families(data)
+    assert names[-1] == "other" and all(n.startswith("genre-") for n in names[:-1])  # synthetic: own families
+    scenarios = task_data.scenarios
+    items = data.interactions["item_idx"].to_numpy()
+    assert scenarios.codes.min() == 1 and scenarios.codes.max() == scenarios.k
+    assert (scenarios.item_codes[items] == scenarios.codes).all()  # the target is in its own catalogue
+    assert scenarios.item_codes[0] == scenarios.item_codes[-1] == 0  # PAD and MASK in none
+    test_users = np.bincount(task_data.held_out("test"), minlength=scenarios.k + 1)[1:]
+    assert (test_users >= 20).all() or scenarios.k == 1
+    merged = [n for n in scenarios.names if "+" in n]
+    assert all(n.split("+") == scenarios.merged[n] for n in merged)
+
+
+def test_movielens_families_take_the_first_family_in_priority_order() -> None:
+    assert list(FAMILIES)[:2] == ["family", "action"]
+    frame = SimpleNamespace()
+    frame.vocab = {"genres": ["Action", "Children's", "Comedy", "Drama", "Romance", "unknown"]}
+    frame.n_items = 4
+    genres = [["Action", "Children's"], ["Drama", "Romance"], ["unknown"], []]
+    frame.items = pd.DataFrame({"item_idx": [1, 2, 3, 4], "genres": genres})
+    codes, names = genre_families(frame)
+    assert names == ["family", "action", "comedy", "drama", "other"]
+    assert [names[c] for c in codes[1:5]] == ["family", "comedy", "other", "other"]
+
+
+def test_small_scenarios_merge_into_their_smaller_neighbour_until_each_has_enough_users() -> None:
+    names = ["a", "b", "c", "d"]
+    codes = np.array([0] * 50 + [1] * 5 + [2] * 30 + [3] * 8)
+    held_out = codes[::1]
+    merged_codes, kept, merged = merge_small(codes, names, held_out, min_users=10)
+    assert kept == ["a", "b+c", "d"] or kept == ["a", "b+c+d"]
+    assert all(np.bincount(merged_codes[held_out]) >= 10)
+    assert merge_small(codes, names, held_out, min_users=10**6)[1] == ["a+b+c+d"]  # one left: no error
+    assert merge_small(codes, names, held_out, min_users=1)[1] == names
+
+
+def test_user_group_uses_age_groups_with_profiles_and_activity_without(data: ProcessedData) -> None:
+    scenarios = define_scenarios(data, "user_group", 1)
+    users = data.interactions["user_idx"].to_numpy()
+    for code in np.unique(scenarios.codes):  # a user's interactions share one scenario
+        assert len(np.intersect1d(users[scenarios.codes == code], users[scenarios.codes != code])) == 0
+    assert scenarios.item_codes is None  # same catalogue for every group
+    time = define_scenarios(data, "time", 1)
+    weekend = data.interactions["weekday"].to_numpy() >= 5
+    assert ((time.codes == 2) == weekend).all() and time.names[:2] == ["weekday", "weekend"]
+    with pytest.raises(ValueError, match="SCENARIOS='season'"):
+        define_scenarios(data, "season", 1)
+
+
+def test_the_batch_carries_the_predicted_interactions_scenario(task_data: ScenarioData) -> None:
+    batch = _batch(task_data)
+    labelled = batch.next_item != IGNORE
+    assert (batch.scenario[labelled] > 0).all() and (
+        batch.scenario[~labelled & (batch.items == 0)] == 0
+    ).all()
+    items = task_data.scenarios.item_codes[batch.next_item[labelled].numpy()]
+    assert (items == batch.scenario[labelled].numpy()).all()  # domain: the scenario is the target's family
+    assert type(batch.to(torch.device("cpu"))).__name__ == "ScenarioBatch"
+
+
+def test_the_catalogue_ranker_ranks_within_the_users_scenario(task_data: ScenarioData) -> None:
+    data = task_data.data
+    users = np.arange(data.n_users)
+    scores = torch.randn(len(users), data.n_items + 2, generator=torch.Generator().manual_seed(0))
+    histories = [np.zeros(0, np.int64)] * len(users)
+    full, within = Ranker(data, "test"), task_data.ranker("test")
+    full.add(users, histories, scores)
+    within.add(users, histories, scores)
+    codes = task_data.held_out("test")
+    inside = within.result()
+    assert (inside.ranks <= full.result().ranks).all() and (inside.ranks < full.result().ranks).any()
+    catalogue = task_data.scenarios.item_codes
+    for user in users[:50]:
+        top = inside.top[user][: (catalogue == codes[user]).sum()]
+        assert (catalogue[top] == codes[user]).all()
+
+
+@pytest.mark.parametrize("kind", ["shared", "embedding", "star"])
+def test_every_scenario_model_starts_as_03s_and_its_losses_average_to_the_pooled_ones(
+    encoder_dir: Path, task_data: ScenarioData, kind: str
+) -> None:
+    batch = _batch(task_data)
+    torch.manual_seed(0)
+    reference = build_multitask(encoder_dir, task_data, TASKS, "mmoe").eval()
+    model = _model(encoder_dir, task_data, kind, "mmoe")
+    with torch.no_grad():
+        torch.testing.assert_close(model.task_outputs(batch)["next"], reference.task_outputs(batch)["next"])
+        grouped, pooled = model.task_losses(batch), reference.task_losses(batch)
+    labelled = batch.scenario[batch.next_item != IGNORE]
+    share = torch.bincount(labelled, minlength=task_data.scenarios.k + 1)[1:].float() / len(labelled)
+    assert set(grouped) == {f"{s}/{t}" for s in task_data.scenarios.names for t in TASKS}
+    for task in TASKS:
+        per_scenario = torch.stack([grouped[f"{s}/{task}"] for s in task_data.scenarios.names])
+        torch.testing.assert_close((share * per_scenario).sum(), pooled[task], rtol=1e-5, atol=1e-5)
+
+
+def test_star_weights_of_one_scenario_move_only_that_scenarios_predictions(
+    encoder_dir: Path, task_data: ScenarioData
+) -> None:
+    model = _model(encoder_dir, task_data, "star")
+    batch = _batch(task_data)
+    with torch.no_grad():
+        model.star_out.weight.normal_(0, 0.5)  # a trained shared output layer
+        before = model.task_outputs(batch)["next"]
+        model.star_out_s[1].mul_(3.0)  # scenario 1's specific weights W_1' only
+        after = model.task_outputs(batch)["next"]
+    scenario = batch.scenario[batch.next_item != IGNORE]
+    changed = (after - before).abs().amax(dim=1) > 1e-6
+    assert changed[scenario == 1].all() and not changed[scenario != 1].any()
+
+
+def test_scenario_layers_train_and_separate_training_sees_only_its_scenario(
+    encoder_dir: Path, task_data: ScenarioData
+) -> None:
+    names = task_data.scenarios.names
+    events = np.bincount(task_data.scenarios.codes, minlength=len(names) + 1)[1:].tolist()
+    model = _model(encoder_dir, task_data, "experts").train()
+    gates = model.cgc_gates.detach().clone()
+    weighting = grid_weighting(f"only:{names[0]}", names, events, dict.fromkeys(TASKS, 1.0))
+    config = dataclasses.replace(finetune_config(epochs=1, batch_size=32), refit_epochs=0)
+    result = finetune(model, weighting, task_data.focus(1), config, torch.device("cpu"), progress=False)
+    moved = (model.cgc_gates.detach() - gates).abs().flatten(1).amax(dim=1)
+    assert moved[1] > 0 and (moved[2:] == 0).all()  # only scenario 1's gates learn: its loss alone counts
+    assert {f"weight_{names[0]}/next", f"weight_{names[-1]}/next"} <= set(result.history[0])
+
+
+def test_scenario_weights_have_mean_one_and_follow_their_scheme() -> None:
+    events = [100, 300, 600]
+    proportional = scenario_shares("proportional", events)
+    np.testing.assert_allclose(proportional, np.array(events) * 3 / 1000)
+    np.testing.assert_allclose(scenario_shares("uniform", events), 1.0)
+    balanced = scenario_shares("balanced", events)
+    assert balanced.mean() == pytest.approx(1.0) and balanced[0] > balanced[1] > balanced[2]
+    fixed = grid_weighting("balanced", ["a", "b", "c"], events, {"next": 1.0, "like": 0.3}).weights()
+    assert fixed["a/like"] == pytest.approx(0.3 * balanced[0]) and fixed["c/next"] == pytest.approx(
+        balanced[2]
+    )
+    only = grid_weighting("only:b", ["a", "b", "c"], events, {"next": 1.0}).weights()
+    assert only == {"a/next": 0.0, "b/next": 1.0, "c/next": 0.0}
+    assert set(grid_weighting("dwa", ["a", "b"], [1, 1], {"next": 1.0}).weights()) == {"a/next", "b/next"}
+    with pytest.raises(ValueError, match="only:z"):
+        grid_weighting("only:z", ["a"], [1], {"next": 1.0})
+    with pytest.raises(ValueError, match="weighting 'gradnorm'"):
+        grid_weighting("gradnorm", ["a"], [1], {"next": 1.0})
+
+
+def test_the_minimum_detectable_effect_is_the_power_formula_and_shrinks_with_users() -> None:
+    rng = np.random.default_rng(0)
+    d = rng.normal(0.01, 0.1, size=400)
+    assert minimum_detectable_effect(d) == pytest.approx((1.959964 + 0.841621) * d.std(ddof=1) / 20, rel=1e-5)
+    assert minimum_detectable_effect(np.tile(d, 4)) < minimum_detectable_effect(d) / 1.9
+    with pytest.raises(ValueError, match="at least 2 users"):
+        minimum_detectable_effect(d[:1])
+
+
+def _measured(ranks: np.ndarray, split: str = "test") -> Measured:
+    ranking = RankingResult(ranks, np.zeros((len(ranks), 10), np.int64), 100, split, True)
+    return Measured(ranking, {"rating": ranks.astype(float)}, np.arange(len(ranks)))
+
+
+def test_the_seesaw_table_pairs_each_scenarios_users_smallest_first(task_data: ScenarioData) -> None:
+    n = task_data.data.n_users
+    codes = task_data.held_out("test")
+    shared = _measured(np.full(n, 5))
+    better_in_1 = _measured(np.where(codes == 1, 0, 5))
+    table = seesaw({"shared": shared, "aware": better_in_1}, task_data, "test", n_boot=100)
+    sizes = [row["n_users"] for row in table["aware"].values()]
+    assert sizes == sorted(sizes)
+    first = table["aware"][task_data.scenarios.names[0]]
+    assert first["diff"] == pytest.approx(1 - 1 / np.log2(7)) and first["diff_ci"][0] > 0
+    others = [r for s, r in table["aware"].items() if s != task_data.scenarios.names[0]]
+    assert all(r["diff"] == 0 and r["mde"] == 0 for r in others)
+    separate = combine({1: better_in_1, 2: shared}, codes)
+    assert (separate.ranking.ranks == np.where(codes == 1, 0, 5)).all()
+    means = scenario_means(_measured(np.where(codes == 2, 0, 20), "test"), task_data)
+    assert means[task_data.scenarios.names[1]] == 1.0 and means[task_data.scenarios.names[0]] == 0.0
+
+
+def test_the_plan_names_models_separate_runs_and_weightings_once_a_model_is_chosen() -> None:
+    cell = declared_parameters(notebooks_dir() / "03b_multi_scenario.ipynb")
+    cell.update(MODELS=["embedding", "star"], SEPARATE=True, WEIGHTINGS=["proportional", "uniform", "dwa"])
+    settings = MultiScenarioSettings.of(cell)
+    first = [r.name for r in plan(settings, ["a", "b"], None)]
+    assert first == ["shared", "embedding", "star", "separate:a", "separate:b"]
+    assert [r.name for r in plan(settings, ["a"], None)] == [
+        "shared",
+        "embedding",
+        "star",
+    ]  # nothing to separate
+    later = plan(settings, ["a", "b"], "star")[5:]
+    assert [(r.name, r.model, r.weighting) for r in later] == [("star+uniform", "star", "uniform"),
+                                                               ("star+dwa", "star", "dwa")]  # fmt: skip
+    trained: list[str] = []
+
+    class Done:
+        def __init__(self, name: str) -> None:
+            self.valid_mean = {"embedding": 0.2, "star": 0.1}.get(name, 0.0)
+
+    run_plan(settings, ["a", "b"], lambda r: trained.append(r.name) or Done(r.name), {})
+    assert trained[-2:] == ["embedding+uniform", "embedding+dwa"]  # chosen on validation: embedding
+    with pytest.raises(ValueError, match="MODELS=\\['mmoe'\\]"):
+        plan(dataclasses.replace(settings, models=["mmoe"]), ["a"], None)
+    with pytest.raises(ValueError, match="profile task belongs to users"):
+        scenario_tasks(["next", "profile"], ["next", "profile"])
+    assert scenario_tasks(["like", "next", "genre"], ["next", "like"]) == ("next", "like")
