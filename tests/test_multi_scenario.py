@@ -135,6 +135,14 @@ def test_the_batch_carries_the_predicted_interactions_scenario(task_data: Scenar
     items = task_data.scenarios.item_codes[batch.next_item[labelled].numpy()]
     assert (items == batch.scenario[labelled].numpy()).all()  # domain: the scenario is the target's family
     assert type(batch.to(torch.device("cpu"))).__name__ == "ScenarioBatch"
+    focused = task_data.focus(2)
+    kept = focused.train_windows(MAX_LEN)
+    codes = task_data.scenario.numpy()
+    assert 0 < len(kept) <= len(task_data.train_windows(MAX_LEN)) and all(
+        (codes[w[1:]] == 2).any() for w in kept
+    )
+    users = focused.validation_sample(0, 0)
+    assert len(users) and (task_data.held_out("valid")[users] == 2).all()
 
 
 def test_the_catalogue_ranker_ranks_within_the_users_scenario(task_data: ScenarioData) -> None:
@@ -171,6 +179,32 @@ def test_every_scenario_model_starts_as_03s_and_its_losses_average_to_the_pooled
     for task in TASKS:
         per_scenario = torch.stack([grouped[f"{s}/{task}"] for s in task_data.scenarios.names])
         torch.testing.assert_close((share * per_scenario).sum(), pooled[task], rtol=1e-5, atol=1e-5)
+
+
+def test_with_catalogues_each_positions_softmax_is_over_its_scenarios_items(
+    encoder_dir: Path, task_data: ScenarioData
+) -> None:
+    batch = _batch(task_data)
+    plain = _model(encoder_dir, task_data, "shared")
+    torch.manual_seed(0)
+    within = build_multitask(
+        encoder_dir, task_data, TASKS, model_class=ScenarioModel, scenario_names=task_data.scenarios.names,
+        catalogues=True,
+    ).eval()  # fmt: skip
+    within.set_catalogues(task_data.scenarios.item_codes)
+    with torch.no_grad():
+        full, own = plain.task_losses(batch), within.task_losses(batch)
+        states, rows, positions = within.labelled_states(batch)
+        scores = within.scores(
+            states["next"][rows, positions], within.seen_items(batch.items, rows, positions)
+        )
+    scenario, target = batch.scenario[rows, positions], batch.next_item[rows, positions]
+    scores = scores.masked_fill(within.outside(scenario), float("-inf"))
+    expected = torch.nn.functional.cross_entropy(scores, target, reduction="none")
+    first = scenario == 1
+    torch.testing.assert_close(own[f"{task_data.scenarios.names[0]}/next"], expected[first].mean())
+    assert all(own[f"{s}/next"] < full[f"{s}/next"] for s in task_data.scenarios.names)  # fewer rivals
+    assert own[f"{task_data.scenarios.names[0]}/like"] == full[f"{task_data.scenarios.names[0]}/like"]
 
 
 def test_star_weights_of_one_scenario_move_only_that_scenarios_predictions(

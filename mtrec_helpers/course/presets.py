@@ -45,8 +45,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "HEAD_EPOCHS": 0,
             "REFIT_EPOCHS": 1,
             "LR": 1e-3,
-            "MIN_SCENARIO_USERS": 150,
-            "WEIGHTINGS": ["uniform", "dwa"],
+            "MIN_SCENARIO_USERS": 300,
+            "WEIGHTINGS": ["dwa"],
             "N_BOOT": 200,
         },
         "04": {

@@ -13,15 +13,18 @@ encoder, input features, heads and sharing layer) and adds, by ``scenario_model`
 - ``experts`` — scenario experts with gates (CGC, the layer of PLE): shared experts plus experts of
   each scenario, and one softmax gate per scenario × task over the shared experts and that scenario's.
 
-Its losses are per scenario × task: L_{s,t}, the mean of task t's loss over the positions of scenario
-s in the batch (0 where the batch has none), keyed ``"<scenario>/<task>"`` — what a loss weighting
-over the s×t grid combines. A scenario is coded 1..k per position (0: padding).
+With catalogues (``domain``: each scenario ranks its own items) the next-item softmax of a position
+is over its scenario's items, as it is ranked. Losses are per scenario × task: L_{s,t}, the mean of
+task t's loss over the positions of scenario s in the batch (0 where the batch has none), keyed
+``"<scenario>/<task>"`` — what a loss weighting over the s×t grid combines. A scenario is coded 1..k
+per position (0: padding).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -48,9 +51,11 @@ class ScenarioConfig(MultiTaskConfig):
         scenario_model: str = "shared",
         shared_experts: int = 2,
         scenario_experts: int = 1,
+        catalogues: bool = False,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
+        self.catalogues = catalogues  # each scenario ranks its own items (``domain``): its softmax too
         if scenario_model not in SCENARIO_MODELS:
             raise ValueError(f"scenario_model={scenario_model!r}; choose one of {SCENARIO_MODELS}")
         self.scenario_names = list(scenario_names)
@@ -73,6 +78,8 @@ class ScenarioModel(MultiTaskModel):
     def __init__(self, config: ScenarioConfig) -> None:
         super().__init__(config)
         hidden, codes, kind = config.hidden_size, config.n_codes, config.scenario_model
+        if config.catalogues:  # each item's scenario (0: in none), set by set_catalogues
+            self.register_buffer("item_scenarios", torch.zeros(config.vocab_size, dtype=torch.long))
         if kind == "embedding":
             self.scenario_embeddings = nn.Embedding(codes, hidden, padding_idx=0)
         if kind == "star":
@@ -93,6 +100,16 @@ class ScenarioModel(MultiTaskModel):
             self.cgc_gates = nn.Parameter(
                 torch.zeros(codes, len(config.tasks), hidden, width)
             )  # uniform at first
+
+    def set_catalogues(self, item_scenarios: np.ndarray) -> None:
+        """Each item's scenario (``domain``: its family's code; 0 for PAD and MASK)."""
+        self.item_scenarios.copy_(torch.as_tensor(item_scenarios, dtype=torch.long))
+
+    def outside(self, scenario: torch.Tensor) -> torch.Tensor | None:
+        """(N, V): the items outside each position's scenario catalogue (None without catalogues)."""
+        if not self.config.catalogues:
+            return None
+        return self.item_scenarios[None, :] != scenario[:, None]
 
     def zero_new_inputs(self) -> None:
         """03's new inputs at zero, and every scenario layer at "no change" (the scenario embeddings,
@@ -204,6 +221,8 @@ class ScenarioModel(MultiTaskModel):
                     else None
                 )
                 logits = self.scores(state[part], seen) + self.aux_logits(scenario[part])
+                outside = self.outside(scenario[part])  # a domain's softmax is over its own items
+                logits = logits if outside is None else logits.masked_fill(outside, float("-inf"))
                 loss = F.cross_entropy(logits.float(), target[part], reduction="none")
                 return share[part].T @ loss / len(loss)
 

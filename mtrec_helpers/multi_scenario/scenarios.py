@@ -188,6 +188,15 @@ class ScenarioData(TaskData):
             return Ranker(self.data, split)
         return CatalogueRanker(self.data, split, self.held_out(split), self.scenarios.item_codes)
 
+    def train_windows(self, max_len: int) -> list[np.ndarray]:
+        """03's training windows; when focused, only those predicting some interaction of the scenario
+        (the others would add nothing but time)."""
+        windows = super().train_windows(max_len)
+        if self.focused is None:
+            return windows
+        codes = self.scenario.numpy()
+        return [w for w in windows if (codes[w[1:]] == self.focused).any()]
+
     def validation_sample(self, limit: int, seed: int) -> np.ndarray:
         sample = super().validation_sample(limit, seed)
         if self.focused is None:

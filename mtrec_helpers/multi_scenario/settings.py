@@ -70,9 +70,7 @@ class MultiScenarioSettings(Settings):
 
     def finetune_config(self) -> FinetuneConfig:
         """How each run finetunes (03's phases)."""
-        return FinetuneConfig(
-            self.engine, self.batch_size, self.head_lr, self.head_epochs, self.refit_epochs, self.valid_users
-        )
+        return FinetuneConfig.of(self)
 
 
 @dataclass(frozen=True)
@@ -176,8 +174,11 @@ def train_run(
         artifacts / "pretrained" / settings.encoder, data, tuple(reference.task_lambdas), sharing,
         model_class=ScenarioModel, n_experts=reference.n_experts, scenario_names=names,
         scenario_model=run.model, shared_experts=settings.shared_experts,
-        scenario_experts=settings.scenario_experts,
-    ).to(device)  # fmt: skip
+        scenario_experts=settings.scenario_experts, catalogues=data.scenarios.item_codes is not None,
+    )  # fmt: skip
+    if data.scenarios.item_codes is not None:
+        model.set_catalogues(data.scenarios.item_codes)
+    model.to(device)
     events = np.bincount(data.scenarios.codes[data.split_code == 0], minlength=len(names) + 1)[1:]
     options = {"temperature": settings.dwa_temperature} if run.weighting == "dwa" else {}
     weighting = grid_weighting(run.weighting, names, events.tolist(), reference.task_lambdas, options)

@@ -55,6 +55,13 @@ class FinetuneConfig:
     refit_epochs: int  # epochs training only the auxiliary heads on the chosen model
     valid_users: int  # validation sample size (0: every user; VALID_USERS)
 
+    @classmethod
+    def of(cls, settings: Any) -> FinetuneConfig:
+        """From the settings of a chapter that finetunes with these phases (03's, 03b's): their
+        ``engine``, ``batch_size``, ``head_lr``, ``head_epochs``, ``refit_epochs`` and ``valid_users``."""
+        return cls(settings.engine, settings.batch_size, settings.head_lr, settings.head_epochs,
+                   settings.refit_epochs, settings.valid_users)  # fmt: skip
+
 
 @dataclass
 class FinetuneResult:

@@ -68,9 +68,7 @@ class MultitaskSettings(Settings):
 
     def finetune_config(self) -> FinetuneConfig:
         """How each experiment finetunes."""
-        return FinetuneConfig(
-            self.engine, self.batch_size, self.head_lr, self.head_epochs, self.refit_epochs, self.valid_users
-        )
+        return FinetuneConfig.of(self)
 
     def strategy_options(self) -> dict[str, dict[str, float]]:
         """The adaptive strategies' options (GRADNORM_ALPHA, GRADNORM_EVERY, DWA_TEMPERATURE)."""
