@@ -204,7 +204,7 @@ def test_end_to_end_pipeline_writes_every_stage(pipeline: Path) -> None:
     assert sorted(p.name for p in (pipeline / "runs").iterdir()) == sorted(
         [nb.name for nb in NOTEBOOKS] + [TIMINGS]
     )
-    assert len(NOTEBOOKS) == 7
+    assert len(NOTEBOOKS) == 8
     timings = json.loads((pipeline / "runs" / TIMINGS).read_text())
     assert set(timings["notebooks"]) == {nb.stem for nb in NOTEBOOKS} and timings["peak_kernel_rss_mb"] > 100
 
