@@ -89,7 +89,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "EPOCHS": 2,
             "PATIENCE": 1,
             "REFIT_EPOCHS": 1,
-            "WEIGHTINGS": ["uniform", "dwa"],
+            "SEPARATE": False,  # five more finetunings: the default run has them
+            "WEIGHTINGS": ["uniform"],
             "N_BOOT": 500,
         },
         "04": {
