@@ -256,13 +256,18 @@ def test_reranked_scores_put_candidates_first_in_policy_order(tmp_path: Path) ->
         load_policy(tmp_path / "rl" / "nothing")
 
 
-def test_members_fail_early_naming_the_missing_notebook_and_the_parameter(data, tmp_path: Path) -> None:
+def test_members_fail_early_naming_the_missing_notebook_and_the_parameter(
+    data, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     missing = "pretraining/metrics.json: the stage's metrics.json is missing: run notebooks/02_transformer"
     with pytest.raises(ArtifactError, match=missing):
         load_members(tmp_path, TaskData(data, seed=0), torch.device("cpu"))
     members = Members({"pop": None, "ease": None}, {"causal": None}, {"multitask": None}, None, "", 50, None)
     assert members.score_names == ["pop", "ease", "causal", "multitask"]
-    members.check_score_members(["ease", "multitask"])
+    assert members.check_score_members(["ease", "multitask"]) == ["ease", "multitask"]
+    # 03b's member is optional: left out, and said, where 03b has not run
+    assert members.check_score_members(["ease", "multi_scenario"]) == ["ease"]
+    assert "multi_scenario left out" in capsys.readouterr().out
     with pytest.raises(ValueError, match="SCORE_MEMBERS.*rl_reranker.*cannot be fused"):
         members.check_score_members(["ease", "rl_reranker"])
     with pytest.raises(ValueError, match="empty"):

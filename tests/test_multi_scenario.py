@@ -1,6 +1,7 @@
 """Chapter 03b's pieces: scenario definitions and merging, the scenario batch and catalogue ranking, the
 scenario-aware models (starting as 03's, losses per scenario × task, STAR's weights per scenario), the
-scenario weights, the minimum detectable effect and the seesaw table, and the plan."""
+scenario weights, the minimum detectable effect, the seesaw table and routing, the plan, and the chosen
+model as a catalogue-wide member of 06's ensemble."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from mtrec_helpers.core.evaluation import Ranker, RankingResult, minimum_detecta
 from mtrec_helpers.core.paths import notebooks_dir
 from mtrec_helpers.course.parameters import declared_parameters
 from mtrec_helpers.data import ProcessedData, SyntheticConfig, prepare_dataset
-from mtrec_helpers.multi_scenario.evaluation import Measured, combine, scenario_means, seesaw
+from mtrec_helpers.multi_scenario.evaluation import Measured, combine, route, scenario_means, seesaw
+from mtrec_helpers.multi_scenario.member import family_prior, load_scenario_member, scenario_scorer
 from mtrec_helpers.multi_scenario.model import ScenarioModel
 from mtrec_helpers.multi_scenario.scenarios import (
     FAMILIES,
@@ -287,6 +289,49 @@ def test_the_seesaw_table_pairs_each_scenarios_users_smallest_first(task_data: S
     assert (separate.ranking.ranks == np.where(codes == 1, 0, 5)).all()
     means = scenario_means(_measured(np.where(codes == 2, 0, 20), "test"), task_data)
     assert means[task_data.scenarios.names[1]] == 1.0 and means[task_data.scenarios.names[0]] == 0.0
+
+
+def test_routing_serves_each_scenario_by_the_model_validation_prefers() -> None:
+    valid = {"shared": {"a": 0.30, "b": 0.20, "c": 0.10}, "experts": {"a": 0.31, "b": 0.20, "c": 0.09}}
+    assert route(valid, "experts") == {"a": "experts", "b": "shared", "c": "shared"}  # a tie keeps shared
+
+
+def test_the_family_prior_counts_only_interactions_before_the_split(task_data: ScenarioData) -> None:
+    test, valid = family_prior(task_data, "test").exp(), family_prior(task_data, "valid").exp()
+    torch.testing.assert_close(test.sum(1), torch.ones(task_data.data.n_users))
+    assert (test[:, 0] == 0).all() and (test[:, 1:] > 0).all()  # smoothed: no family impossible
+    codes = task_data.held_out("valid")
+    users = np.arange(task_data.data.n_users)
+    assert (test[users, codes] > valid[users, codes]).all()  # the valid interaction counts for test only
+
+
+def test_the_domain_member_scores_the_catalogue_without_the_held_out_items_family(
+    encoder_dir: Path, task_data: ScenarioData, tmp_path: Path
+) -> None:
+    torch.manual_seed(0)
+    model = build_multitask(
+        encoder_dir, task_data, TASKS, model_class=ScenarioModel, scenario_names=task_data.scenarios.names,
+        scenario_model="embedding", catalogues=True,
+    ).eval()  # fmt: skip
+    model.set_catalogues(task_data.scenarios.item_codes)
+    with torch.no_grad():
+        model.scenario_embeddings.weight.normal_(0, 1.0)  # a trained scenario embedding
+    users = np.arange(32)
+    scores = scenario_scorer(model, task_data, "test")(users, [])
+    assert torch.isfinite(scores).all()
+    items = torch.as_tensor(task_data.scenarios.item_codes) > 0
+    torch.testing.assert_close(torch.logsumexp(scores[:, items], dim=1), torch.zeros(len(users)))  # P(i | u)
+    codes, test = task_data.scenarios.codes, task_data.split_code == 2
+    relabelled = np.where(test, codes % task_data.scenarios.k + 1, codes)  # each held-out family changed
+    moved = ScenarioData(task_data.data, dataclasses.replace(task_data.scenarios, codes=relabelled), seed=0)
+    assert (moved.held_out("test") != task_data.held_out("test")).all()
+    torch.testing.assert_close(scenario_scorer(model, moved, "test")(users, []), scores)  # never read
+    params = {"SCENARIOS": "domain", "MIN_SCENARIO_USERS": 20, "SEED": 0, "model": "embedding"}
+    assert load_scenario_member(tmp_path, task_data, torch.device("cpu")) is None  # 03b not run: no member
+    save_recommender(model, tmp_path / "multi_scenario" / "model", task_data.data, params)
+    member = load_scenario_member(tmp_path, task_data, torch.device("cpu"))
+    assert member.name == "embedding"
+    torch.testing.assert_close(member.scorer("test")(users, []), scores)
 
 
 def test_the_plan_names_models_separate_runs_and_weightings_once_a_model_is_chosen() -> None:

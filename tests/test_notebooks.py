@@ -295,6 +295,17 @@ def test_multi_scenario_smoke_on_real_ml100k(pipeline: Path) -> None:
         (pipeline / "artifacts" / "multi_scenario" / "domain.json").read_text(encoding="utf-8")
     )
     assert recorded["seesaw"] == metrics["seesaw"]
+    # routing: each scenario served by the chosen model or shared, as validation says
+    valid, best = metrics["valid"], metrics["best"]
+    assert metrics["routes"] == {s: best if valid[best][s] > valid["shared"][s] else "shared" for s in names}
+    for s, served in metrics["routes"].items():
+        assert results["routed"]["scenarios"][s]["ndcg@10"] == results[served]["scenarios"][s]["ndcg@10"]
+    # the chosen model is saved and joins 06's ensemble (scored over the whole catalogue)
+    ensemble = stage_metrics(pipeline, "ensemble")
+    assert ensemble["scenario_member"]["model"] == best and "multi_scenario" in ensemble["alpha_shares"]
+    member = ensemble["results"]["multi_scenario"]
+    assert member["ndcg@10_ci"][0] <= member["ndcg@10"] <= member["ndcg@10_ci"][1]
+    assert member["ndcg@10"] > 3 * 10 / 1682  # well above a random ranking of the catalogue
 
 
 def test_multitask_smoke_on_real_ml100k(pipeline: Path) -> None:
@@ -431,7 +442,7 @@ def test_ensemble_smoke_on_real_ml100k(pipeline: Path) -> None:
     intervals, the paired tests against the best single model, the fitted weights, the report files."""
     metrics = stage_metrics(pipeline, "ensemble")
     members = {"pop", "itemknn", "ease", "bert4rec", "causal", "multitask", "student", "rl_reranker"}
-    members.add("text_aware")  # 02b's text-aware model
+    members |= {"text_aware", "multi_scenario"}  # 02b's text-aware model, 03b's chosen model
     ensembles = {"ensemble_softmax", "ensemble_uniform", "ensemble_rrf"}
     results = metrics["results"]
     assert set(results) == members | ensembles

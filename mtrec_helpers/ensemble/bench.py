@@ -1,11 +1,14 @@
 """Chapter 06's part of `make bench`'s results file: the final table of every model and ensemble with
-95% intervals, the paired tests against the best single model, and the text-aware member's share."""
+95% intervals, the paired tests against the best single model, and the text-aware and scenario-aware
+members' shares and leave-one-out gains."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from mtrec_helpers.core.formatting import TABLE_METRICS, table, with_interval
+
+MEMBERS = {"text_member": "Text-aware member (02b)", "scenario_member": "Scenario-aware member (03b)"}
 
 
 def record(stages: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -19,11 +22,12 @@ def record(stages: dict[str, dict[str, Any]]) -> dict[str, Any]:
             for name, pair in ensemble["paired"].items()
         },
         "text_member": ensemble.get("text_member"),
+        "scenario_member": ensemble.get("scenario_member"),
     }
 
 
 def markdown(record: dict[str, Any]) -> list[str]:
-    """The final table of the summary (its headline, shown first), the paired tests and the text member."""
+    """The final table of the summary (its headline, shown first), the paired tests and the members' gains."""
     lines = ["", "| model (test) | NDCG@10 [95% CI] | HR@10 | coverage@10 |", "|---|---|---|---|"]
     for name, row in sorted(record["final_table"].items(), key=lambda kv: -kv[1]["ndcg@10"]):
         low, high = row["ndcg@10_ci"]
@@ -32,10 +36,11 @@ def markdown(record: dict[str, Any]) -> list[str]:
     for name, pair in record["paired_vs_best_single"].items():
         difference = with_interval(pair, "ndcg@10_diff", signed=True)
         lines.append(f"\n{name} − {record['best_single']}: NDCG@10 {difference}")
-    member = record.get("text_member")
-    if member and member.get("ndcg@10_gain") is not None:
-        lines.append(
-            f"\nText-aware member in the fusion: α share {member['alpha_share']:.3f}; full fusion − fusion "
-            f"without it: NDCG@10 {with_interval(member, 'ndcg@10_gain', signed=True)}"
-        )
+    for key, title in MEMBERS.items():
+        member = record.get(key)
+        if member and member.get("ndcg@10_gain") is not None:
+            lines.append(
+                f"\n{title} in the fusion: α share {member['alpha_share']:.3f}; full fusion − fusion "
+                f"without it: NDCG@10 {with_interval(member, 'ndcg@10_gain', signed=True)}"
+            )
     return lines

@@ -5,6 +5,9 @@
 - ``bert4rec``, ``causal``: the two pretrained objectives (``pretrained/<name>/``);
 - ``text_aware``: 02b's causal model with text-aware items (``text/text_aware/``);
 - ``multitask``: the finetuned multi-task model (``multitask/model/``);
+- ``multi_scenario``: 03b's chosen scenario-aware model (``multi_scenario/model/``) where 03b has run,
+  scored over the whole catalogue (under ``domain``, a mixture over the genre families:
+  ``mtrec_helpers/multi_scenario/member.py``);
 - ``student``: the small student 05 chose (``distillation/model/``) — which may be one trained
   without the teacher's soft targets; :func:`describe_student` says how it was trained;
 - ``rl_reranker``: 04's REINFORCE policy re-ordering the multitask model's top-N candidates
@@ -25,6 +28,7 @@ from mtrec_helpers.core.evaluation import ScoreFn
 from mtrec_helpers.core.results import read_metrics
 from mtrec_helpers.data.store import ProcessedData
 from mtrec_helpers.ensemble.scores import ScoreBatch, score_batches
+from mtrec_helpers.multi_scenario.member import ScenarioMember, load_scenario_member
 from mtrec_helpers.multitask.metrics import multitask_scorer
 from mtrec_helpers.multitask.model import MultiTaskModel
 from mtrec_helpers.multitask.tasks import TaskData
@@ -37,6 +41,8 @@ from mtrec_helpers.text.models import TextAwareModel
 
 RERANKER = "rl_reranker"
 FINETUNED = {"multitask": ("multitask", "model"), "student": ("distillation", "model")}
+SCENARIO = "multi_scenario"  # a member only where chapter 03b has run (``OPTIONAL``)
+OPTIONAL = (SCENARIO,)
 
 
 @dataclass
@@ -51,20 +57,28 @@ class Members:
     n_candidates: int
     task_data: TaskData
     student: str = "student"
+    scenario: ScenarioMember | None = None
 
     @property
     def score_names(self) -> list[str]:
         """The members with catalogue-wide scores (all but the re-ranker)."""
-        return [*self.baselines, *self.pretrained, *self.finetuned]
+        return [*self.baselines, *self.pretrained, *self.finetuned, *([SCENARIO] if self.scenario else [])]
 
-    def check_score_members(self, names: list[str], parameter: str = "SCORE_MEMBERS") -> None:
-        """Refuse names that are not catalogue-wide members, saying which are."""
-        unknown = sorted(set(names) - set(self.score_names))
-        if unknown or not names:
+    def check_score_members(self, names: list[str], parameter: str = "SCORE_MEMBERS") -> list[str]:
+        """``names`` less the optional members not trained in this artifacts folder (said, not
+        hidden); refuse any other name that is not a catalogue-wide member, saying which are."""
+        absent = [name for name in names if name in OPTIONAL and name not in self.score_names]
+        kept = [name for name in names if name not in absent]
+        unknown = sorted(set(kept) - set(self.score_names))
+        if unknown or not kept:
             raise ValueError(
                 f"{parameter}={names!r}: {', '.join(unknown) or 'empty'} cannot be fused by score; "
                 f"choose among {', '.join(self.score_names)} ({RERANKER} only joins rank fusion)."
             )
+        if absent:
+            print(f"{parameter}: {', '.join(absent)} left out: not trained in this artifacts folder "
+                  "(run notebooks/03b_multi_scenario.ipynb first to include it)")  # fmt: skip
+        return kept
 
     def scorers(self, split: str) -> dict[str, ScoreFn]:
         """Score functions of the catalogue-wide members (all but the re-ranker) for ``split``."""
@@ -73,6 +87,8 @@ class Members:
         scorers.update(
             {name: multitask_scorer(model, self.task_data, split) for name, model in self.finetuned.items()}
         )
+        if self.scenario is not None:
+            scorers[SCENARIO] = self.scenario.scorer(split)
         return scorers
 
     def batches(self, split: str) -> Iterator[ScoreBatch]:
@@ -147,8 +163,12 @@ def load_members(
     }
     policy, policy_name = load_policy(artifacts / "rl" / "policy")
     student = describe_student(distillation)
-    progress(f"members: {', '.join([*baselines, *pretrained, *finetuned, RERANKER])} (policy: {policy_name})")
+    scenario = load_scenario_member(artifacts, task_data, device)
+    names = [*baselines, *pretrained, *finetuned, *([SCENARIO] if scenario else []), RERANKER]
+    progress(f"members: {', '.join(names)} (policy: {policy_name})")
     progress(f"student = {student}")
+    if scenario:
+        progress(f"{SCENARIO} = 03b's {scenario.name} ({scenario.data.scenarios.definition} scenarios)")
     return Members(
         baselines,
         pretrained,
@@ -158,4 +178,5 @@ def load_members(
         int(rl["params"]["N_CANDIDATES"]),
         task_data,
         student,
+        scenario,
     )

@@ -16,6 +16,7 @@ KEPT = (
     "sizes",
     "seesaw",
     "best",
+    "routes",
     "verdict",
     "train_seconds",
 )
@@ -31,7 +32,9 @@ def markdown(record: dict[str, Any]) -> list[str]:
     """Per-scenario NDCG@10 of every model, and the seesaw table."""
     chapter = record["multi_scenario"]
     scenarios = chapter["scenarios"]
-    title = f"Notebook 03b (scenarios: {chapter['definition']}; chosen on validation: {chapter['best']})"
+    routed = ", ".join(f"{s}: {r}" for s, r in chapter["routes"].items())
+    title = (f"Notebook 03b (scenarios: {chapter['definition']}; chosen on validation: {chapter['best']}; "
+             f"routed: {routed})")  # fmt: skip
     lines = ["", f"{title}, test NDCG@10 [95% CI] per scenario:", "",
              "| model | " + " | ".join(scenarios) + " | overall | mean over scenarios |",
              "|---|" + "---|" * (len(scenarios) + 2)]  # fmt: skip

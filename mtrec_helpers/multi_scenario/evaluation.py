@@ -60,6 +60,13 @@ def combine(parts: Mapping[int, Measured], codes: np.ndarray) -> Measured:
     return Measured(result, predictions, first.users)
 
 
+def route(valid: Mapping[str, Mapping[str, float]], model: str, reference: str = "shared") -> dict[str, str]:
+    """Per scenario, the run that serves it: ``model`` where its validation NDCG@10 (``valid``: run →
+    scenario → value) is above ``reference``'s, else ``reference`` — launching a scenario-aware model
+    only in the scenarios where validation says it helps."""
+    return {s: model if valid[model][s] > value else reference for s, value in valid[reference].items()}
+
+
 def aux_metrics(
     predictions: Mapping[str, np.ndarray], targets: Mapping[str, np.ndarray]
 ) -> dict[str, float | None]:
@@ -100,7 +107,7 @@ def scenario_record(
         record["scenarios"][name] = {**keep, **aux}
     overall = measured.ranking.summary(ks=(10,), n_boot=n_boot, seed=seed)
     record["overall"] = {k: overall[k] for k in ("n_users", "ndcg@10", "ndcg@10_ci", "hr@10", "hr@10_ci")}
-    record["overall"].update(aux_metrics(measured.predictions, {n: v for n, v in targets.items()}))
+    record["overall"].update(aux_metrics(measured.predictions, targets))
     scenarios = record["scenarios"].values()
     record["mean_over_scenarios"] = {
         m: float(np.mean([r[m] for r in scenarios])) for m in ("ndcg@10", "hr@10")
