@@ -35,7 +35,7 @@ endif
 PY := $(ENV_DIR)/bin/python
 STAMP := $(ENV_DIR)/.mtrec-setup.stamp
 
-.PHONY: help setup data run book test lint bench bench-scale
+.PHONY: help setup data run book test lint bench bench-scenarios bench-scale
 
 help: ## list the targets
 	@echo "mtrec — multi-task, RL-ranked and distilled Transformer recommenders (notebook course)"
@@ -81,6 +81,20 @@ bench: setup ## full run (PRESET) from an empty artifacts folder → benchmarks/
 lint: setup ## ruff over the package and tests
 	$(PY) -m ruff check mtrec_helpers tests
 	$(PY) -m ruff format --check mtrec_helpers tests
+
+SCENARIO_BENCH ?= user_group
+SCENARIO_MODELS ?= ["star", "experts"]
+bench-scenarios: setup ## after `make bench`: 03b with SCENARIOS=$(SCENARIO_BENCH) on that run's 01–03 → benchmarks/<device>-<dataset>-$(SCENARIO_BENCH).json
+	@test -f $(BENCH_DIR)/multitask/metrics.json || { echo "$(BENCH_DIR): run \`make bench\` first"; exit 1; }
+	rm -rf $(BENCH_DIR)-$(SCENARIO_BENCH) && mkdir -p $(BENCH_DIR)-$(SCENARIO_BENCH)
+	cp -r $(BENCH_DIR)/processed $(BENCH_DIR)/pretrained $(BENCH_DIR)/multitask $(BENCH_DIR)-$(SCENARIO_BENCH)/
+	$(PY) -m mtrec_helpers.course.runner --dataset $(DATASET) --artifacts-dir $(BENCH_DIR)-$(SCENARIO_BENCH) \
+		--runs-dir runs/bench/$(BENCH_NAME)-$(SCENARIO_BENCH) --device $(DEVICE) --preset $(PRESET) \
+		SCENARIOS=$(SCENARIO_BENCH) 'MODELS=$(SCENARIO_MODELS)' SEPARATE=False 'WEIGHTINGS=[]' --only 03b
+	$(PY) -m mtrec_helpers.course.benchmark --artifacts-dir $(BENCH_DIR)-$(SCENARIO_BENCH) \
+		--runs-dir runs/bench/$(BENCH_NAME)-$(SCENARIO_BENCH) --preset $(PRESET) --stages multi_scenario \
+		--suffix $(SCENARIO_BENCH) --command "make bench-scenarios DATASET=$(DATASET)$(if $(filter-out default,$(PRESET)), PRESET=$(PRESET))"
+	$(PY) -m mtrec_helpers.course.results_page
 
 bench-scale: setup ## every stage at ML-100k, synthetic-1m and synthetic-20m on a fixed step budget → benchmarks/scale-<device>.json
 	$(PY) -m mtrec_helpers.course.scale_benchmark --device $(DEVICE) --command "make bench-scale"

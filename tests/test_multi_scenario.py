@@ -19,7 +19,14 @@ from mtrec_helpers.core.evaluation import Ranker, RankingResult, minimum_detecta
 from mtrec_helpers.core.paths import notebooks_dir
 from mtrec_helpers.course.parameters import declared_parameters
 from mtrec_helpers.data import ProcessedData, SyntheticConfig, prepare_dataset
-from mtrec_helpers.multi_scenario.evaluation import Measured, combine, route, scenario_means, seesaw
+from mtrec_helpers.multi_scenario.evaluation import (
+    Measured,
+    combine,
+    paired_auc,
+    route,
+    scenario_means,
+    seesaw,
+)
 from mtrec_helpers.multi_scenario.member import family_prior, load_scenario_member, scenario_scorer
 from mtrec_helpers.multi_scenario.model import ScenarioModel
 from mtrec_helpers.multi_scenario.scenarios import (
@@ -289,6 +296,19 @@ def test_the_seesaw_table_pairs_each_scenarios_users_smallest_first(task_data: S
     assert (separate.ranking.ranks == np.where(codes == 1, 0, 5)).all()
     means = scenario_means(_measured(np.where(codes == 2, 0, 20), "test"), task_data)
     assert means[task_data.scenarios.names[1]] == 1.0 and means[task_data.scenarios.names[0]] == 0.0
+
+
+def test_the_paired_auc_difference_is_sklearns_with_a_paired_interval() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    labels = rng.random(300) < 0.4
+    good, weak = labels + rng.normal(0, 0.7, 300), labels + rng.normal(0, 1.5, 300)
+    diff, (low, high) = paired_auc(good, weak, labels, n_boot=500)
+    assert diff == pytest.approx(roc_auc_score(labels, good) - roc_auc_score(labels, weak))
+    assert 0 < low < diff < high
+    assert paired_auc(good, good, labels, n_boot=100) == (0.0, [0.0, 0.0])
+    assert paired_auc(good, weak, np.ones(300, bool)) is None  # one class: AUC undefined
 
 
 def test_routing_serves_each_scenario_by_the_model_validation_prefers() -> None:

@@ -534,3 +534,9 @@ def test_benchmark_file_reads_the_run(pipeline: Path, tmp_path: Path) -> None:
     )
     assert record["command"] == "make bench" and record["date"].startswith("20")
     assert "| ensemble_softmax |" in (tmp_path / "benchmarks" / "cpu-ml-100k.md").read_text()
+    # `make bench-scenarios`: one chapter's sections only, in a file of its own
+    assert benchmark_main([*arguments, "--stages", "multi_scenario", "--suffix", "user_group"]) == 0
+    scenario = json.loads((out / "cpu-ml-100k-user_group.json").read_text())
+    assert list(scenario["stage_wall_s"]) == ["multi_scenario"] and "final_table" not in scenario
+    assert scenario["multi_scenario"]["seesaw"] == stage_metrics(pipeline, "multi_scenario")["seesaw"]
+    assert "Like AUC − shared's" in (out / "cpu-ml-100k-user_group.md").read_text()

@@ -60,11 +60,16 @@ def run_date(timings: Path) -> str:
     return finished.isoformat(timespec="seconds")
 
 
-def benchmark_record(artifacts: Path, runs: Path, command: str) -> dict[str, Any]:
-    """Everything the results file holds, read from the run's metrics.json files and timings."""
+def benchmark_record(
+    artifacts: Path, runs: Path, command: str, only: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """Everything the results file holds, read from the run's metrics.json files and timings (of the
+    stages ``only``, if given: a run of one chapter on a copy of another run's artifacts)."""
     timings = json.loads((runs / TIMINGS).read_text(encoding="utf-8"))
     stages = {
-        s.name: read_metrics(artifacts, s.name) for s in STAGES if metrics_path(artifacts, s.name).is_file()
+        s.name: read_metrics(artifacts, s.name)
+        for s in STAGES
+        if metrics_path(artifacts, s.name).is_file() and (only is None or s.name in only)
     }
     first = next(iter(stages.values()))
     record: dict[str, Any] = {
@@ -127,12 +132,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", default="benchmarks")
     parser.add_argument("--command", default="make bench")
     parser.add_argument("--preset", default="default", help="the preset the run used (named in the file)")
+    parser.add_argument("--stages", nargs="*", help="only these stages' sections (default: every one)")
+    parser.add_argument("--suffix", default="", help="appended to the file name, e.g. user_group")
     args = parser.parse_args(argv)
     record = {
-        **benchmark_record(Path(args.artifacts_dir), Path(args.runs_dir), args.command),
+        **benchmark_record(Path(args.artifacts_dir), Path(args.runs_dir), args.command, args.stages),
         "preset": args.preset,
     }
-    stem = Path(args.out) / results_name(record["device"], record["dataset"], args.preset)
+    name = results_name(record["device"], record["dataset"], args.preset) + (
+        f"-{args.suffix}" if args.suffix else ""
+    )
+    stem = Path(args.out) / name
     atomic_write_text(stem.with_suffix(".json"), json.dumps(record, indent=2) + "\n")
     atomic_write_text(stem.with_suffix(".md"), summary(record))
     print(f"wrote {stem}.json and {stem}.md")

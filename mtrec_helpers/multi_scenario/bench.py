@@ -8,6 +8,8 @@ from typing import Any
 from mtrec_helpers.core.formatting import with_interval
 from mtrec_helpers.multi_scenario.report import seesaw_cell
 
+REFERENCE = "the Scenario-Wise Rec benchmark's STAR − shared bottom on ML-1M age groups: +0.000 to +0.002"
+
 KEPT = (
     "per_scenario",
     "definition",
@@ -50,4 +52,15 @@ def markdown(record: dict[str, Any]) -> list[str]:
     for name, rows in chapter["seesaw"].items():
         cells = [seesaw_cell(rows[s]) for s in order]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    auc = [
+        (name, rows)
+        for name, rows in chapter["seesaw"].items()
+        if any("like_auc_diff" in r for r in rows.values())
+    ]
+    if auc:
+        lines += ["", f"Like AUC − shared's (paired, 95% CI; {REFERENCE}):", "",
+                  "| model | " + " | ".join(order) + " |", "|---|" + "---|" * len(order)]  # fmt: skip
+        for name, rows in auc:
+            cells = [with_interval(rows[s], "like_auc_diff", signed=True) for s in order]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines

@@ -115,6 +115,31 @@ def scenario_record(
     return record
 
 
+def paired_auc(
+    a: np.ndarray, b: np.ndarray, labels: np.ndarray, n_boot: int = 2000, seed: int = 0
+) -> tuple[float, list[float]] | None:
+    """AUC(a) − AUC(b) over the same users with a 95% paired bootstrap interval (None where the
+    users have one class only). Each resample weights the users by their bootstrap counts w, so
+    AUC = Σ_p Σ_n w_p w_n 1[s_p > s_n] / (Σ w_p · Σ w_n) for every resample in one product."""
+    labels = np.asarray(labels).astype(bool)
+    if labels.all() or not labels.any():
+        return None
+    n = len(labels)
+    weights = np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(np.float64)
+    weights = np.vstack([np.ones(n), weights])  # row 0: the point estimate
+    pos, neg = weights[:, labels], weights[:, ~labels]
+    mass = pos.sum(1) * neg.sum(1)
+
+    def auc(scores: np.ndarray) -> np.ndarray:
+        s = np.asarray(scores, dtype=np.float64)
+        wins = (s[labels][:, None] > s[~labels][None, :]) + 0.5 * (s[labels][:, None] == s[~labels][None, :])
+        return ((pos @ wins) * neg).sum(1) / np.where(mass > 0, mass, np.nan)
+
+    diffs = auc(a) - auc(b)
+    boot = diffs[1:][np.isfinite(diffs[1:])]
+    return float(diffs[0]), [float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975))]
+
+
 def seesaw(
     measured: Mapping[str, Measured],
     data: ScenarioData,
@@ -125,23 +150,31 @@ def seesaw(
     seed: int = 0,
 ) -> dict[str, dict[str, Any]]:
     """Each model − ``reference`` on each scenario's users (scenarios smallest first): the mean paired
-    difference in ``metric``, its 95% interval, and the minimum detectable effect at 80% power."""
-    codes = data.held_out(split)
+    difference in ``metric``, its 95% interval, and the minimum detectable effect at 80% power; with
+    a like head, the like AUC's paired difference and interval too (None where AUC is undefined)."""
+    codes, likes = data.held_out(split), data.targets(split)["like"]
     order = sorted(range(1, data.scenarios.k + 1), key=lambda c: (int((codes == c).sum()), c))
-    base = measured[reference].ranking.per_user(metric)
+    base, base_like = (
+        measured[reference].ranking.per_user(metric),
+        measured[reference].predictions.get("like"),
+    )
     table: dict[str, dict[str, Any]] = {}
     for name, model in measured.items():
         if name == reference:
             continue
-        values = model.ranking.per_user(metric)
+        values, like = model.ranking.per_user(metric), model.predictions.get("like")
         table[name] = {}
         for code in order:
             rows = codes == code
             comparison = paired_bootstrap(values[rows], base[rows], n_boot=n_boot, seed=seed)
-            table[name][data.scenarios.names[code - 1]] = {
+            row = {
                 "n_users": int(rows.sum()),
                 "diff": comparison.diff,
                 "diff_ci": list(comparison.ci),
                 "mde": minimum_detectable_effect(values[rows] - base[rows]),
             }
+            if like is not None and base_like is not None:
+                auc = paired_auc(like[rows], base_like[rows], likes[rows], n_boot, seed)
+                row["like_auc_diff"], row["like_auc_diff_ci"] = auc if auc else (None, None)
+            table[name][data.scenarios.names[code - 1]] = row
     return table

@@ -42,12 +42,13 @@ def seesaw_cell(row: dict[str, Any]) -> str:
     return f"{with_interval(row, 'diff', signed=True)} (MDE {row['mde']:.4f})"
 
 
-def seesaw_table(table: dict[str, dict[str, dict[str, Any]]]) -> pd.DataFrame:
+def seesaw_table(table: dict[str, dict[str, dict[str, Any]]], metric: str = "ndcg@10") -> pd.DataFrame:
     """Models × scenarios (smallest first): the paired difference against shared, its interval and the
-    minimum detectable effect, as 'diff [low, high] (MDE m)'."""
-
+    minimum detectable effect, as 'diff [low, high] (MDE m)'; ``metric="like_auc"``: the like head's
+    AUC difference and interval."""
+    cell = seesaw_cell if metric == "ndcg@10" else lambda r: with_interval(r, f"{metric}_diff", signed=True)
     rows = {
-        name: {f"{s} (n={r['n_users']})": seesaw_cell(r) for s, r in scenarios.items()}
+        name: {f"{s} (n={r['n_users']})": cell(r) for s, r in scenarios.items()}
         for name, scenarios in table.items()
     }
     return pd.DataFrame.from_dict(rows, orient="index")
