@@ -8,7 +8,7 @@ from typing import Any
 
 from mtrec_helpers.core.formatting import TABLE_METRICS, table, with_interval
 
-MEMBERS = {"text_member": "Text-aware member (02b)", "scenario_member": "Scenario-aware member (03b)"}
+MEMBERS = {"text_member": "Text-aware member", "scenario_member": "Scenario-aware member (03b)"}
 
 
 def record(stages: dict[str, dict[str, Any]]) -> dict[str, Any]:
