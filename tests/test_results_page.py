@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from mtrec_helpers.core.paths import project_root
-from mtrec_helpers.course.results_page import TIMES_END, TIMES_START, results_page, with_chapter_times
+from mtrec_helpers.course.results_page import (
+    TIMES_END,
+    TIMES_START,
+    chapter_times,
+    results_page,
+    with_chapter_times,
+)
 
 
 def test_the_page_gathers_every_summary_full_runs_first(tmp_path: Path) -> None:
@@ -39,6 +45,21 @@ def test_the_readme_is_short_and_its_chapter_times_are_generated() -> None:
     assert "| default |" in block and " min** |" in block
     with pytest.raises(ValueError, match="no <!-- chapter-times:start -->"):
         with_chapter_times("# no block\n", project_root() / "benchmarks")
+
+
+def test_chapter_times_mark_a_chapter_one_preset_has_not_benchmarked(tmp_path: Path) -> None:
+    machine = {"cpu_count": 2, "cuda": None}
+    for name, notebooks in (
+        ("cpu-ml-100k.json", ["01_data", "03b_scenarios"]),
+        ("cpu-ml-100k-class.json", ["01_data"]),
+    ):
+        times = {n: {"wall_s": 10.0} for n in notebooks}
+        record = {"notebooks": times, "total_wall_s": 60.0, "machine": machine, "date": "2026-12-04T00:00:00"}
+        (tmp_path / name).write_text(json.dumps(record))
+    table = chapter_times(tmp_path)
+    assert (
+        "| 01 | 03b |" in table and "| class | 10 s | – |" in table and "| default | 10 s | 10 s |" in table
+    )
 
 
 def test_the_committed_summaries_are_written_from_the_committed_results_files() -> None:

@@ -64,11 +64,14 @@ def chapter_times(folder: Path) -> str:
         raise FileNotFoundError(
             f"{folder}: no full-run results file ({', '.join(TIMED_RUNS)}); run `make bench`"
         )
-    notebooks = list(next(iter(records.values()))["notebooks"])
+    notebooks = sorted({name for record in records.values() for name in record["notebooks"]})
     lines = ["| preset | " + " | ".join(n.split("_")[0] for n in notebooks) + " | all | run |",
              "|---|" + "---:|" * (len(notebooks) + 1) + "---|"]  # fmt: skip
     for name, record in records.items():
-        times = [f"{record['notebooks'][n]['wall_s']:.0f} s" for n in notebooks]
+        times = [
+            f"{record['notebooks'][n]['wall_s']:.0f} s" if n in record["notebooks"] else "–"
+            for n in notebooks
+        ]
         machine = f"{record['machine']['cpu_count']} CPU cores" + (
             " + GPU" if record["machine"].get("cuda") else ""
         )
