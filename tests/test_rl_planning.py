@@ -12,10 +12,13 @@ import torch
 from test_rl_env import _sessions, world  # noqa: F401
 from test_rl_policies import _planted
 
+from mtrec_helpers.rl.agents import ByFeature, Greedy, Random
 from mtrec_helpers.rl.env import SimulatorConfig
+from mtrec_helpers.rl.experiments import World, run_sessions, session_factory
 from mtrec_helpers.rl.offpolicy import behaviour_logits
 from mtrec_helpers.rl.ope import fit_reward_model, log_first_slates, off_policy_evaluation
 from mtrec_helpers.rl.oracle import MyopicOracle, PlanningOracle, best_slate, expected_reward, slate_values
+from mtrec_helpers.rl.planning import MYOPIC, sweep
 
 
 def test_dinkelbach_finds_the_slate_of_maximal_expected_reward_by_brute_force() -> None:
@@ -70,7 +73,9 @@ def test_the_time_budget_is_the_horizon_at_strength_zero_and_moves_with_satisfac
     assert liked.any() and disliked.any()
     assert outcome["done"][disliked].all()  # a disappointing film spends the evening
     assert (strong.budget[liked] > 4).all() and not outcome["done"][liked].any()  # an enjoyed one buys time
-    assert strong.config.max_steps == 12
+    for _ in range(3):
+        outcome = strong.step(strong.candidates[:, :5])
+    assert outcome["done"][liked].any() and not strong.active.any()  # but no session outlasts the horizon
 
 
 def _logged(world, repeats: int = 10, temperature: float = 0.5):  # noqa: F811
@@ -129,3 +134,43 @@ def test_the_planning_oracle_prices_the_budget_and_is_the_myopic_one_at_strength
     planned, myopic = PlanningOracle(3, 0.3)(strong, 0), MyopicOracle(3)(strong, 0)
     satisfaction = strong.model.satisfaction(strong.users[:, None], strong.candidates)
     assert satisfaction.gather(1, planned).mean() > satisfaction.gather(1, myopic).mean()
+
+
+def test_the_sweep_averages_seeds_pairs_with_the_oracle_and_reuses_trained_learners(world) -> None:  # noqa: F811
+    data, model, _, _ = world
+    table, *_, n_users = _planted(world)
+    config = SimulatorConfig(n_candidates=20, slate_size=3, horizon=8)
+    other = dataclasses.replace(config, no_click_utility=0.0)
+    simulators = {"tuning": (model, config), "heldout": (model, other)}
+    trained_seeds = []
+
+    def learners(factory, seed: int) -> dict:
+        trained_seeds.append(seed)
+        return {"learner": ByFeature(3, table, "like")}
+
+    chapter = {"learner": Random(3, torch.Generator().manual_seed(0))}
+    references = {MYOPIC: MyopicOracle(3), "greedy": Greedy(3)}
+    rl_world, users = World.build(data, table), np.tile(np.arange(n_users), 2)
+    points = sweep([0.0, 30.0], [0, 100], simulators, learners, references, rl_world, users, 300, 1,
+                   trained={(0.0, 0): chapter})  # fmt: skip
+    assert trained_seeds == [100, 0, 100]  # (strength 0, seed 0) was the chapter's own learner
+    assert [p["strength"] for p in points] == [0.0, 30.0] and points[0]["seeds"] == [0, 100]
+    for point in points:
+        for simulator in simulators:
+            rows = point[simulator]
+            row = rows["learner"]
+            assert row["return_mean"] == pytest.approx(np.mean(row["return_by_seed"]), rel=1e-5)
+            low, high = row["diff_vs_myopic_oracle_ci"]
+            assert low <= row["diff_vs_myopic_oracle"] <= high
+            base = rows[MYOPIC]["return_mean"]
+            gain = 100 * row["diff_vs_myopic_oracle"] / base
+            assert row["gain_vs_myopic_oracle_pct"] == pytest.approx(gain)
+            assert rows[MYOPIC]["return_mean"] > rows["greedy"]["return_mean"]  # greedy follows popularity
+    # (strength 0, seed 0) is the chapter's random learner on the sessions of evaluation seed 1 + 0
+    alone = {"learner": Random(3, torch.Generator().manual_seed(0))}
+    stats = run_sessions(alone, session_factory(rl_world, model, config), rl_world, users, 1)
+    assert points[0]["tuning"]["learner"]["return_by_seed"][0] == pytest.approx(
+        float(stats["learner"].returns.mean())
+    )
+    # greedy shows popular films of planted quality unrelated to popularity: the budget cuts its sessions
+    assert points[1]["tuning"]["greedy"]["return_mean"] < points[0]["tuning"]["greedy"]["return_mean"]

@@ -54,20 +54,23 @@ def markdown(record: dict[str, Any]) -> list[str]:
 
 
 def _sweep(rl: dict[str, Any]) -> list[str]:
-    """Per strength and simulator: each learner's return − the myopic oracle's, in %."""
+    """Per strength and simulator: each learner's return − the myopic oracle's and − the like
+    re-ranker's (the myopic policy with the learner's information), in % [95% CI]."""
     points = rl["sweep"]
     learners = [n for n in points[0]["tuning"] if n not in ("greedy", "by_like", "myopic_oracle")]
     seeds, plausible = len(points[0]["seeds"]), rl.get("plausible_strength")
-    lines = ["", f"Planning vs the myopic oracle (return − oracle's, % [95% CI], {seeds} training seeds; "
-             f"plausible strength {plausible}):", "",
-             "| strength | simulator | " + " | ".join(learners) + " | greedy |",
-             "|---|---|" + "---|" * (len(learners) + 1)]  # fmt: skip
-    for point in points:
-        for simulator in ("tuning", "heldout"):
-            rows = point[simulator]
-            cells = [with_interval(rows[n], "gain_vs_myopic_oracle_pct", signed=True, digits=1)
-                     for n in [*learners, "greedy"]]  # fmt: skip
-            lines.append(f"| {point['strength']:g} | {simulator} | " + " | ".join(cells) + " |")
+    lines = []
+    for reference, label in (("myopic_oracle", "the myopic oracle"), ("by_like", "the like re-ranker")):
+        lines += ["", f"Planning vs {label} (return − its return, % [95% CI], {seeds} training seeds; "
+                  f"plausible strength {plausible}):", "",
+                  "| strength | simulator | " + " | ".join(learners) + " |",
+                  "|---|---|" + "---|" * len(learners)]  # fmt: skip
+        for point in points:
+            for simulator in ("tuning", "heldout"):
+                rows = point[simulator]
+                cells = [with_interval(rows[n], f"gain_vs_{reference}_pct", signed=True, digits=1)
+                         for n in learners if n != reference]  # fmt: skip
+                lines.append(f"| {point['strength']:g} | {simulator} | " + " | ".join(cells) + " |")
     return lines
 
 

@@ -12,10 +12,11 @@ items chosen from ``n_candidates`` retrieved for the user (by the finetuned mode
 3. tires of genres: fatigue ← decay · fatigue + genres of the picked item (normalised);
 4. leaves with probability leave_base + leave_slope · (1 − reward), so poor slates end sessions;
 5. has a **time budget** of ``horizon`` steps; every step spends one, and every click changes it by
-   horizon_strength · (satisfaction − typical satisfaction): a film the user enjoys buys more time, an
-   attractive one they dislike shortens the session (a long-horizon effect that a myopic policy,
-   maximising the next reward, does not see). The session ends when the budget is spent, or at
-   ``HORIZON_CAP`` × horizon steps. At strength 0 the budget is the horizon: sessions end at it.
+   horizon_strength · (satisfaction − typical satisfaction): an attractive film the user dislikes
+   shortens the session, one they enjoy wins back time lost earlier (a long-horizon effect that a
+   myopic policy, maximising the next reward, does not see). The session ends when the budget is
+   spent, and never lasts more than ``horizon`` steps, so at strength 0 it is the simulator without a
+   budget and a stronger one never makes a session (or training on it) longer.
 
 :class:`Sessions` simulates a batch of users at once with tensors (thousands of sessions in
 seconds on CPU); :class:`SessionEnv` wraps a batch of one as a gymnasium environment that passes
@@ -53,14 +54,6 @@ class SimulatorConfig:
     leave_base: float = 0.05
     leave_slope: float = 0.25
     horizon_strength: float = 0.0  # steps of budget per unit of satisfaction above the typical one
-
-    @property
-    def max_steps(self) -> int:
-        """The longest session: the horizon, or ``HORIZON_CAP`` times it when clicks move the budget."""
-        return self.horizon if self.horizon_strength == 0 else HORIZON_CAP * self.horizon
-
-
-HORIZON_CAP = 3
 
 
 SESSION_BATCH = 8192
@@ -138,7 +131,7 @@ class Sessions:
             )
             - 1.0
         )
-        done = self.active & (leave | (self.budget <= 0) | (self.steps >= self.config.max_steps))
+        done = self.active & (leave | (self.budget <= 0) | (self.steps >= self.config.horizon))
         result = {
             "reward": reward,
             "click": clicked,
@@ -182,7 +175,7 @@ class SessionEnv(gym.Env):
                 "fatigue": spaces.Box(  # a geometric sum of per-click shares ≤ 1
                     0.0, 1.0 / (1.0 - config.fatigue_decay), (genres.shape[1],), dtype=np.float32
                 ),
-                "step": spaces.Discrete(config.max_steps + 1),
+                "step": spaces.Discrete(config.horizon + 1),
             }
         )
         self.action_space = spaces.MultiDiscrete([config.n_candidates] * config.slate_size)
@@ -220,6 +213,6 @@ class SessionEnv(gym.Env):
         slate = self.sessions.candidates[0, torch.as_tensor(np.asarray(action), dtype=torch.long)][None, :]
         outcome = self.sessions.step(slate)
         info = {"click": bool(outcome["click"][0]), "item": int(outcome["item"][0])}
-        truncated = bool(outcome["done"][0]) and self.sessions.steps >= self.config.max_steps
+        truncated = bool(outcome["done"][0]) and self.sessions.steps >= self.config.horizon
         terminated = bool(outcome["done"][0]) and not truncated
         return self._observation(), float(outcome["reward"][0]), terminated, truncated, info

@@ -8,10 +8,10 @@ simulator's user model and shows the slate of maximal expected next reward (``rl
 see that cost; a learner that plans over the session can.
 
 The sweep trains every learner anew at each strength (on the tuning users, in the tuning simulator)
-and evaluates it with greedy, the myopic re-ranker and the oracle on the held-out users in both
-simulators, for several training seeds. Per session the returns are averaged over the seeds; each
-learner's difference to the oracle and to greedy is paired over those sessions (bootstrap 95%
-interval), and the per-seed means show how much of it is one lucky run.
+and evaluates it with greedy, the myopic re-ranker by the like head and the oracle on the held-out
+users in both simulators, for several training seeds. Per session the returns are averaged over the
+seeds; each learner's difference to each of :data:`REFERENCES` is paired over those sessions
+(bootstrap 95% interval), and the per-seed means show how much of it is one lucky run.
 """
 
 from __future__ import annotations
@@ -32,11 +32,14 @@ from mtrec_helpers.rl.slateq import SlateQ, SlateQAgent, train_slateq
 from mtrec_helpers.rl.user_model import UserModel
 
 MYOPIC = "myopic_oracle"
+LEARNERS = ("reinforce", "slateq", "reinforce_offpolicy")  # what learners_for trains, in this order
 PLAUSIBLE_STRENGTH = 8.0
 """The strength the chapter argues for: a film rated 1 star costs about 8 × 0.63 ≈ 5 of 20 steps of
 budget (two very disappointing picks end an evening), a 5-star film buys about 3. An assumption —
 MovieLens records ratings, not how long anyone kept watching."""
-REFERENCES = (MYOPIC, "greedy")  # every learner is compared with both
+REFERENCES = (MYOPIC, "by_like", "greedy")
+"""Every learner is compared with each: the best myopic policy (it knows the user model), the myopic
+re-ranker with the learner's own information (the like head), and the recommender's own ranking."""
 Learners = Callable[[Callable, int], dict[str, Agent]]
 """(a session factory of the tuning simulator, a seed) → freshly trained learners by name."""
 
@@ -72,17 +75,20 @@ def sweep(
     users: np.ndarray,
     n_boot: int,
     eval_seed: int,
+    trained: Mapping[tuple[float, int], Mapping[str, Agent]] | None = None,
 ) -> list[dict[str, Any]]:
     """One record per strength: per simulator (``simulators``: name → user model and configuration,
     ``"tuning"`` first, where the learners train), every agent's return averaged over ``seeds`` and
-    its paired difference to each of :data:`REFERENCES` (see the module docstring)."""
+    its paired difference to each of :data:`REFERENCES` (see the module docstring). ``trained``:
+    learners already trained at (strength, seed) — the chapter's own — used instead of retraining."""
     points = []
     for strength in strengths:
         factories = {name: session_factory(world, model, replace(config, horizon_strength=strength))
                      for name, (model, config) in simulators.items()}  # fmt: skip
         returns: dict[str, dict[str, list[np.ndarray]]] = {name: {} for name in factories}
         for seed in seeds:
-            agents = {**references, **learners(factories["tuning"], seed)}
+            done = (trained or {}).get((float(strength), seed))
+            agents = {**references, **(done if done is not None else learners(factories["tuning"], seed))}
             for name, factory in factories.items():
                 for agent, stats in run_sessions(agents, factory, world, users, eval_seed + seed).items():
                     returns[name].setdefault(agent, []).append(stats.returns)

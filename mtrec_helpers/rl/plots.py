@@ -33,28 +33,34 @@ def phase_diagram(
     points: list[dict[str, Any]],
     learners: list[str],
     marks: dict[str, float],
-    reference: str = "myopic_oracle",
+    references: tuple[str, ...] = ("myopic_oracle", "by_like"),
 ) -> Figure:
-    """Each learner's return − ``reference``'s (paired, 95% interval) against the horizon strength,
-    one panel per simulator; ``marks``: labelled strengths (the default, the plausible one)."""
+    """Each learner's return − each of ``references``' (paired, 95% interval) against the horizon
+    strength: one row per reference, one column per simulator; ``marks``: labelled strengths."""
     set_style()
     simulators = [key for key in points[0] if isinstance(points[0][key], dict)]
-    fig, axes = plt.subplots(1, len(simulators), figsize=(5 * len(simulators), 3.8), sharey=True,
+    size = (5 * len(simulators), 3.4 * len(references))
+    fig, axes = plt.subplots(len(references), len(simulators), figsize=size, sharex=True, squeeze=False,
                              constrained_layout=True)  # fmt: skip
     strengths = [p["strength"] for p in points]
-    for ax, simulator in zip(np.atleast_1d(axes), simulators, strict=True):
-        for name in learners:
-            rows = [p[simulator][name] for p in points]
-            diff = np.array([r[f"diff_vs_{reference}"] for r in rows])
-            low, high = (np.array([r[f"diff_vs_{reference}_ci"][i] for r in rows]) for i in (0, 1))
-            ax.errorbar(strengths, diff, yerr=[diff - low, high - diff], marker="o", capsize=3, label=name)
-        ax.axhline(0.0, color="grey", linewidth=1)
-        for label, strength in marks.items():
-            ax.axvline(strength, color="grey", linestyle=":", linewidth=1)
-            ax.annotate(label, (strength, ax.get_ylim()[1]), fontsize=8, rotation=90, va="top", ha="right")
-        ax.set(title=f"{simulator} simulator", xlabel="horizon strength", xscale="symlog")
-    np.atleast_1d(axes)[0].set_ylabel(f"return − {reference} (95% CI)")
-    np.atleast_1d(axes)[0].legend(fontsize=8)
+    for row, reference in zip(axes, references, strict=True):
+        for ax, simulator in zip(row, simulators, strict=True):
+            for name in learners:
+                rows = [p[simulator][name] for p in points]
+                diff = np.array([r[f"diff_vs_{reference}"] for r in rows])
+                low, high = (np.array([r[f"diff_vs_{reference}_ci"][i] for r in rows]) for i in (0, 1))
+                yerr = [diff - low, high - diff]
+                ax.errorbar(strengths, diff, yerr=yerr, marker="o", capsize=3, label=name)
+            ax.axhline(0.0, color="grey", linewidth=1)
+            for label, strength in marks.items():
+                ax.axvline(strength, color="grey", linestyle=":", linewidth=1)
+                top = ax.get_ylim()[1]
+                ax.annotate(label, (strength, top), fontsize=8, rotation=90, va="top", ha="right")
+            ax.set(title=f"{simulator} simulator", xscale="symlog")
+        row[0].set_ylabel(f"return − {reference}\n(95% CI)")
+    for ax in axes[-1]:
+        ax.set_xlabel("horizon strength")
+    axes[0][0].legend(fontsize=8)
     return fig
 
 
