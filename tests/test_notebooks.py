@@ -345,7 +345,7 @@ def test_rl_smoke_on_real_ml100k(pipeline: Path) -> None:
     learners = {"reinforce", "slateq", "reinforce_offpolicy", "reinforce_offpolicy_uncorrected"}
     assert set(metrics["variants"]) == {"tuning", "heldout"}
     for records in metrics["variants"].values():
-        assert set(records) == {"greedy", "random", "by_like"} | learners
+        assert set(records) == {"greedy", "random", "by_like", "myopic_oracle"} | learners
         for name, record in records.items():
             assert record["return_ci"][0] <= record["return_mean"] <= record["return_ci"][1]
             assert 0 <= record["clicks_mean"] <= record["length_mean"] <= 20
@@ -354,7 +354,32 @@ def test_rl_smoke_on_real_ml100k(pipeline: Path) -> None:
                 low, high = record["diff_vs_greedy_ci"]
                 assert low <= record["diff_vs_greedy"] <= high
         assert records["random"]["return_mean"] < records["greedy"]["return_mean"]
+        # the oracle reads the user model: at strength 0 no myopic policy earns more per step than it
+        assert records["myopic_oracle"]["return_mean"] > records["greedy"]["return_mean"]
     assert metrics["best"] in learners
+    for row in metrics["versus_oracle"].values():  # the chosen learner against the oracle, paired
+        assert (
+            row["diff_vs_myopic_oracle_ci"][0]
+            <= row["diff_vs_myopic_oracle"]
+            <= row["diff_vs_myopic_oracle_ci"][1]
+        )
+    # the phase diagram: every strength of the tiny sweep, both simulators, paired differences
+    assert [p["strength"] for p in metrics["sweep"]] == TINY["04"]["HORIZON_STRENGTHS"]
+    for point in metrics["sweep"]:
+        for simulator in ("tuning", "heldout"):
+            rows = point[simulator]
+            assert {"reinforce", "slateq", "reinforce_offpolicy", "myopic_oracle", "greedy"} <= set(rows)
+            low, high = rows["reinforce"]["gain_vs_myopic_oracle_pct_ci"]
+            assert low <= rows["reinforce"]["gain_vs_myopic_oracle_pct"] <= high
+    # the sweep's first seed evaluates on the main evaluation's sessions: at strength 8 the budget
+    # moves with enjoyment, so the same greedy slates give sessions of other lengths
+    strong = metrics["sweep"][0]["tuning"]["greedy"]
+    assert strong["return_mean"] != metrics["variants"]["tuning"]["greedy"]["return_mean"]
+    assert "planning_oracle" in metrics["sweep"][0]["tuning"]
+    # off-policy evaluation: the logger on its own logs is exact in expectation and covered
+    ope = metrics["ope"]
+    assert ope["logger"]["ess_share"] == 1.0 and ope["logger"]["dr_covers"]
+    assert all(0 < r["ess_share"] <= 1 and r["ips_ci"][0] <= r["ips_ci"][1] for r in ope.values())
     assert (
         len(metrics["learning_curves"]["reinforce"]) == 5 and len(metrics["learning_curves"]["slateq"]) == 3
     )

@@ -56,6 +56,9 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "EVAL_REPEATS": 1,
             "LOG_REPEATS": 1,
             "OFFPOLICY_EPOCHS": 2,
+            "HORIZON_STRENGTHS": [8.0],  # strength 0 is the chapter's main evaluation
+            "SWEEP_SEEDS": 1,
+            "OPE_SAMPLES": 2,
             "N_BOOT": 200,
         },
         "05": {
@@ -98,6 +101,9 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "SLATEQ_ITERATIONS": 30,
             "EVAL_REPEATS": 3,
             "OFFPOLICY_EPOCHS": 15,
+            "HORIZON_STRENGTHS": [0.0, 8.0, 32.0],  # a 3-point sweep
+            "SWEEP_SEEDS": 1,
+            "OPE_SAMPLES": 8,
             "N_BOOT": 500,
         },
         "05": {

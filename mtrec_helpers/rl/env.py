@@ -11,7 +11,12 @@ items chosen from ``n_candidates`` retrieved for the user (by the finetuned mode
    which moves the attraction of every item;
 3. tires of genres: fatigue ← decay · fatigue + genres of the picked item (normalised);
 4. leaves with probability leave_base + leave_slope · (1 − reward), so poor slates end sessions;
-   the session also ends after ``horizon`` steps.
+5. has a **time budget** of ``horizon`` steps; every step spends one, and every click changes it by
+   horizon_strength · (satisfaction − typical satisfaction): an attractive film the user dislikes
+   shortens the session, one they enjoy wins back time lost earlier (a long-horizon effect that a
+   myopic policy, maximising the next reward, does not see). The session ends when the budget is
+   spent, and never lasts more than ``horizon`` steps, so at strength 0 it is the simulator without a
+   budget and a stronger one never makes a session (or training on it) longer.
 
 :class:`Sessions` simulates a batch of users at once with tensors (thousands of sessions in
 seconds on CPU); :class:`SessionEnv` wraps a batch of one as a gymnasium environment that passes
@@ -48,6 +53,7 @@ class SimulatorConfig:
     fatigue_decay: float = 0.7
     leave_base: float = 0.05
     leave_slope: float = 0.25
+    horizon_strength: float = 0.0  # steps of budget per unit of satisfaction above the typical one
 
 
 SESSION_BATCH = 8192
@@ -86,6 +92,7 @@ class Sessions:
         self.attraction = standardise(self.raw_scores)
         self.fatigue = torch.zeros(len(users), genres.shape[1])
         self.active = torch.ones(len(users), dtype=torch.bool)
+        self.budget = torch.full((len(users),), float(config.horizon))  # steps left (item 5 above)
         self.steps = 0
         self.candidates, self.candidate_scores = self.candidates_fn(self.users, self.history)
 
@@ -118,7 +125,13 @@ class Sessions:
             self.config.leave_base + self.config.leave_slope * (1.0 - reward)
         )
         self.steps += 1
-        done = self.active & (leave | (self.steps >= self.config.horizon))
+        self.budget += (
+            torch.where(
+                clicked, self.config.horizon_strength * (reward - self.model.typical_satisfaction), 0.0
+            )
+            - 1.0
+        )
+        done = self.active & (leave | (self.budget <= 0) | (self.steps >= self.config.horizon))
         result = {
             "reward": reward,
             "click": clicked,

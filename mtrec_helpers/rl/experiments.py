@@ -74,16 +74,23 @@ def evaluate_agents(
     seed: int,
     n_boot: int,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, SessionStats]]:
-    """Every agent on the same sessions (same users, same simulator seed), compared with greedy;
-    the sessions run in groups of at most :data:`~mtrec_helpers.rl.env.SESSION_BATCH`."""
+    """Every agent on the same sessions (same users, same simulator seed), compared with greedy."""
+    stats = run_sessions(agents, factory, world, users, seed)
+    return compare(stats, "greedy", n_boot=n_boot, seed=seed), stats
+
+
+def run_sessions(
+    agents: Mapping[str, Agent], factory: SessionFactory, world: World, users: np.ndarray, seed: int
+) -> dict[str, SessionStats]:
+    """Every agent's sessions for ``users`` from the same simulator seed, in groups of at most
+    :data:`~mtrec_helpers.rl.env.SESSION_BATCH`."""
     groups = session_groups(users, seed)
-    stats = {
+    return {
         name: SessionStats.joined(
             [simulate(agent, factory(group, s), world.genres, world.popularity) for group, s in groups]
         )
         for name, agent in agents.items()
     }
-    return compare(stats, "greedy", n_boot=n_boot, seed=seed), stats
 
 
 def replay(

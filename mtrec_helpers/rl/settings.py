@@ -6,6 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mtrec_helpers.core.settings import Settings
+from mtrec_helpers.rl.agents import ReinforceConfig
+from mtrec_helpers.rl.offpolicy import OffPolicyConfig
+from mtrec_helpers.rl.slateq import SlateQConfig
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,9 @@ class RLSettings(Settings):
     fatigue_decay: float
     leave_base: float
     leave_slope: float
+    horizon_strength: float
+    horizon_strengths: list[float]
+    sweep_seeds: int
     heldout_simulator: dict[str, float]
     heldout_user_model: dict[str, float]
     heldout_share: float
@@ -40,5 +46,29 @@ class RLSettings(Settings):
     log_repeats: int
     offpolicy_epochs: int
     is_cap: float
+    ope_samples: int
     valid_users: int
     n_boot: int
+
+    def reinforce(self, seed: int) -> ReinforceConfig:
+        """REINFORCE's settings (on-policy and from logs) with training seed ``seed``."""
+        return ReinforceConfig(
+            hidden=self.policy_hidden, lr=self.policy_lr, gamma=self.gamma, seed=seed,
+            temperature=self.exploration_temperature, iterations=self.iterations,
+            batch_users=self.batch_users,
+        )  # fmt: skip
+
+    def slateq(self, seed: int) -> SlateQConfig:
+        """SlateQ's settings with training seed ``seed``."""
+        return SlateQConfig(
+            hidden=self.policy_hidden, lr=self.policy_lr, gamma=self.gamma, iterations=self.slateq_iterations,
+            batch_users=self.batch_users, epsilon_start=self.epsilon[0], epsilon_end=self.epsilon[1],
+            seed=seed,
+        )  # fmt: skip
+
+    def offpolicy(self, seed: int, correction: str = "topk") -> OffPolicyConfig:
+        """The logger's and the off-policy learner's settings with seed ``seed``."""
+        return OffPolicyConfig(
+            behaviour_temperature=self.behaviour_temperature, log_repeats=self.log_repeats,
+            epochs=self.offpolicy_epochs, cap=self.is_cap, correction=correction, seed=seed,
+        )  # fmt: skip

@@ -135,6 +135,13 @@ class UserModel:
         """Standardised EASE scores (B, V) of multi-hot histories (B, V)."""
         return standardise(self.scores(history))
 
+    @property
+    def typical_satisfaction(self) -> float:
+        """The satisfaction of the training split's mean rating: a click that neither buys nor costs
+        session time (``SimulatorConfig.horizon_strength``)."""
+        low, high = self.rating_scale
+        return float(min(max((self.ratings.mean - low) / (high - low), 0.0), 1.0))
+
     def satisfaction(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Predicted enjoyment in [0, 1] for matching (user, item) index tensors."""
         low, high = self.rating_scale
