@@ -345,3 +345,22 @@ def test_the_prior_moves_off_zero_only_when_validation_shows_a_paired_gain() -> 
     assert choose_prior(candidates, n_boot=300) == 4.0
     with pytest.raises(ValueError, match="PRIORS"):
         choose_prior({1.0: ranking(base)})
+
+
+def test_withheld_items_leave_the_softmax_and_get_no_gradient() -> None:
+    torch.manual_seed(0)
+    model = SeqRecModel(build_config(10, "causal", hidden=16, layers=1, heads=2, max_len=10, dropout=0.0))
+    inputs, labels = causal_batch([np.array([1, 2, 3, 4, 5]), np.array([2, 6, 7])])
+    exclude = torch.zeros(12, dtype=torch.bool)
+    exclude[[8, 9]] = True
+    loss = model.loss(inputs, labels, exclude)
+    hidden, _ = model.encode(inputs)
+    rows, positions = torch.nonzero(labels != -100, as_tuple=True)
+    logits = model.scores(hidden[rows, positions])
+    kept = torch.nonzero(~exclude).squeeze(1)
+    remap = torch.full((12,), -1).scatter_(0, kept, torch.arange(len(kept)))
+    torch.testing.assert_close(loss, F.cross_entropy(logits[:, kept], remap[labels[rows, positions]]))
+    loss.backward()
+    grad = model.bert.embeddings.word_embeddings.weight.grad
+    assert grad[[8, 9]].abs().sum() == 0 and grad[[1, 2]].abs().sum() > 0
+    assert model.cls.predictions.bias.grad[[8, 9]].abs().sum() == 0

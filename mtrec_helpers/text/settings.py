@@ -79,5 +79,6 @@ def train_run(
     model_config = SeqRecConfig.from_pretrained(artifacts / "pretrained" / "causal")
     split = folds[run.fold]
     folder = artifacts / "text" / "runs" / run.name
-    return train(model_config, settings.train_config(), split.data, folder, device, progress, None, None,
-                 split.exclude)  # fmt: skip
+    return train(
+        model_config, settings.train_config(), split.data, folder, device, progress, None, split.exclude
+    )
