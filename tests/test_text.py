@@ -3,6 +3,7 @@ cold-start folds and the content-only baseline."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shutil
@@ -79,6 +80,9 @@ def test_item_texts_follow_the_item_index(data: ProcessedData) -> None:
     assert len(texts) == data.n_items + 2 and texts[0] == "" and texts[-1] == ""
     row = data.items.iloc[5]
     assert texts[int(row["item_idx"])].startswith(str(row["title"]))
+    themed = dataclasses.replace(data, items=data.items.assign(genome=[["time travel"]] * len(data.items)))
+    assert "Themes: time travel" not in item_texts(themed)[int(row["item_idx"])]  # interaction data: opt-in
+    assert "Themes: time travel" in item_texts(themed, genome=True)[int(row["item_idx"])]
 
 
 def test_pooling_ignores_padding_and_normalises() -> None:

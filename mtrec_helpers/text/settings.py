@@ -27,6 +27,7 @@ class TextSettings(Settings):
     artifacts_dir: str
     device: str
     text_model: str
+    genome: bool
     cold_folds: int
     features: list[str]
     priors: list[float]
