@@ -69,7 +69,12 @@ def function_table(stats_file: Path, top: int = 15) -> dict[str, list[dict[str, 
     """The ``top`` functions by own time (any code) and the package's ``top`` by cumulative time."""
     stats = pstats.Stats(str(stats_file))
     rows = [
-        {"function": _label(function), "calls": int(calls), "own_s": round(own, 2), "cumulative_s": round(cum, 2)}
+        {
+            "function": _label(function),
+            "calls": int(calls),
+            "own_s": round(own, 2),
+            "cumulative_s": round(cum, 2),
+        }
         for function, (_, calls, own, cum, _) in stats.stats.items()  # type: ignore[attr-defined]
     ]
     own = sorted(rows, key=lambda r: -r["own_s"])[:top]

@@ -53,7 +53,8 @@ BUDGET = (
     "EPOCHS=1", "MAX_STEPS=20", "PATIENCE=1", "HEAD_EPOCHS=1", "REFIT_EPOCHS=1",
     "KNN_NEIGHBOURS=[100]", "EASE_L2=[500]", "AUX_LAMBDAS=[0.3]", 'ADAPTIVE=["uncertainty"]',
     "MMOE_EXPERTS=0", "LORA_RANK=0", "STUDENT_HIDDEN=[16]", "ABLATION_HIDDEN=16", "K_RANGE=[3,4]",
-    "MAPPER_EPOCHS=1", "ITERATIONS=10", "SLATEQ_ITERATIONS=5", "OFFPOLICY_EPOCHS=1", "LOG_REPEATS=1", "EVAL_REPEATS=1",
+    "MAPPER_EPOCHS=1", "ITERATIONS=10", "SLATEQ_ITERATIONS=5", "OFFPOLICY_EPOCHS=1", "LOG_REPEATS=1",
+    "EVAL_REPEATS=1",
     "N_BOOT=200", "LEAVE_ONE_OUT=False",
 )  # fmt: skip
 READ_SHAPE = ("ml-25m-shape", 162_541, 59_047, 25_000_095)
@@ -109,9 +110,9 @@ def run_size(
             stats.unlink(missing_ok=True)
             _run(
                 [
-                    sys.executable, "-m", "mtrec_helpers.course.runner", "--dataset", size, "--device", device,
-                    "--artifacts-dir", str(artifacts), "--runs-dir", str(folder), *overrides,
-                    "--only", stage.number,
+                    sys.executable, "-m", "mtrec_helpers.course.runner", "--dataset", size,
+                    "--device", device, "--artifacts-dir", str(artifacts), "--runs-dir", str(folder),
+                    *overrides, "--only", stage.number,
                 ],
                 {**os.environ, PROFILE_ENV: str(stats.resolve())} if profile else None,
             )  # fmt: skip
