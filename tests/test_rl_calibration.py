@@ -94,3 +94,27 @@ def test_calibration_fits_on_a_validation_sample_and_checks_on_every_test_user(w
     assert report["choice_loglik_valid"] == choice_log_likelihood(model, held, report["attraction_scale"])
     test = HeldOut.of(data, "test")
     assert report["choice_loglik_test_scale1"] == choice_log_likelihood(model, test, 1.0)
+
+
+def test_the_search_evaluates_half_as_often_and_lands_on_the_same_bits(world, monkeypatch) -> None:  # noqa: F811
+    from mtrec_helpers.rl import calibration
+
+    held = _choices_at_scale(world, 1.5, repeats=2)
+    cached = list(choices(world[1], held))
+    ratio, a, b = (5**0.5 - 1) / 2, 0.0, 5.0
+    for _ in range(40):  # the search as it was: both points evaluated every round
+        left, right = b - ratio * (b - a), a + ratio * (b - a)
+        if mean_log_likelihoods(cached, held, [left])[0] < mean_log_likelihoods(cached, held, [right])[0]:
+            a = left
+        else:
+            b = right
+    calls: list[int] = []
+
+    def counted(*args):
+        calls.append(1)
+        return mean_log_likelihoods(*args)
+
+    monkeypatch.setattr(calibration, "mean_log_likelihoods", counted)
+    scale, value = calibration._fitted_scale(cached, held, 0.0, 5.0)
+    assert scale == (a + b) / 2 and len(calls) <= 60  # 81 before (80 in the search, 1 for the value)
+    assert value == mean_log_likelihoods(cached, held, [scale])[0]
