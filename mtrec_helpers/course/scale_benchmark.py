@@ -2,7 +2,8 @@
 
 Runs the six notebooks of the main line (:data:`SCALED_STAGES`) on ML-100k (real), ``synthetic-1m``
 and ``synthetic-20m`` with one fixed, small training budget (:data:`BUDGET`: one epoch of at most
-``MAX_STEPS`` batches per run, one grid value per baseline, few RL updates), so the figures measure
+``MAX_STEPS`` batches per run, one grid value per baseline, few RL updates, 04's planning sweep at
+the default strength only, which reuses the learners trained before it), so the figures measure
 data, evaluation, fusion and the cost of a step rather than how many epochs a dataset needs. Each
 notebook runs in its own process, so its peak memory is its kernel's own (``ru_maxrss`` of the
 finished kernel; CUDA's peak is in each stage's metrics on a GPU). A synthetic release is generated
@@ -54,7 +55,7 @@ BUDGET = (
     "KNN_NEIGHBOURS=[100]", "EASE_L2=[500]", "AUX_LAMBDAS=[0.3]", 'ADAPTIVE=["uncertainty"]',
     "MMOE_EXPERTS=0", "LORA_RANK=0", "STUDENT_HIDDEN=[16]", "ABLATION_HIDDEN=16", "K_RANGE=[3,4]",
     "MAPPER_EPOCHS=1", "ITERATIONS=10", "SLATEQ_ITERATIONS=5", "OFFPOLICY_EPOCHS=1", "LOG_REPEATS=1",
-    "EVAL_REPEATS=1",
+    "EVAL_REPEATS=1", "HORIZON_STRENGTHS=[0.0]", "SWEEP_SEEDS=1",
     "N_BOOT=200", "LEAVE_ONE_OUT=False",
 )  # fmt: skip
 READ_SHAPE = ("ml-25m-shape", 162_541, 59_047, 25_000_095)

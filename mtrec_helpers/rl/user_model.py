@@ -114,9 +114,15 @@ def fit_rating_model(
     return RatingModel(mean, user_side[:, dim], item_side[:, dim], user_side[:, :dim], item_side[:, :dim])
 
 
+def row_moments(scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each row's mean and standard deviation (B, 1) (at least 1e-6)."""
+    return scores.mean(1, keepdim=True), scores.std(1, keepdim=True).clamp(min=1e-6)
+
+
 def standardise(scores: torch.Tensor) -> torch.Tensor:
     """Each row minus its mean, over its standard deviation."""
-    return (scores - scores.mean(1, keepdim=True)) / scores.std(1, keepdim=True).clamp(min=1e-6)
+    centre, spread = row_moments(scores)
+    return (scores - centre) / spread
 
 
 @dataclass
