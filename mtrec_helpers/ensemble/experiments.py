@@ -79,9 +79,12 @@ def validation_pass(
     score_members: list[str],
     memory_mb: float = FUSION_MEMORY_MB,
     seed: int = 0,
+    ranked: np.ndarray | None = None,
 ) -> ValidationPass:
-    """Rank every member on validation and keep the fitting sample (see the module docstring)."""
-    users = fit_users(data.n_users, data.n_items + 2, len(score_members), memory_mb, seed)
+    """Rank every member on validation and keep the fitting sample (see the module docstring);
+    ``ranked``: the users the batches hold (default: all), among whom the sample is drawn."""
+    pool = np.arange(data.n_users) if ranked is None else np.asarray(ranked)
+    users = pool[fit_users(len(pool), data.n_items + 2, len(score_members), memory_mb, seed)]
     rankers: dict[str, Ranker] = {}
     z: dict[str, list[torch.Tensor]] = {m: [] for m in score_members}
     eligible: list[torch.Tensor] = []

@@ -93,22 +93,21 @@ class Members:
             scorers[SCENARIO] = self.scenario.scorer(split)
         return scorers
 
-    def batches(self, split: str) -> Iterator[ScoreBatch]:
-        """Every member's scores on ``split`` for one batch of users at a time, the re-ranker's
-        included: one forward pass of the multitask model gives its member scores and the
+    def batches(self, split: str, users: np.ndarray | None = None) -> Iterator[ScoreBatch]:
+        """Every member's scores on ``split`` for one batch of users (default: all) at a time, the
+        re-ranker's included: one forward pass of the multitask model gives its member scores and the
         re-ranker's candidates (its top N, with the heads' predictions) for the batch."""
         model, tables = self.finetuned["multitask"], []
 
-        def multitask(users: np.ndarray, histories: list[np.ndarray]) -> torch.Tensor:
+        def multitask(batch_users: np.ndarray, histories: list[np.ndarray]) -> torch.Tensor:
             with torch.no_grad(), autocast(model.device):
-                scores, table = retrieve_batch(model, self.task_data, users, self.n_candidates, split)
+                scores, table = retrieve_batch(model, self.task_data, batch_users, self.n_candidates, split)
             tables.append(table)
             return scores
 
         model.eval()
-        for batch in score_batches(
-            {**self.scorers(split), "multitask": multitask}, self.task_data.data, split
-        ):
+        scorers = {**self.scorers(split), "multitask": multitask}
+        for batch in score_batches(scorers, self.task_data.data, split, users=users):
             table = tables.pop()
             logits = first_slate_logits(self.policy, table)
             batch.scores[RERANKER] = reranked_scores(batch.scores["multitask"], table, logits)

@@ -18,5 +18,6 @@ class EnsembleSettings(Settings):
     score_members: list[str]
     leave_one_out: bool
     rrf_depth: int
+    valid_users: int
     fusion_memory_mb: int
     n_boot: int
