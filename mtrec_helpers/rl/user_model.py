@@ -214,9 +214,12 @@ class HeldOut:
             yield rows, seen, allowed
 
 
-def held_out_fit(model: UserModel, data: ProcessedData, split: str = "test") -> dict[str, float]:
-    """Rating RMSE/MAE of the satisfaction model and click AUC of the attraction model on ``split``."""
-    held = HeldOut.of(data, split)
+def held_out_fit(
+    model: UserModel, data: ProcessedData, split: str = "test", users: np.ndarray | None = None
+) -> dict[str, float]:
+    """Rating RMSE/MAE of the satisfaction model and click AUC of the attraction model on ``split``
+    (every user's held-out interaction, or only ``users'``)."""
+    held = HeldOut.of(data, split, users)
     error = model.ratings.predict(held.users, held.items).numpy() - held.ratings
     aucs = []
     for rows, seen, negatives in held.batches():
