@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
 from mtrec_helpers.data.store import ProcessedData
-from mtrec_helpers.rl.user_model import HeldOut, UserModel
+from mtrec_helpers.rl.user_model import HeldOut, UserModel, click_auc, fit_record
 
 Choice = tuple[slice, torch.Tensor, torch.Tensor]
 """(rows, attraction (B, V), candidates (B, V)) of one batch of held-out users."""
@@ -100,15 +101,27 @@ def rating_calibration(model: UserModel, held: HeldOut, bins: int = 5) -> pd.Dat
     )
 
 
-def calibrate(
-    model: UserModel, data: ProcessedData, valid_users: np.ndarray | None = None
-) -> dict[str, float]:
+def calibrate(model: UserModel, data: ProcessedData, valid_users: np.ndarray | None = None) -> dict[str, Any]:
     """Fit the attraction scale on the validation split (its ``valid_users``, default all) and
-    report the fit on it and on every test user (one pass over the test users)."""
+    report the fit on it and on every test user, with the user model's held-out fit on both
+    (``fit``: rating error and click AUC, :func:`~.user_model.held_out_fit`'s figures) — from the
+    validation scores the search keeps and one pass over the test users."""
     valid, test = HeldOut.of(data, "valid", valid_users), HeldOut.of(data, "test")
-    scale, on_valid = _fitted_scale(list(choices(model, valid)), valid, 0.0, 5.0)
-    on_test = mean_log_likelihoods(choices(model, test), test, [scale, 1.0])
+    cached = list(choices(model, valid))
+    scale, on_valid = _fitted_scale(cached, valid, 0.0, 5.0)
+    test_aucs: list[torch.Tensor] = []
+
+    def test_choices() -> Iterator[Choice]:
+        for rows, attraction, candidates in choices(model, test):
+            test_aucs.append(click_auc(attraction, candidates, test.items[rows]))
+            yield rows, attraction, candidates
+
+    on_test = mean_log_likelihoods(test_choices(), test, [scale, 1.0])
+    valid_aucs = [
+        click_auc(attraction, candidates, valid.items[rows]) for rows, attraction, candidates in cached
+    ]
     return {
+        "fit": {"valid": fit_record(model, valid, valid_aucs), "test": fit_record(model, test, test_aucs)},
         "attraction_scale": scale,
         "choice_loglik_valid": on_valid,
         "choice_loglik_test": on_test[0],

@@ -220,17 +220,27 @@ def held_out_fit(
     """Rating RMSE/MAE of the satisfaction model and click AUC of the attraction model on ``split``
     (every user's held-out interaction, or only ``users'``)."""
     held = HeldOut.of(data, split, users)
+    aucs = [click_auc(model.attraction(seen.float()), candidates, held.items[rows])
+            for rows, seen, candidates in held.batches()]  # fmt: skip
+    return fit_record(model, held, aucs)
+
+
+def click_auc(scores: torch.Tensor, candidates: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """(B,) share of each row's other unseen items (``candidates`` less the target) that the target
+    outscores, ties counting half."""
+    index = torch.arange(len(scores))
+    target = scores[index, targets]
+    negatives = candidates.clone()
+    negatives[index, targets] = False
+    below = ((scores < target[:, None]) & negatives).sum(1, dtype=torch.int32) + 0.5 * (
+        (scores == target[:, None]) & negatives
+    ).sum(1, dtype=torch.int32)
+    return below / negatives.sum(1, dtype=torch.int32)
+
+
+def fit_record(model: UserModel, held: HeldOut, aucs: list[torch.Tensor]) -> dict[str, float]:
+    """Rating RMSE/MAE of the satisfaction model on ``held`` and the mean of the per-user ``aucs``."""
     error = model.ratings.predict(held.users, held.items).numpy() - held.ratings
-    aucs = []
-    for rows, seen, negatives in held.batches():
-        scores = model.attraction(seen.float())
-        index = torch.arange(len(scores))
-        target = scores[index, held.items[rows]]
-        negatives[index, held.items[rows]] = False
-        below = ((scores < target[:, None]) & negatives).sum(1, dtype=torch.int32) + 0.5 * (
-            (scores == target[:, None]) & negatives
-        ).sum(1, dtype=torch.int32)
-        aucs.append(below / negatives.sum(1, dtype=torch.int32))
     return {
         "rating_rmse": float(np.sqrt(np.mean(error**2))),
         "rating_mae": float(np.mean(np.abs(error))),
