@@ -17,7 +17,7 @@ from mtrec_helpers.rl.calibration import (
     uniform_log_likelihood,
 )
 from mtrec_helpers.rl.env import SimulatorConfig
-from mtrec_helpers.rl.user_model import HeldOut
+from mtrec_helpers.rl.user_model import HeldOut, held_out_fit
 
 
 def _choices_at_scale(world, scale: float, repeats: int = 10) -> HeldOut:  # noqa: F811
@@ -62,6 +62,10 @@ def test_calibration_on_real_held_out_splits(world) -> None:  # noqa: F811
     )
     table = rating_calibration(model, HeldOut.of(data, "test"), bins=4)
     assert table["n"].sum() == data.n_users and table["predicted"].is_monotonic_increasing
+    sample = np.arange(0, data.n_users, 3)  # the held-out fit comes from the calibration's own passes
+    fit = calibrate(model, data, sample)["fit"]
+    assert fit["valid"] == held_out_fit(model, data, "valid", sample)
+    assert fit["test"] == held_out_fit(model, data)
 
 
 def test_held_out_scores_do_not_depend_on_the_batch_size(world, monkeypatch) -> None:  # noqa: F811
