@@ -57,7 +57,10 @@ def item_texts(data: ProcessedData, genome: bool = False) -> list[str]:
     columns = ("item_idx", "title", "year", "genres", "tags", "genome")
     for index, title, year, genres, tag_list, genome_list in zip(*(items[c] for c in columns), strict=True):
         texts[int(index)] = item_text(
-            str(title), None if pd.isna(year) else int(year), list(genres), list(tag_list),
+            str(title),
+            None if pd.isna(year) else int(year),
+            list(genres),
+            list(tag_list),
             list(genome_list) if genome else [],
         )
     return texts
