@@ -11,7 +11,7 @@ from movielens_files import write_csv_release, write_ml1m
 
 from mtrec_helpers.core.errors import DataError
 from mtrec_helpers.data import DATASETS
-from mtrec_helpers.data.movielens import read_ml1m, read_ml100k
+from mtrec_helpers.data.movielens import read_ml1m, read_ml100k, training_tags
 from mtrec_helpers.data.schema import INTERACTION_COLUMNS, ITEM_COLUMNS, USER_COLUMNS, RawData
 
 
@@ -65,8 +65,12 @@ def test_csv_releases_tiny(tmp_path: Path, name: str) -> None:
     assert items.loc[6, "year"] == 2008
     assert not raw.has_user_profile and raw.users["gender"].isna().all()
     assert raw.users["user_id"].tolist() == [1, 2]
-    assert items.loc[1, "tags"] == ["pixar", "fun"]  # two users (one of them twice) beat one
-    assert items.loc[3, "tags"] == ["politics, romance"] and items.loc[6, "tags"] == []
+    assert all(tags == [] for tags in items["tags"])  # filled once the data is split (training_tags)
+    events = raw.tag_events.sort_values(["user_id", "item_id", "tag"]).reset_index(drop=True)
+    assert events[["user_id", "item_id", "tag"]].values.tolist() == [
+        [1, 1, "fun"], [1, 1, "pixar"], [2, 1, "pixar"], [2, 3, "politics, romance"], [2, 99, "orphan tag"]
+    ]  # lower-cased, stripped, each user's first application once  # fmt: skip
+    assert events.loc[2, "timestamp"] == 1262304000  # user 2 applied "pixar" twice: the first counts
     assert items.loc[1, "genome"] == ["toys", "war", "presidents"]  # by relevance
     assert items.loc[3, "genome"] == ["presidents", "war", "toys"] and items.loc[6, "genome"] == []
 
@@ -74,7 +78,7 @@ def test_csv_releases_tiny(tmp_path: Path, name: str) -> None:
 def test_csv_release_without_genome_and_bad_genome(tmp_path: Path) -> None:
     raw = DATASETS["ml-latest-small"].reader(write_csv_release(tmp_path / "small", genome=False))
     items = raw.items.set_index("item_id")
-    assert items.loc[1, "tags"] == ["pixar", "fun"] and all(g == [] for g in items["genome"])
+    assert len(raw.tag_events) == 5 and all(g == [] for g in items["genome"])
     folder = write_csv_release(tmp_path / "ml-20m")
     (folder / "genome-scores.csv").write_text("movieId,tagId,relevance\n1,1,0.9\n1,7,0.5\n")
     with pytest.raises(DataError, match=r"genome-scores.csv.*line 3.*tagId 7"):
@@ -100,3 +104,15 @@ def test_real_ml100k_counts(real_ml100k: Path) -> None:
     assert toy_story["genres"] == ["Animation", "Children's", "Comedy"]
     assert raw.users.set_index("user_id").loc[1].tolist()[:4] == [24, "18-24", "M", "technician"]
     assert raw.repairs["duplicate_rows_dropped"] == 0
+
+
+def test_only_tags_from_before_their_users_held_out_period_reach_the_items() -> None:
+    events = pd.DataFrame(
+        {"user_id": [1, 1, 2, 2, 3, 9], "item_id": [10, 10, 10, 11, 10, 11],
+         "tag": ["pixar", "fun", "pixar", "late", "pixar", "outsider"], "timestamp": [5, 50, 7, 100, 8, 500]}
+    )  # fmt: skip
+    held_out_from = pd.Series({1: 40, 2: 100, 3: 200})  # user 9 was filtered away: no held-out period
+    tags = training_tags(events, held_out_from)
+    assert tags[10] == ["pixar"]  # user 1's "fun" came after their held-out period began
+    assert tags[11] == ["outsider"]  # user 2's "late" at exactly the start is held out too
+    assert training_tags(events.iloc[:0], held_out_from).empty

@@ -96,10 +96,9 @@ def test_training_configurations_nest_the_engine_instead_of_redeclaring_it() -> 
 
 
 def test_the_plans_follow_the_parameters() -> None:
-    text = TextSettings.of({**CELLS["02b"], "ID_DROPOUT": [0.0, 0.5]})
-    assert [run.name for run in text_plan(text)] == [
-        "text_aware_dropout0.0", "text_aware_dropout0.5", "cold_id_only",
-        "cold_text_aware_dropout0.0", "cold_text_aware_dropout0.5",
+    text = TextSettings.of({**CELLS["02b"], "COLD_FOLDS": 3})
+    assert [(run.name, run.fold) for run in text_plan(text)] == [
+        ("fold0_id_only", 0), ("fold1_id_only", 1), ("fold2_id_only", 2)
     ]  # fmt: skip
     distill = DistillSettings.of({**CELLS["05"], "STUDENT_HIDDEN": [16, 8], "ABLATION_HIDDEN": 8})
     assert [run.name for run in distill_plan(distill)] == [

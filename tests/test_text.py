@@ -1,5 +1,5 @@
-"""Notebook 02b's parts: item texts, the encoder and its cache, the text-aware model, the cold-start
-protocol and the content-only baseline."""
+"""Notebook 02b's parts: item texts, the encoder and its cache, the mapper and the dual path, the
+cold-start folds and the content-only baseline."""
 
 from __future__ import annotations
 
@@ -17,15 +17,31 @@ from hostile import Payload
 from safetensors.numpy import save_file
 from transformers import BertConfig, BertModel
 
+from mtrec_helpers.core.evaluation import RankingResult, minimum_detectable_effect
 from mtrec_helpers.data.store import ProcessedData, prepare_dataset
 from mtrec_helpers.data.synthetic import SyntheticConfig
-from mtrec_helpers.pretraining.models import build_config
+from mtrec_helpers.pretraining.models import SeqRecModel, build_config
 from mtrec_helpers.pretraining.sequences import causal_batch
-from mtrec_helpers.text.coldstart import cold_start_split, long_tail_items, long_tail_users, train_popularity
-from mtrec_helpers.text.content import content_scorer, user_profiles
+from mtrec_helpers.text.coldstart import (
+    fold_splits,
+    item_folds,
+    long_tail_items,
+    long_tail_users,
+    train_popularity,
+)
+from mtrec_helpers.text.content import content_scorer, genre_decade_features, user_profiles
 from mtrec_helpers.text.encoder import DEFAULT_TEXT_MODEL, embed_texts, model_folder, pool
 from mtrec_helpers.text.items import item_text, item_texts, natural_title
-from mtrec_helpers.text.models import TextAwareConfig, TextAwareModel, choose_id_dropout
+from mtrec_helpers.text.mapping import (
+    MapperConfig,
+    Positions,
+    item_rows,
+    train_mapper,
+    training_positions,
+    with_mapped_items,
+)
+from mtrec_helpers.text.protocol import choose_on_validation, choose_prior, mean_ndcg, pooled
+from mtrec_helpers.text.report import slice_comparisons
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +80,9 @@ def test_item_texts_follow_the_item_index(data: ProcessedData) -> None:
     assert len(texts) == data.n_items + 2 and texts[0] == "" and texts[-1] == ""
     row = data.items.iloc[5]
     assert texts[int(row["item_idx"])].startswith(str(row["title"]))
+    themed = dataclasses.replace(data, items=data.items.assign(genome=[["time travel"]] * len(data.items)))
+    assert "Themes: time travel" not in item_texts(themed)[int(row["item_idx"])]  # interaction data: opt-in
+    assert "Themes: time travel" in item_texts(themed, genome=True)[int(row["item_idx"])]
 
 
 def test_pooling_ignores_padding_and_normalises() -> None:
@@ -162,116 +181,140 @@ def test_the_packaged_minilm_puts_similar_films_together() -> None:
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.1
 
 
-def _text_model(text: np.ndarray, delta: float = 0.5, id_dropout: float = 0.0) -> TextAwareModel:
-    torch.manual_seed(0)
-    base = build_config(len(text) - 2, "causal", hidden=16, layers=1, heads=2, max_len=10, dropout=0.0)
-    config = TextAwareConfig.of(base, text.shape[1], delta, id_dropout)
-    model = TextAwareModel(config)
-    model.set_item_text(text)
-    return model
-
-
-def test_text_aware_items_start_at_their_projected_text_and_keep_the_delta_bounded() -> None:
-    text = F.normalize(torch.randn(12, 8), dim=-1).numpy()
-    model = _text_model(text)
-    items = torch.arange(1, 11)
-    projected = model.text_projection(torch.from_numpy(text)[items])
-    torch.testing.assert_close(model.item_embeddings(items), projected)  # δ starts at zero
+def _planted_model(n_items: int = 40, hidden: int = 8, dim: int = 12, seed: int = 0):
+    """A tiny 02 model whose item rows are a planted linear function of item features X: e = X M, b = X v."""
+    generator = torch.Generator().manual_seed(seed)
+    model = SeqRecModel(
+        build_config(n_items, "causal", hidden=hidden, layers=1, heads=2, max_len=10, dropout=0.0)
+    )
+    features = torch.randn(n_items + 2, dim, generator=generator)
+    features[[0, -1]] = 0.0
     with torch.no_grad():
-        model.bert.embeddings.word_embeddings.weight.normal_(0, 10.0)  # a huge δ
-    delta = model.item_embeddings(items) - projected
-    assert torch.all(delta.norm(dim=-1) <= 0.5 * projected.norm(dim=-1) + 1e-5)
-    hidden = torch.randn(3, 16)
-    table = model.item_embeddings(torch.arange(12))
-    expected = model.cls.predictions.transform(hidden) @ table.T + model.cls.predictions.bias
-    torch.testing.assert_close(model.scores(hidden), expected)  # the output layer is text-aware too
+        model.bert.embeddings.word_embeddings.weight.copy_(
+            features @ torch.randn(dim, hidden, generator=generator)
+        )
+        model.cls.predictions.bias.copy_(features @ torch.randn(dim, generator=generator) * 0.5)
+    return model.eval(), features.numpy()
 
 
-def test_id_dropout_scores_dropped_items_by_their_text_alone() -> None:
-    text = F.normalize(torch.randn(12, 8), dim=-1).numpy()
-    model = _text_model(text, id_dropout=0.4)
+def _planted_positions(model: SeqRecModel, exclude: torch.Tensor, n: int = 4000) -> Positions:
+    """States and next items drawn from the planted model's own softmax over the non-excluded items."""
+    generator = torch.Generator().manual_seed(1)
+    states = torch.randn(n, model.config.hidden_size, generator=generator)
+    embeddings, biases = item_rows(model)
+    logits = (states @ embeddings.T + biases).masked_fill(exclude, float("-inf"))
+    return Positions(states, torch.multinomial(torch.softmax(logits, 1), 1, generator=generator).squeeze(1))
+
+
+def test_the_mapper_recovers_the_rows_of_items_it_never_saw() -> None:
+    model, features = _planted_model()
+    cold = torch.arange(31, 41)
+    exclude = torch.zeros(42, dtype=torch.bool)
+    exclude[[0, 41]] = True
+    exclude[cold] = True
+    positions = _planted_positions(model, exclude)
+    mapper = train_mapper(
+        features, model, positions, exclude, MapperConfig(epochs=30, lr=3e-2, batch_size=500)
+    )
+    embeddings, biases = item_rows(model)
     with torch.no_grad():
-        model.bert.embeddings.word_embeddings.weight.normal_(0, 1.0)
-        model.cls.predictions.bias.normal_(0, 1.0)
-        model.text_bias.weight.normal_(0, 1.0)
-    items = torch.arange(12)
-    text_part = model.text_projection(model.item_text)
-    text_bias = model.text_bias(model.item_text).squeeze(-1)
-    torch.testing.assert_close(model.item_bias(items), text_bias + model.cls.predictions.bias)
-    model.eval()
-    assert model.id_keep() is None  # evaluation never drops
-    model.train()
-    torch.manual_seed(1)
-    keeps = torch.stack([model.id_keep() for _ in range(500)])
-    assert keeps.shape == (500, 12) and abs(1 - keeps.float().mean().item() - 0.4) < 0.02
-    keep = keeps[0]
-    dropped = ~keep
-    torch.testing.assert_close(model.item_embeddings(items, keep)[dropped], text_part[dropped])
-    torch.testing.assert_close(model.item_bias(items, keep)[dropped], text_bias[dropped])
-    torch.testing.assert_close(model.item_embeddings(items, keep)[keep], model.item_embeddings(items)[keep])
-    hidden = torch.randn(3, 16)
-    torch.testing.assert_close(model.scores(hidden, keep=keep)[:, keep], model.scores(hidden)[:, keep])
-    assert not torch.allclose(model.scores(hidden, keep=keep)[:, dropped], model.scores(hidden)[:, dropped])
+        mapped = mapper(torch.as_tensor(features))
+    truth = positions.states[:200] @ embeddings[cold].T + biases[cold]
+    guess = positions.states[:200] @ mapped[cold, :-1].T + mapped[cold, -1]
+    # the cold items were never a target nor in the softmax, yet their scores come back from their features
+    assert np.corrcoef(truth.flatten(), guess.flatten())[0, 1] > 0.9
+    assert (guess - truth).abs().mean() < 0.5 * truth.abs().mean()
 
 
-def test_withheld_items_leave_the_softmax_and_get_no_gradient() -> None:
-    text = F.normalize(torch.randn(12, 8), dim=-1).numpy()
-    model = _text_model(text)
-    inputs, labels = causal_batch([np.array([1, 2, 3, 4, 5]), np.array([2, 6, 7])])
-    exclude = torch.zeros(12, dtype=torch.bool)
-    exclude[[8, 9]] = True
-    loss = model.loss(inputs, labels, exclude)
+def test_mapped_rows_replace_only_items_without_evidence_unless_a_prior_lends_text() -> None:
+    model, features = _planted_model()
+    mapper = torch.nn.Linear(features.shape[1], model.config.hidden_size + 1)
+    counts = np.zeros(42, dtype=np.int64)
+    counts[1:21] = 100
+    counts[21:31] = 3  # items 31..40 never seen
+    before, bias_before = item_rows(model)
+    untouched = with_mapped_items(model, mapper, features, counts, prior=0.0)
+    rows, biases = item_rows(untouched)
+    with torch.no_grad():
+        mapped = mapper(torch.as_tensor(features))
+    torch.testing.assert_close(rows[:31], before[:31])  # PAD and every trained item: exactly the id rows
+    torch.testing.assert_close(biases[:31], bias_before[:31])
+    torch.testing.assert_close(rows[31:41], mapped[31:41, :-1])  # new items: the mapper's rows
+    torch.testing.assert_close(biases[31:41], mapped[31:41, -1])
+    torch.testing.assert_close(rows[41], before[41])  # MASK is not an item
+    lent = item_rows(with_mapped_items(model, mapper, features, counts, prior=3.0))[0]
+    torch.testing.assert_close(lent[25], 0.5 * before[25] + 0.5 * mapped[25, :-1])  # n = k: half and half
+    torch.testing.assert_close(lent[5], 100 / 103 * before[5] + 3 / 103 * mapped[5, :-1])
+    torch.testing.assert_close(item_rows(model)[0], before)  # the id model itself is never changed
+
+
+def test_training_positions_are_the_states_the_output_layer_scores() -> None:
+    model, _ = _planted_model()
+    sequences = [
+        np.array([1, 2, 3, 4]),
+        np.array([5]),
+        np.arange(1, 16),
+    ]  # the last one is longer than max_len
+    positions = training_positions(model, sequences)
+    assert len(positions.targets) == 3 + 0 + 10
+    np.testing.assert_array_equal(positions.targets[:3].numpy(), [2, 3, 4])
+    np.testing.assert_array_equal(positions.targets[3:].numpy(), np.arange(6, 16))
+    inputs, labels = causal_batch([sequences[0]])
     hidden, _ = model.encode(inputs)
-    rows, positions = torch.nonzero(labels != -100, as_tuple=True)
-    logits = model.scores(hidden[rows, positions])
-    kept = torch.nonzero(~exclude).squeeze(1)
-    remap = torch.full((12,), -1).scatter_(0, kept, torch.arange(len(kept)))
-    torch.testing.assert_close(loss, F.cross_entropy(logits[:, kept], remap[labels[rows, positions]]))
-    loss.backward()
-    delta_grad = model.bert.embeddings.word_embeddings.weight.grad
-    assert delta_grad[[8, 9]].abs().sum() == 0 and delta_grad[[1, 2]].abs().sum() > 0
+    rows, columns = torch.nonzero(labels != -100, as_tuple=True)
+    embeddings, biases = item_rows(model)
+    torch.testing.assert_close(
+        positions.states[:3] @ embeddings.T + biases, model.scores(hidden[rows, columns])
+    )
 
 
-def test_cold_start_split_withholds_items_from_training_only(data: ProcessedData) -> None:
-    split = cold_start_split(data, share=0.2, seed=3)
-    assert len(split.cold_items) == round(0.2 * data.n_items) and split.exclude.sum() == len(split.cold_items)
-    train = split.data.interactions[split.data.interactions["split"] == "train"]
-    assert not np.isin(train["item_idx"], split.cold_items).any()
-    for held in ("valid", "test"):
-        np.testing.assert_array_equal(split.data.targets(held), data.targets(held))
-    assert split.data.manifest["fingerprint"] != data.manifest["fingerprint"]
-    cold = split.cold_users("test")
-    assert np.isin(data.targets("test")[cold], split.cold_items).all()
-    assert np.array_equal(cold_start_split(data, share=0.2, seed=3).cold_items, split.cold_items)
-    with pytest.raises(ValueError, match="COLD_SHARE"):
-        cold_start_split(data, share=1.0)
+def test_item_folds_cover_the_catalogue_and_make_every_user_cold_once(data: ProcessedData) -> None:
+    folds = item_folds(data.n_items, 4, seed=3)
+    assert sorted(np.concatenate(folds).tolist()) == list(range(1, data.n_items + 1))
+    assert max(map(len, folds)) - min(map(len, folds)) <= 1
+    assert all(np.array_equal(a, b) for a, b in zip(folds, item_folds(data.n_items, 4, seed=3), strict=True))
+    splits = fold_splits(data, 4, seed=3)
+    cold_users = np.concatenate([split.cold_users("test") for split in splits])
+    assert sorted(cold_users.tolist()) == list(range(data.n_users))  # every user cold in exactly one fold
+    for split, items in zip(splits, folds, strict=True):
+        np.testing.assert_array_equal(split.cold_items, items)
+        assert split.exclude.sum() == len(items) and split.exclude[torch.from_numpy(items)].all()
+        train = split.data.interactions[split.data.interactions["split"] == "train"]
+        assert not np.isin(train["item_idx"], items).any()
+        for held in ("valid", "test"):
+            np.testing.assert_array_equal(split.data.targets(held), data.targets(held))
+        assert np.isin(data.targets("test")[split.cold_users("test")], items).all()
+    assert len({split.data.manifest["fingerprint"] for split in splits} | {data.manifest["fingerprint"]}) == 5
+    with pytest.raises(ValueError, match="COLD_FOLDS=1"):
+        item_folds(data.n_items, 1)
 
 
-def test_cold_validation_ndcg_ranks_only_the_users_with_a_cold_validation_item(data: ProcessedData) -> None:
-    split = cold_start_split(data, share=0.2, seed=3)
-    users = split.cold_users("valid")
-    assert 0 < len(users) < data.n_users
-    targets = torch.tensor(data.targets("valid"))
+def test_pooled_folds_join_each_folds_cold_users_and_compare_with_the_mde() -> None:
+    def ranking(ranks: list[int]) -> RankingResult:
+        return RankingResult(np.array(ranks), np.zeros((len(ranks), 10), dtype=np.int64), 50, "test", True)
 
-    def oracle(rows: np.ndarray, histories: list[np.ndarray]) -> torch.Tensor:  # the held-out item first
-        scores = torch.zeros(len(rows), data.n_items + 2)
-        scores[torch.arange(len(rows)), targets[torch.as_tensor(rows)]] = 1.0
-        return scores
-
-    assert split.valid_ndcg(oracle) == pytest.approx(1.0)
-    # an oracle only for the users whose validation item is warm scores zero on the cold ones
-    cold = torch.zeros(data.n_users, dtype=torch.bool)
-    cold[torch.from_numpy(users)] = True
-    warm_only = lambda rows, h: oracle(rows, h) * ~cold[torch.as_tensor(rows)].unsqueeze(1)  # noqa: E731
-    assert split.valid_ndcg(warm_only) == 0.0
-    none = dataclasses.replace(split, cold_items=np.array([], dtype=np.int64))
-    assert math.isnan(none.valid_ndcg(oracle))
+    per_fold = [{s: {"a": ranking([0, 20]), "b": ranking([5, 20])} for s in ("valid", "test")},
+                {s: {"a": ranking([1]), "b": ranking([30])} for s in ("valid", "test")}]  # fmt: skip
+    joined = pooled(per_fold)["test"]
+    np.testing.assert_array_equal(joined["a"].ranks, [0, 20, 1])
+    np.testing.assert_array_equal(joined["b"].ranks, [5, 20, 30])
+    record = slice_comparisons(joined, "a", ["b"], n_boot=200)["a_vs_b"]
+    differences = joined["a"].ndcg(10) - joined["b"].ndcg(10)
+    assert record["ndcg@10_diff"] == pytest.approx(differences.mean())
+    assert record["ndcg@10_mde"] == pytest.approx(minimum_detectable_effect(differences))
+    assert mean_ndcg(joined["a"]) == pytest.approx(joined["a"].ndcg(10).mean())
 
 
-def test_id_dropout_is_chosen_on_validation_and_no_score_never_wins() -> None:
-    assert choose_id_dropout({0.0: 0.11, 0.3: 0.10}) == 0.0
-    assert choose_id_dropout({0.0: 0.008, 0.3: 0.019, 0.6: math.nan}) == 0.3
-    assert choose_id_dropout({0.3: math.nan, 0.0: math.nan}) == 0.3  # nothing to choose on: the first
+def test_choices_are_made_on_validation_and_no_score_never_wins() -> None:
+    assert choose_on_validation({0.0: 0.11, 0.3: 0.10}) == 0.0
+    assert choose_on_validation({"text": 0.008, "text+genres": 0.019, "genres": math.nan}) == "text+genres"
+    assert choose_on_validation({0.3: math.nan, 0.0: math.nan}) == 0.3  # nothing to choose on: the first
+
+
+def test_genre_decade_features_are_one_hot_decades_beside_the_genres() -> None:
+    genres = np.array([[1, 0], [0, 1], [1, 1]], dtype=np.float32)
+    features = genre_decade_features(genres, np.array([0, 2, 1]))
+    np.testing.assert_array_equal(features, [[1, 0, 1, 0, 0], [0, 1, 0, 0, 1], [1, 1, 0, 1, 0]])
 
 
 def test_long_tail_is_the_least_popular_fifth(data: ProcessedData) -> None:
@@ -291,3 +334,37 @@ def test_content_scores_are_cosines_to_the_recent_history() -> None:
     assert profiles[2].abs().sum() == 0
     scores = content_scorer(vectors, window=2)(np.arange(3), histories)
     torch.testing.assert_close(scores[1], torch.from_numpy(vectors) @ torch.from_numpy(vectors[4]))
+
+
+def test_the_prior_moves_off_zero_only_when_validation_shows_a_paired_gain() -> None:
+    def ranking(ranks: np.ndarray) -> RankingResult:
+        return RankingResult(ranks, np.zeros((len(ranks), 10), dtype=np.int64), 50, "valid", True)
+
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 30, 300)
+    same_mean = np.roll(base, 1)  # a reshuffle: the same mean, no paired gain
+    better = np.where(rng.random(300) < 0.3, 0, base)  # a third of the users get their item first
+    assert choose_prior({0.0: ranking(base), 1.0: ranking(same_mean)}, n_boot=300) == 0.0
+    candidates = {0.0: ranking(base), 1.0: ranking(same_mean), 4.0: ranking(better)}
+    assert choose_prior(candidates, n_boot=300) == 4.0
+    with pytest.raises(ValueError, match="PRIORS"):
+        choose_prior({1.0: ranking(base)})
+
+
+def test_withheld_items_leave_the_softmax_and_get_no_gradient() -> None:
+    torch.manual_seed(0)
+    model = SeqRecModel(build_config(10, "causal", hidden=16, layers=1, heads=2, max_len=10, dropout=0.0))
+    inputs, labels = causal_batch([np.array([1, 2, 3, 4, 5]), np.array([2, 6, 7])])
+    exclude = torch.zeros(12, dtype=torch.bool)
+    exclude[[8, 9]] = True
+    loss = model.loss(inputs, labels, exclude)
+    hidden, _ = model.encode(inputs)
+    rows, positions = torch.nonzero(labels != -100, as_tuple=True)
+    logits = model.scores(hidden[rows, positions])
+    kept = torch.nonzero(~exclude).squeeze(1)
+    remap = torch.full((12,), -1).scatter_(0, kept, torch.arange(len(kept)))
+    torch.testing.assert_close(loss, F.cross_entropy(logits[:, kept], remap[labels[rows, positions]]))
+    loss.backward()
+    grad = model.bert.embeddings.word_embeddings.weight.grad
+    assert grad[[8, 9]].abs().sum() == 0 and grad[[1, 2]].abs().sum() > 0
+    assert model.cls.predictions.bias.grad[[8, 9]].abs().sum() == 0

@@ -141,6 +141,13 @@ class RankingResult:
         """The same ranking restricted to ``rows`` (e.g. the users of one slice)."""
         return RankingResult(self.ranks[rows], self.top[rows], self.n_items, self.split, self.exclude_history)
 
+    @classmethod
+    def joined(cls, parts: Sequence[RankingResult]) -> RankingResult:
+        """Rankings of disjoint user groups (e.g. each fold's cold users) as one, in ``parts``' order."""
+        first = parts[0]
+        return cls(np.concatenate([p.ranks for p in parts]), np.concatenate([p.top for p in parts]),
+                   first.n_items, first.split, first.exclude_history)  # fmt: skip
+
     def summary(self, ks: Sequence[int] = DEFAULT_KS, n_boot: int = 2000, seed: int = 0) -> dict[str, Any]:
         """Means with bootstrap 95% intervals over users, and coverage@k."""
         record: dict[str, Any] = {"split": self.split, "n_users": len(self.ranks)}

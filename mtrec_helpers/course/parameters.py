@@ -103,12 +103,15 @@ RANGES: dict[str, Range] = {
         POSITIVE,
     ),
     **dict.fromkeys(
-        ["DROPOUT", "STUDENT_DROPOUT", "MASK_PROB", "HELDOUT_SHARE", "EPSILON", "ID_DROPOUT"], PROBABILITY
+        ["DROPOUT", "STUDENT_DROPOUT", "MASK_PROB", "HELDOUT_SHARE", "EPSILON"], PROBABILITY
     ),
     **dict.fromkeys(["AUX_LAMBDAS", "CE_WEIGHT", "SOFT_WEIGHT", "CLUSTER_WEIGHT"], NON_NEGATIVE),
     "GAMMA": Range(0, 1),
-    "COLD_SHARE": Range(0, 1, open_low=True, open_high=True),
-    "TEXT_DELTA": NON_NEGATIVE,
+    "MAPPER_DROPOUT": Range(0, 1, open_low=True),  # 0 would never train the mapper
+    "COLD_FOLDS": Range(2),
+    "PRIORS": NON_NEGATIVE,
+    "MAPPER_LR": POSITIVE,
+    "MAPPER_EPOCHS": AT_LEAST_ONE,
     "MIN_INTERACTIONS": Range(3),
     "K_RANGE": Range(2),
 }  # fmt: skip
@@ -120,6 +123,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "ENCODER": ("masked", "causal"),
     "TASKS": ("next", "rating", "like", "genre", "profile"),
     "ADAPTIVE": ("uncertainty", "gradnorm", "dwa"),
+    "FEATURES": ("text", "genres", "text+genres"),
 }
 """Parameters whose values (or list elements) come from a fixed set."""
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda")

@@ -29,7 +29,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "EASE_L2": [200],
             "N_BOOT": 200,
         },
-        "02b": {"EPOCHS": 1, "N_BOOT": 200},
+        "02b": {"EPOCHS": 1, "COLD_FOLDS": 2, "FEATURES": ["text"], "MAPPER_EPOCHS": 1, "N_BOOT": 200},
         "03": {
             "EPOCHS": 1,
             "HEAD_EPOCHS": 0,
@@ -79,7 +79,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "EASE_L2": [100, 1000],
             "N_BOOT": 500,
         },
-        "02b": {"EPOCHS": 8, "PATIENCE": 3, "ID_DROPOUT": [0.3], "N_BOOT": 500},
+        "02b": {"EPOCHS": 4, "COLD_FOLDS": 4, "FEATURES": ["text"], "MAPPER_EPOCHS": 3, "N_BOOT": 500},
         "03": {
             "EPOCHS": 2,
             "PATIENCE": 1,

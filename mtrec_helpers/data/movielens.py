@@ -26,7 +26,7 @@ from mtrec_helpers.core.errors import DataError
 from mtrec_helpers.data.files import present
 from mtrec_helpers.data.parsing import LINE_COLUMN, Column, ParsedTable, TableFormat, read_table, reject_first
 from mtrec_helpers.data.scale import SCALE_PRESETS, ScalePreset, synthesize
-from mtrec_helpers.data.schema import AGE_BUCKETS, ITEM_COLUMNS, RawData, age_bucket, empty_users
+from mtrec_helpers.data.schema import AGE_BUCKETS, ITEM_COLUMNS, TAG_COLUMNS, RawData, age_bucket, empty_users
 from mtrec_helpers.data.validation import (
     check_ids,
     check_known,
@@ -97,6 +97,7 @@ def _finish(
     scale: tuple[float, float, float],
     paths: dict[str, Path],
     tables: dict[str, ParsedTable],
+    tag_events: pd.DataFrame | None = None,
 ) -> RawData:
     """Checks shared by every reader, then the common schema."""
     ratings_path = paths["ratings"]
@@ -138,6 +139,7 @@ def _finish(
             "blank_lines_skipped": sum(table.blank_lines for table in tables.values()),
         },
         encodings={file: table.encoding for file, table in tables.items()},
+        tag_events=pd.DataFrame(columns=TAG_COLUMNS) if tag_events is None else tag_events,
     )
 
 
@@ -276,12 +278,14 @@ def _top_per_item(frame: pd.DataFrame, score: str, ascending: bool = False) -> p
     return top.groupby("item_id", sort=False)["tag"].agg(list)
 
 
-def read_tags(folder: Path, fix: str) -> tuple[pd.DataFrame, dict[str, ParsedTable]]:
-    """Each item's most applied user tags (``tags.csv``: lower-cased, counted once per user) and most
-    relevant genome tags (``genome-scores.csv`` + ``genome-tags.csv``), for the files present:
-    a frame item_id, tags, genome (lists), and the parsed tables."""
+def read_tags(folder: Path, fix: str) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, ParsedTable]]:
+    """The user tags (``tags.csv``: lower-cased and stripped, each user's first application of each
+    tag: see :func:`training_tags` for what reaches the items) and each item's most relevant genome
+    tags (``genome-scores.csv`` + ``genome-tags.csv``), for the files present: a frame item_id,
+    genome (lists), the tag events, and the parsed tables."""
     folder, tables = Path(folder), {}
     result = pd.DataFrame({"item_id": pd.Series([], dtype=np.int64)})
+    events = pd.DataFrame(columns=TAG_COLUMNS)
     if present(folder / "tags.csv"):  # anything there is read: a folder or a link loop is an error
         columns = (
             Column("userId", "int"),
@@ -292,11 +296,10 @@ def read_tags(folder: Path, fix: str) -> tuple[pd.DataFrame, dict[str, ParsedTab
         tables["tags.csv"] = read_table(
             folder / "tags.csv", TableFormat(",", columns, header=True, quoted=True), fix
         )
-        tags = tables["tags.csv"].frame.rename(columns={"movieId": "item_id"})
+        tags = tables["tags.csv"].frame.rename(columns={"userId": "user_id", "movieId": "item_id"})
         tags["tag"] = tags["tag"].fillna("").str.strip().str.lower()
-        tags = tags[tags["tag"] != ""].drop_duplicates(["userId", "item_id", "tag"])
-        counts = tags.groupby(["item_id", "tag"]).size().rename("count").reset_index()
-        result = result.merge(_top_per_item(counts, "count").rename("tags").reset_index(), how="outer")
+        tags = tags[tags["tag"] != ""].sort_values("timestamp", kind="stable")
+        events = tags.drop_duplicates(["user_id", "item_id", "tag"])[TAG_COLUMNS].reset_index(drop=True)
     if present(folder / "genome-scores.csv") or present(folder / "genome-tags.csv"):  # both, or an error
         score_columns = (Column("movieId", "int"), Column("tagId", "int"), Column("relevance", "float"))
         names = (Column("tagId", "int"), Column("tag", "str"))
@@ -318,7 +321,19 @@ def read_tags(folder: Path, fix: str) -> tuple[pd.DataFrame, dict[str, ParsedTab
                 fix=fix,
             )
         result = result.merge(_top_per_item(scores, "relevance").rename("genome").reset_index(), how="outer")
-    return result, tables
+    return result, events, tables
+
+
+def training_tags(events: pd.DataFrame, held_out_from: pd.Series) -> pd.Series:
+    """item_id → its :data:`TAGS_PER_ITEM` most applied user tags (counted once per user; ties:
+    alphabetical), from the tags applied *before their user's held-out period*: a tag a user applied
+    at or after ``held_out_from`` (user_id → the time of their first validation or test interaction)
+    is dropped — it may describe what that user watched in the period the course tests on. Tags of
+    users outside the processed data (filtered away) are kept: no held-out period of theirs exists."""
+    cutoff = events["user_id"].map(held_out_from)
+    kept = events[cutoff.isna() | (events["timestamp"] < cutoff)]
+    counts = kept.groupby(["item_id", "tag"]).size().rename("count").reset_index()
+    return _top_per_item(counts, "count")
 
 
 def _csv_reader(name: str) -> Callable[[Path], RawData]:
@@ -342,8 +357,10 @@ def _csv_reader(name: str) -> Callable[[Path], RawData]:
         items = movies.frame.rename(columns={"movieId": "item_id"})
         items["genres"], genres = _split_genres(items["genres"])
         items["year"] = year_from_title(items["title"])
-        tags, tag_tables = read_tags(folder, fix)
-        items = items.merge(tags, on="item_id", how="left")  # tags of items not in movies.csv are dropped
+        genome, tag_events, tag_tables = read_tags(folder, fix)
+        items = items.merge(
+            genome, on="item_id", how="left"
+        )  # genome rows of items not in movies.csv: dropped
         return _finish(
             name,
             interactions,
@@ -353,6 +370,7 @@ def _csv_reader(name: str) -> Callable[[Path], RawData]:
             HALF_STARS,
             {"ratings": folder / "ratings.csv", "items": folder / "movies.csv"},
             {"ratings.csv": ratings, "movies.csv": movies, **tag_tables},
+            tag_events,
         )
 
     read.__name__ = f"read_{name.replace('-', '_')}"

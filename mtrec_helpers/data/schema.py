@@ -10,6 +10,7 @@ import pandas as pd
 INTERACTION_COLUMNS = ["user_id", "item_id", "rating", "timestamp"]
 ITEM_COLUMNS = ["item_id", "title", "year", "genres", "tags", "genome"]
 USER_COLUMNS = ["user_id", "age", "age_bucket", "gender", "occupation"]
+TAG_COLUMNS = ["user_id", "item_id", "tag", "timestamp"]
 
 AGE_BUCKETS = ["Under 18", "18-24", "25-34", "35-44", "45-49", "50-55", "56+"]
 """MovieLens 1M's age groups; ML-100k's exact ages are binned into the same groups."""
@@ -28,8 +29,10 @@ class RawData:
     """A dataset as read from its files, in the common schema, before any filtering.
 
     ``interactions``: user_id, item_id (the dataset's own ids), rating (float), timestamp (Unix s).
-    ``items``: item_id, title, year (nullable), genres (list of names), tags and genome (lists of
-    the most applied user tags and the most relevant genome tags; empty where the release has none).
+    ``items``: item_id, title, year (nullable), genres (list of names), tags (empty: filled from
+    ``tag_events`` once the data is split, see :func:`~mtrec_helpers.data.movielens.training_tags`)
+    and genome (the most relevant genome tags; empty where the release has none). ``tag_events``:
+    user_id, item_id, tag (lower-cased), timestamp — each user's first application of each tag.
     ``users``: user_id, age (nullable), age_bucket, gender, occupation (missing where the dataset
     has no profiles). ``repairs`` counts documented fixes applied while reading; ``encodings``
     names the text encoding each file was read with.
@@ -44,6 +47,7 @@ class RawData:
     has_user_profile: bool
     repairs: dict[str, int] = field(default_factory=dict)
     encodings: dict[str, str] = field(default_factory=dict)
+    tag_events: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=TAG_COLUMNS))
 
 
 def empty_users(user_ids: np.ndarray) -> pd.DataFrame:

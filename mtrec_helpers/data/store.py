@@ -28,7 +28,7 @@ from mtrec_helpers.core.paths import ensure_writable
 from mtrec_helpers.core.protocol import SPLITS
 from mtrec_helpers.core.stages import STAGES
 from mtrec_helpers.data.files import present, require_file
-from mtrec_helpers.data.movielens import DATASETS
+from mtrec_helpers.data.movielens import DATASETS, training_tags
 from mtrec_helpers.data.preprocess import (
     LIKE_THRESHOLD,
     PAD,
@@ -46,7 +46,9 @@ PROCESSED_FIX = (
     f"delete {{folder}} and run notebooks/{STAGES[0].notebook} (or `make data`) again to rebuild it."
 )
 
-PROCESSING_VERSION = 4  # 4: items carry their tags and genome tags
+PROCESSING_VERSION = (
+    5  # 4: items carry tags and genome tags; 5: tags only from before each user's held-out period
+)
 TIE_BREAK = "timestamp, then the order of lines in the source file (stable sort)"
 DATA_FILES = ("interactions.parquet", "items.parquet", "users.parquet", "vocab.json")
 FILES = (*DATA_FILES, "manifest.json")
@@ -162,6 +164,10 @@ def build(
          "weekday", "user_id", "item_id"]
     ].astype({"user_idx": np.int32, "item_idx": np.int32})  # fmt: skip
     items = raw.items[raw.items["item_id"].isin(item_index.index)].copy()
+    held_out = interactions["split"] != SPLITS[0]
+    held_out_from = interactions.loc[held_out].groupby("user_id")["timestamp"].min()
+    tags = training_tags(raw.tag_events, held_out_from)
+    items["tags"] = [list(tags.get(item, [])) for item in items["item_id"]]
     items.insert(0, "item_idx", items["item_id"].map(item_index).astype(np.int32))
     items = items.sort_values("item_idx").reset_index(drop=True)
     users = raw.users[raw.users["user_id"].isin(user_index.index)].copy()

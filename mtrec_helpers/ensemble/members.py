@@ -3,7 +3,8 @@
 - ``pop``, ``itemknn``, ``ease``: refitted on the training items with the settings 02 chose on
   validation (seconds; they are not saved as files);
 - ``bert4rec``, ``causal``: the two pretrained objectives (``pretrained/<name>/``);
-- ``text_aware``: 02b's causal model with text-aware items (``text/text_aware/``);
+- ``text_aware``: 02b's dual-path model — 02's causal model with the rows of items it never trained
+  written from their text (``text/text_aware/``);
 - ``multitask``: the finetuned multi-task model (``multitask/model/``);
 - ``multi_scenario``: 03b's chosen scenario-aware model (``multi_scenario/model/``) where 03b has run,
   scored over the whole catalogue (under ``domain``, a mixture over the genre families:
@@ -37,7 +38,6 @@ from mtrec_helpers.pretraining.baselines import fit_ease, fit_itemknn, fit_popul
 from mtrec_helpers.pretraining.models import SeqRecModel, scorer
 from mtrec_helpers.rl.policy import first_slate_logits, load_policy, reranked_scores
 from mtrec_helpers.rl.retrieval import retrieve
-from mtrec_helpers.text.models import TextAwareModel
 
 RERANKER = "rl_reranker"
 FINETUNED = {"multitask": ("multitask", "model"), "student": ("distillation", "model")}
@@ -151,10 +151,7 @@ def load_members(
     baselines = fit_saved_baselines(task_data.data, pretraining["tuning"])
     pretrained = {
         **{name: load_recommender(artifacts / "pretrained" / name)[0] for name in pretraining["model_dirs"]},
-        **{
-            name: load_recommender(artifacts / "text" / name, TextAwareModel)[0]
-            for name in text["model_dirs"]
-        },
+        **{name: load_recommender(artifacts / "text" / name)[0] for name in text["model_dirs"]},
     }
     pretrained = {name: model.to(device) for name, model in pretrained.items()}
     finetuned = {

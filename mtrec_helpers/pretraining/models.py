@@ -8,9 +8,7 @@ One class serves both objectives:
   every position predicts the next item with a full softmax over the catalogue.
 
 The output layer is tied to the item embeddings. Optional side information adds a projection of
-each item's genres and an embedding of its release decade to the item embedding. A subclass may
-change what an item's id part is (:meth:`SeqRecModel.id_vectors`, :meth:`SeqRecModel.item_bias`,
-:meth:`SeqRecModel.id_keep`): notebook 02b's text-aware items (:mod:`mtrec_helpers.text.models`). An optional
+each item's genres and an embedding of its release decade to the item embedding. An optional
 *seen-item bias* adds one learned number to the score of every item already in the model's input:
 data without repeat consumption (nobody rates a movie twice) teach it a penalty, data with repeats
 a bonus. Without it, tied embeddings make a Transformer recommend what the user just watched. Saved with
@@ -154,37 +152,17 @@ class SeqRecModel(BertPreTrainedModel):
         table[[0, self.config.mask_id]] = 0.0
         self.item_text.copy_(table)
 
-    def id_keep(self) -> torch.Tensor | None:
-        """For one training batch, which items keep their id part (V,) bool; None: all of them (a
-        subclass may drop some, as 02b's text-aware model does)."""
-        return None
-
-    def id_vectors(self, items: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
-        """What the model knows of each item by its id (B, ..., H): its id embedding, zero where
-        ``keep`` (V,) drops it."""
+    def item_embeddings(self, items: torch.Tensor) -> torch.Tensor:
+        """Item embeddings: the id embedding, plus genre and decade embeddings when side information
+        is on."""
         embedded = self.bert.embeddings.word_embeddings(items)
-        return embedded if keep is None else embedded * keep[items].unsqueeze(-1)
-
-    def item_embeddings(self, items: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
-        """Item embeddings: the id part (:meth:`id_vectors`), plus genre and decade embeddings when
-        side information is on."""
-        embedded = self.id_vectors(items, keep)
         if self.config.side_info:
             embedded = embedded + self.genre_embeddings(self.item_genres[items])
             embedded = embedded + self.year_embeddings(self.item_years[items])
         return embedded
 
-    def item_bias(self, items: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
-        """Each item's output bias b_i."""
-        return self.cls.predictions.bias[items]
-
-    def tied_logits(self, states: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits over the vocabulary (N, V) from the output layer's transformed states: the id
-        embeddings as the tied decoder, plus each item's bias."""
-        return self.cls.predictions.decoder(states)
-
     def sampled_logits(
-        self, states: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor, keep: torch.Tensor | None
+        self, states: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The targets' logits (N,) and the shared negatives' (N, K), from the tied decoder."""
         bias = self.cls.predictions.decoder.bias
@@ -198,18 +176,16 @@ class SeqRecModel(BertPreTrainedModel):
         input_ids: torch.Tensor,
         output_attentions: bool = False,
         extra_embeddings: torch.Tensor | None = None,
-        keep: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
         """Hidden states (B, L, H) of left-padded item sequences, and attentions if asked.
 
         Positions count from the right (the last item is always at ``max_len - 1``), so a batch
         padded only to its longest sequence sees the same positions as a full-length one.
-        ``extra_embeddings`` (B, L, H), e.g. context features, are added to the item embeddings;
-        ``keep`` is a training batch's id dropout (:meth:`id_keep`).
+        ``extra_embeddings`` (B, L, H), e.g. context features, are added to the item embeddings.
         """
         length = input_ids.shape[1]
         positions = torch.arange(self.config.max_len - length, self.config.max_len, device=input_ids.device)
-        embedded = self.item_embeddings(input_ids, keep)
+        embedded = self.item_embeddings(input_ids)
         if extra_embeddings is not None:
             embedded = embedded + extra_embeddings
         output = self.bert(
@@ -250,12 +226,11 @@ class SeqRecModel(BertPreTrainedModel):
         """Sampled-softmax next-item loss at the labelled positions, K shared ``negatives`` drawn
         from q (:mod:`mtrec_helpers.core.sampled`): (N, K) logits instead of (N, V). ``exclude`` (V,)
         marks items withheld from training (the cold-start protocol): never a negative."""
-        keep = self.id_keep()
-        hidden, _ = self.encode(input_ids, keep=keep)
+        hidden, _ = self.encode(input_ids)
         rows, positions = torch.nonzero(labels != IGNORE, as_tuple=True)
         targets = labels[rows, positions]
         states = self.cls.predictions.transform(hidden[rows, positions])
-        positive, negative = self.sampled_logits(states, targets, negatives, keep)
+        positive, negative = self.sampled_logits(states, targets, negatives)
         if exclude is not None:  # items withheld from training are never a negative
             negative = negative.masked_fill(exclude[negatives], float("-inf"))
         if self.config.seen_bias:
@@ -269,13 +244,11 @@ class SeqRecModel(BertPreTrainedModel):
             negative = negative + self.seen_weight * seen[:, inverse]
         return sampled_cross_entropy(positive, negative, targets, negatives, log_q)
 
-    def scores(
-        self, hidden: torch.Tensor, seen: torch.Tensor | None = None, keep: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    def scores(self, hidden: torch.Tensor, seen: torch.Tensor | None = None) -> torch.Tensor:
         """Scores over the whole vocabulary from hidden states (N, H) → (N, V) through the tied output
-        layer (:meth:`tied_logits`, with a training batch's id dropout ``keep``), plus the learned
+        layer (the id embeddings as the decoder, plus each item's bias), plus the learned
         seen-item bias where ``seen`` marks the items already in the input."""
-        logits = self.tied_logits(self.cls.predictions.transform(hidden), keep)
+        logits = self.cls.predictions.decoder(self.cls.predictions.transform(hidden))
         if self.config.seen_bias and seen is not None:
             logits = logits + self.seen_weight * seen
         return logits
@@ -285,10 +258,9 @@ class SeqRecModel(BertPreTrainedModel):
     ) -> torch.Tensor:
         """Full-softmax cross-entropy at the labelled positions (labels == -100 are skipped), over
         the catalogue less ``exclude`` (V,) when given (items withheld from training)."""
-        keep = self.id_keep()
-        hidden, _ = self.encode(input_ids, keep=keep)
+        hidden, _ = self.encode(input_ids)
         rows, positions = torch.nonzero(labels != IGNORE, as_tuple=True)
-        return self.next_item_loss(input_ids, hidden, rows, positions, labels[rows, positions], exclude, keep)
+        return self.next_item_loss(input_ids, hidden, rows, positions, labels[rows, positions], exclude)
 
     def next_item_loss(
         self,
@@ -298,16 +270,15 @@ class SeqRecModel(BertPreTrainedModel):
         positions: torch.Tensor,
         targets: torch.Tensor,
         exclude: torch.Tensor | None = None,
-        keep: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Full-softmax cross-entropy of the states ``hidden`` (B, L, H) at (rows, positions), computed
         in chunks of the catalogue's logits (:func:`~mtrec_helpers.core.chunked.chunked_cross_entropy`);
-        items marked in ``exclude`` (V,) are left out of the softmax; ``keep`` is the batch's id dropout."""
+        items marked in ``exclude`` (V,) are left out of the softmax."""
         states = hidden[rows, positions]
 
         def scores(part: slice) -> torch.Tensor:
             seen = self.seen_items(input_ids, rows[part], positions[part]) if self.config.seen_bias else None
-            logits = self.scores(states[part], seen, keep)
+            logits = self.scores(states[part], seen)
             return logits if exclude is None else logits.masked_fill(exclude, float("-inf"))
 
         return chunked_cross_entropy(scores, targets, self.config.vocab_size)

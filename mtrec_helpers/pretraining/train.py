@@ -125,7 +125,7 @@ class SequenceObjective(Objective):
 
 
 def array_digest(values: np.ndarray | torch.Tensor | None) -> str | None:
-    """SHA-256 of an array's bytes (None for None): what a checkpoint records of its text vectors."""
+    """SHA-256 of an array's bytes (None for None): what a checkpoint records of its withheld items."""
     if values is None:
         return None
     return hashlib.sha256(np.ascontiguousarray(np.asarray(values)).tobytes()).hexdigest()
@@ -135,39 +135,27 @@ def fingerprint(
     model_config: SeqRecConfig,
     config: TrainConfig,
     data: ProcessedData,
-    text: np.ndarray | None = None,
     exclude: torch.Tensor | None = None,
 ) -> str:
     """What a checkpoint must match to be resumed: the model, the optimisation and the data (with
-    the item text vectors and the withheld items, when there are any)."""
+    the withheld items, when there are any)."""
     payload = {
         "model": model_config.to_dict(),
         "train": dataclasses.asdict(config),
         "data": data.manifest["fingerprint"],
         "version": TRAINING_VERSION,
     }
-    if text is not None or exclude is not None:
-        payload["text"], payload["exclude"] = array_digest(text), array_digest(exclude)
+    if exclude is not None:
+        payload["exclude"] = array_digest(exclude)
     payload["model"].pop("transformers_version", None)
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def new_model(
-    model_config: SeqRecConfig,
-    data: ProcessedData,
-    text: np.ndarray | None = None,
-    model_class: type[SeqRecModel] = SeqRecModel,
-) -> SeqRecModel:
-    """A freshly initialised ``model_class`` (02's model, or a subclass such as 02b's text-aware one)
-    carrying the dataset's side-information tables and, where it stores them, the item text vectors
-    (V, text_dim)."""
-    model = model_class(model_config)
+def new_model(model_config: SeqRecConfig, data: ProcessedData) -> SeqRecModel:
+    """A freshly initialised 02 model carrying the dataset's side-information tables."""
+    model = SeqRecModel(model_config)
     if model_config.side_info:
         model.set_side_information(data.genre_matrix(), data.year_buckets())
-    if model_config.text_dim:
-        if text is None:
-            raise ValueError("a text-aware model needs the item text vectors (text=...)")
-        model.set_item_text(text)
     return model
 
 
@@ -179,21 +167,18 @@ def train(
     device: torch.device,
     progress: bool = True,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
-    text: np.ndarray | None = None,
     exclude: torch.Tensor | None = None,
-    model_class: type[SeqRecModel] = SeqRecModel,
 ) -> TrainResult:
     """Train (or resume, or return a finished run from ``run_dir``) and return the best model.
 
-    ``on_epoch`` is called with each epoch's record once its checkpoint is on disk. ``model_class``:
-    02's model or a subclass (02b's text-aware model); ``text``: the item text vectors it stores;
-    ``exclude`` (V,): items withheld from training, left out of the softmax (02b's cold-start protocol).
+    ``on_epoch`` is called with each epoch's record once its checkpoint is on disk; ``exclude`` (V,):
+    items withheld from training, left out of the softmax (02b's cold-start folds).
     """
     accelerator = accelerator_for(str(device))
     set_seed(config.engine.seed)  # the initial weights, then dropout
-    model = new_model(model_config, data, text, model_class)
+    model = new_model(model_config, data)
     objective = SequenceObjective(model_config, config, data, accelerator.device, exclude)
-    key = fingerprint(model_config, config, data, text, exclude)
+    key = fingerprint(model_config, config, data, exclude)
     fitted = fit(
         model, [{"params": list(model.parameters())}], objective, config.engine, accelerator,
         Path(run_dir), key, f"{model_config.objective} training", progress, on_epoch,

@@ -3,10 +3,10 @@
     accelerate launch --num_processes 4 -m mtrec_helpers.text --artifacts-dir DIR [KEY=VALUE ...]
     torchrun --nproc_per_node 4 -m mtrec_helpers.text --artifacts-dir DIR [KEY=VALUE ...]
 
-It embeds the item texts (or reads them from the cache) and trains every run of notebook 02b's plan
-(:func:`mtrec_helpers.text.settings.plan`) with the notebook's parameters into
-``DIR/text/runs/<name>/``. Notebook 02b run afterwards with the same parameters finds those runs
-finished and goes on to the cold-start tables, plots and saving.
+It trains every run of notebook 02b's plan (:func:`mtrec_helpers.text.settings.plan`: one id model
+per cold-start fold) with the notebook's parameters into ``DIR/text/runs/<name>/``. Notebook 02b run
+afterwards with the same parameters finds those runs finished and goes on to the mappers (seconds),
+the tables, plots and saving.
 """
 
 from __future__ import annotations
@@ -18,24 +18,16 @@ import torch
 
 from mtrec_helpers.course.launch import stage_command
 from mtrec_helpers.data import load_processed
-from mtrec_helpers.text.coldstart import cold_start_split
-from mtrec_helpers.text.encoder import embed_texts
-from mtrec_helpers.text.items import item_texts
-from mtrec_helpers.text.settings import COLD, TextSettings, plan, train_run
+from mtrec_helpers.text.coldstart import fold_splits
+from mtrec_helpers.text.settings import TextSettings, plan, train_run
 
 
 def train_plan(params: dict[str, Any], artifacts: Path, device: torch.device, main: bool) -> None:
     """Train notebook 02b's runs; print each one's best epoch and validation NDCG@10."""
     settings = TextSettings.of(params)
-    data = load_processed(artifacts / "processed")
-    vectors = embed_texts(
-        item_texts(data), settings.text_model, artifacts / "text" / "embeddings", device
-    ).vectors
-    cold = cold_start_split(data, settings.cold_share, settings.engine.seed)
+    folds = fold_splits(load_processed(artifacts / "processed"), settings.cold_folds, settings.engine.seed)
     for run in plan(settings):
-        result = train_run(
-            run, settings, data, cold if run.protocol == COLD else None, vectors, artifacts, device, main
-        )
+        result = train_run(run, settings, folds, artifacts, device, main)
         if main:
             print(f"{run.name}: best epoch {result.best_epoch} of {len(result.history)}, "
                   f"validation NDCG@10 {result.best_valid_ndcg:.4f}")  # fmt: skip

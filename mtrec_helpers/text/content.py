@@ -1,4 +1,5 @@
-"""The content-only baseline: what the text alone knows, with no training at all.
+"""The content-only baseline — what the text alone knows, with no training at all — and the simplest
+content features (genres and decade) that the language model's vectors are compared with.
 
 A user is the mean of the text vectors of their last ``window`` items (most recent interests), and
 every item is ranked by the cosine between its text vector and that profile:
@@ -42,3 +43,11 @@ def content_scorer(
         return user_profiles(table, histories, window) @ table.T
 
     return score
+
+
+def genre_decade_features(genres: np.ndarray, year_buckets: np.ndarray) -> np.ndarray:
+    """(V, G + B) item features without a language model: the multi-hot genres (V, G) and a one-hot of
+    the release decade bucket (V,) (bucket 0: unknown year)."""
+    decades = np.zeros((len(year_buckets), int(year_buckets.max()) + 1), dtype=np.float32)
+    decades[np.arange(len(year_buckets)), year_buckets] = 1.0
+    return np.concatenate([genres.astype(np.float32), decades], axis=1)

@@ -43,8 +43,10 @@ def item_text(title: str, year: int | None, genres: list[str], tags: list[str], 
     return ". ".join(parts) + "."
 
 
-def item_texts(data: ProcessedData) -> list[str]:
-    """The text of every vocabulary index (PAD and MASK get ''), in item-index order."""
+def item_texts(data: ProcessedData, genome: bool = False) -> list[str]:
+    """The text of every vocabulary index (PAD and MASK get ''), in item-index order; the tag
+    genome's themes only with ``genome`` (GroupLens computed them from ratings and reviews over the
+    whole release: interaction data, not what a new film has)."""
     items = data.items
     if "tags" not in items or "genome" not in items:
         raise ArtifactError(
@@ -55,6 +57,10 @@ def item_texts(data: ProcessedData) -> list[str]:
     columns = ("item_idx", "title", "year", "genres", "tags", "genome")
     for index, title, year, genres, tag_list, genome_list in zip(*(items[c] for c in columns), strict=True):
         texts[int(index)] = item_text(
-            str(title), None if pd.isna(year) else int(year), list(genres), list(tag_list), list(genome_list)
+            str(title),
+            None if pd.isna(year) else int(year),
+            list(genres),
+            list(tag_list),
+            list(genome_list) if genome else [],
         )
     return texts

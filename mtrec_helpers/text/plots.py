@@ -1,4 +1,4 @@
-"""Chapter 02b's plots: the slices' metrics, and how far items moved from their text."""
+"""Chapter 02b's plots: the slices' metrics, and the score scale the mapper reads from text."""
 
 from __future__ import annotations
 
@@ -8,14 +8,17 @@ from matplotlib.figure import Figure
 
 
 def text_slices(slices: dict[str, dict[str, dict]], metric: str = "ndcg@10") -> Figure:
-    """Bars with 95% intervals: each model's ``metric`` on each slice (cold, long tail, overall)."""
-    fig, ax = plt.subplots(figsize=(8, 3.6))
-    names = list(next(iter(slices.values())))
+    """Bars with 95% intervals: each model's ``metric`` on each slice (cold, long tail, overall); a
+    model a slice does not have is left out of it."""
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    names = list(dict.fromkeys(name for models in slices.values() for name in models))
     width = 0.8 / len(names)
     for n, name in enumerate(names):
-        x = np.arange(len(slices)) + (n - (len(names) - 1) / 2) * width
-        values = np.array([slices[s][name][metric] for s in slices])
-        low, high = np.array([slices[s][name][f"{metric}_ci"] for s in slices]).T
+        present = [k for k, s in enumerate(slices) if name in slices[s]]
+        x = np.array(present) + (n - (len(names) - 1) / 2) * width
+        rows = [slices[s][name] for s in slices if name in slices[s]]
+        values = np.array([r[metric] for r in rows])
+        low, high = np.array([r[f"{metric}_ci"] for r in rows]).T
         ax.bar(x, values, width, yerr=[values - low, high - values], capsize=3, label=name, color=f"C{n}")
     ax.set_xticks(np.arange(len(slices)), [f"{s}\n({next(iter(slices[s].values()))['n_users']} users)"
                                            for s in slices])  # fmt: skip
@@ -25,14 +28,14 @@ def text_slices(slices: dict[str, dict[str, dict]], metric: str = "ndcg@10") -> 
     return fig
 
 
-def delta_by_popularity(popularity: np.ndarray, share: np.ndarray, bound: float) -> Figure:
-    """Scatter of ‖δ_i‖ / ‖P t_i‖ against each item's training interactions: how far training moved
-    an item away from its text, by how much the model saw it."""
-    fig, ax = plt.subplots(figsize=(7, 3.6))
-    ax.scatter(popularity + 1, share, s=6, alpha=0.4, color="C0")
-    ax.axhline(bound, color="grey", linestyle="--", label=f"bound ρ = {bound:g}")
-    ax.set(xscale="log", xlabel="training interactions + 1", ylabel="‖δ‖ / ‖P t‖",
-           title="How far each item moved from its text")  # fmt: skip
-    ax.legend(fontsize="small")
+def bias_from_text(id_bias: np.ndarray, text_bias: np.ndarray, counts: np.ndarray) -> Figure:
+    """Each trained item's output bias b_i (its learned popularity in the score) against the bias the
+    mapper reads from its features alone, coloured by training interactions."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    points = ax.scatter(id_bias, text_bias, c=np.log10(counts), s=8, alpha=0.6, cmap="viridis")
+    fig.colorbar(points, ax=ax, label="log10 training interactions")
+    r = np.corrcoef(id_bias, text_bias)[0, 1]
+    ax.set(xlabel="id model's bias b_i", ylabel="bias from the features f(x_i)",
+           title=f"The score scale, read from text (r = {r:.2f})")  # fmt: skip
     fig.tight_layout()
     return fig
