@@ -1,6 +1,7 @@
 """Where a notebook's time goes: per cell (papermill's durations) and per function (cProfile).
 
-``make bench-scale PROFILE=1`` (``scale_benchmark --profile``) sets :data:`PROFILE_ENV` to a file
+``make bench-scale PROFILE=1`` (``scale_benchmark --profile``, results in
+``benchmarks/scale-<device>[-<sizes>]-profile.json``) sets :data:`PROFILE_ENV` to a file
 path for each notebook's kernel; the first import of ``mtrec_helpers`` in that kernel starts a
 ``cProfile`` profiler (:func:`start_from_environment`), and the statistics are written to that file
 after every cell, so a notebook that fails still leaves its profile. :func:`summary` reads them back

@@ -15,7 +15,8 @@ stages of a size on its existing artifacts.
 Also measured: reading a ratings file of ML-25M's shape (25,000,095 rows of the ``ratings.csv``
 format) through the real reader, in a fresh process.
 
-Writes ``benchmarks/scale-<device>.json`` (hardware, command, date, ``sizes`` → size → ``stages`` →
+Writes ``benchmarks/scale-<device>.json`` (:func:`results_name`: another name for a run of some sizes
+or a profiled one; hardware, command, date, ``sizes`` → size → ``stages`` →
 stage → ``wall_s``, ``peak_rss_mb``; ``exponents`` → stage → ``memory``/``time``: the log-log
 slope between synthetic-1m and synthetic-20m against the number of interactions), a markdown
 table and a plot of cost against size.
@@ -255,6 +256,14 @@ def plot(record: dict[str, Any], path: Path) -> None:
     figure.savefig(path, dpi=120)
 
 
+def results_name(device: str, sizes: Sequence[str], merge: bool, profile: bool) -> str:
+    """``scale-<device>`` for a run of every size (or one merged into that file); a run of some sizes
+    only gets them in its name, a profiled run ``-profile`` (its times are cProfile's), so neither
+    overwrites the measured file nor mixes code versions into its exponents."""
+    partial = "" if merge or sorted(sizes) == sorted(SIZES) else "-" + "-".join(sizes)
+    return f"scale-{device}{partial}{'-profile' if profile else ''}"
+
+
 def invocation(argv: Sequence[str]) -> str:
     """The command line that ran (what the results file records unless ``--command`` says otherwise)."""
     return " ".join(["python -m mtrec_helpers.course.scale_benchmark", *argv])
@@ -276,7 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--profile",
         action="store_true",
-        help="run each kernel under cProfile → profile-<device>.json (its times are the profiled ones)",
+        help="run each kernel under cProfile → scale-<device>[-<sizes>]-profile.json (profiled times)",
     )
     args = parser.parse_args(argv)
     if args.command is None:
@@ -287,7 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "hardware": hardware, "device": device, "command": args.command, "budget": list(BUDGET), "sizes": {},
     }  # fmt: skip
     out = Path(args.out_dir)
-    name = f"{'profile' if args.profile else 'scale'}-{device}"
+    name = results_name(device, args.sizes, args.merge, args.profile)
     existing = out / f"{name}.json"
     if args.merge and existing.is_file():
         previous = json.loads(existing.read_text(encoding="utf-8"))
