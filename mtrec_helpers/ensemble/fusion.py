@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import torch
 
 RRF_K = 60  # Cormack et al.'s constant
+TOP_K_SHARE = 8  # a member's top list is found by top-k when it is shorter than 1/8 of the catalogue
 
 
 @dataclass(frozen=True)
@@ -138,11 +139,14 @@ def reciprocal_rank_fusion(
     fused = torch.zeros(eligible.shape)
     for name, member in scores.items():
         limit = depth.get(name, default_depth)
-        if limit:
+        if limit and limit * TOP_K_SHARE < member.shape[1]:
             items, rank = top_ranks(member, eligible, limit)
             contribution = (1.0 / (k + 1.0 + rank.float())).masked_fill(~eligible.gather(1, items), 0.0)
             fused.scatter_add_(1, items, contribution)
-        else:
+        else:  # a list this deep is cheaper to sort whole; the same contributions
             rank = ranks(member, eligible)
-            fused += (1.0 / (k + 1.0 + rank.float())).masked_fill(~eligible, 0.0)
+            contribution = 1.0 / (k + 1.0 + rank.float())
+            if limit:
+                contribution = contribution.masked_fill(rank >= limit, 0.0)
+            fused += contribution.masked_fill(~eligible, 0.0)
     return fused
