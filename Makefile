@@ -99,7 +99,7 @@ bench-scenarios: setup ## after `make bench`: 03b with SCENARIOS=$(SCENARIO_BENC
 		--suffix $(SCENARIO_BENCH) --command "make bench-scenarios DATASET=$(DATASET)$(if $(filter-out default,$(PRESET)), PRESET=$(PRESET))"
 	$(PY) -m mtrec_helpers.course.results_page
 
-bench-scale: setup ## every stage at ML-100k, synthetic-1m and synthetic-20m on a fixed step budget → benchmarks/scale-<device>.json (SIZES=…: those only, PROFILE=1: per function; each to a file of its own)
-	$(PY) -m mtrec_helpers.course.scale_benchmark --device $(DEVICE) $(if $(SIZES),--sizes $(SIZES)) $(if $(PROFILE),--profile) \
+bench-scale: setup ## every stage at ML-100k, synthetic-1m and synthetic-20m on a fixed step budget → benchmarks/scale-<device>.json (SIZES=…: those only, without the 25M-row read; PROFILE=1: per function; each to a file of its own)
+	$(PY) -m mtrec_helpers.course.scale_benchmark --device $(DEVICE) $(if $(SIZES),--sizes $(SIZES) --skip-read) $(if $(PROFILE),--profile) \
 		--command "make bench-scale$(if $(SIZES), SIZES='$(SIZES)')$(if $(PROFILE), PROFILE=1)"
 	$(PY) -m mtrec_helpers.course.results_page
