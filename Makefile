@@ -20,6 +20,9 @@ PARAMS ?=
 PYTEST_ARGS ?=
 BENCH_NAME ?= $(DATASET)$(if $(filter-out default,$(PRESET)),-$(PRESET))
 BENCH_DIR ?= data/artifacts/bench/$(BENCH_NAME)
+# `make bench-scale SIZES="ml-100k synthetic-1m" PROFILE=1`: some sizes only; each kernel under cProfile
+SIZES ?=
+PROFILE ?=
 # The CPU build of torch on the course machines; on a GPU machine pass e.g.
 #   make setup TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
 TORCH_SPEC ?= torch==2.13.0
@@ -96,6 +99,7 @@ bench-scenarios: setup ## after `make bench`: 03b with SCENARIOS=$(SCENARIO_BENC
 		--suffix $(SCENARIO_BENCH) --command "make bench-scenarios DATASET=$(DATASET)$(if $(filter-out default,$(PRESET)), PRESET=$(PRESET))"
 	$(PY) -m mtrec_helpers.course.results_page
 
-bench-scale: setup ## every stage at ML-100k, synthetic-1m and synthetic-20m on a fixed step budget → benchmarks/scale-<device>.json
-	$(PY) -m mtrec_helpers.course.scale_benchmark --device $(DEVICE) --command "make bench-scale"
+bench-scale: setup ## every stage at ML-100k, synthetic-1m and synthetic-20m on a fixed step budget → benchmarks/scale-<device>.json (SIZES=…: those only, without the 25M-row read; PROFILE=1: per function; each to a file of its own)
+	$(PY) -m mtrec_helpers.course.scale_benchmark --device $(DEVICE) $(if $(SIZES),--sizes $(SIZES) --skip-read) $(if $(PROFILE),--profile) \
+		--command "make bench-scale$(if $(SIZES), SIZES='$(SIZES)')$(if $(PROFILE), PROFILE=1)"
 	$(PY) -m mtrec_helpers.course.results_page

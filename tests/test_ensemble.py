@@ -26,6 +26,7 @@ from mtrec_helpers.ensemble.fusion import (
     fit_softmax_fusion,
     ranks,
     reciprocal_rank_fusion,
+    top_ranks,
     uniform,
     weighted_sum,
 )
@@ -119,6 +120,31 @@ def test_reciprocal_rank_fusion_by_hand_and_its_depth() -> None:
     assert torch.allclose(fused[0], torch.tensor(expected))
     shallow = reciprocal_rank_fusion({"x": first, "y": second}, eligible, k=60, depth={"y": 1})
     assert torch.allclose(shallow[0], torch.tensor([1 / 61, 1 / 62 + 1 / 61, 1 / 63, 1 / 64]))
+
+
+def test_top_ranks_are_the_full_rankings_head_ties_and_short_rows_included(monkeypatch) -> None:
+    gen = torch.Generator().manual_seed(3)
+    scores = torch.randint(0, 6, (9, 50), generator=gen).float()  # few values: many ties
+    eligible = torch.rand(9, 50, generator=gen) > 0.3
+    eligible[0] = False
+    eligible[0, :4] = True  # fewer eligible items than the depth
+    full = ranks(scores, eligible)
+    items, rank = top_ranks(scores, eligible, 12)
+    assert torch.equal(full.gather(1, items), rank)
+    assert torch.equal(rank[1], torch.arange(12))
+    truncated = reciprocal_rank_fusion({"x": scores, "y": -scores}, eligible, default_depth=12)
+    whole = reciprocal_rank_fusion({"x": scores, "y": -scores}, eligible)
+    in_head = ((full < 12) | (ranks(-scores, eligible) < 12)) & eligible
+    assert torch.all(truncated[in_head] <= whole[in_head] + 1e-7) and torch.all(truncated[in_head] > 0)
+    assert torch.all(truncated[~in_head] == 0)
+    both = (full < 12) & (ranks(-scores, eligible) < 12) & eligible  # in both heads: nothing truncated
+    assert torch.allclose(truncated[both], whole[both])
+    from mtrec_helpers.ensemble import fusion
+
+    by_top_k = reciprocal_rank_fusion({"x": scores, "y": -scores}, eligible, default_depth=5)  # 5 × 8 < 50
+    monkeypatch.setattr(fusion, "TOP_K_SHARE", 100)  # the same depth through the whole sort
+    by_sort = reciprocal_rank_fusion({"x": scores, "y": -scores}, eligible, default_depth=5)
+    assert torch.equal(by_top_k, by_sort)
 
 
 def test_intra_list_diversity_by_hand() -> None:

@@ -17,7 +17,7 @@ from mtrec_helpers.rl.calibration import (
     uniform_log_likelihood,
 )
 from mtrec_helpers.rl.env import SimulatorConfig
-from mtrec_helpers.rl.user_model import HeldOut
+from mtrec_helpers.rl.user_model import HeldOut, held_out_fit
 
 
 def _choices_at_scale(world, scale: float, repeats: int = 10) -> HeldOut:  # noqa: F811
@@ -62,6 +62,10 @@ def test_calibration_on_real_held_out_splits(world) -> None:  # noqa: F811
     )
     table = rating_calibration(model, HeldOut.of(data, "test"), bins=4)
     assert table["n"].sum() == data.n_users and table["predicted"].is_monotonic_increasing
+    sample = np.arange(0, data.n_users, 3)  # the held-out fit comes from the calibration's own passes
+    fit = calibrate(model, data, sample)["fit"]
+    assert fit["valid"] == held_out_fit(model, data, "valid", sample)
+    assert fit["test"] == held_out_fit(model, data)
 
 
 def test_held_out_scores_do_not_depend_on_the_batch_size(world, monkeypatch) -> None:  # noqa: F811
@@ -94,3 +98,27 @@ def test_calibration_fits_on_a_validation_sample_and_checks_on_every_test_user(w
     assert report["choice_loglik_valid"] == choice_log_likelihood(model, held, report["attraction_scale"])
     test = HeldOut.of(data, "test")
     assert report["choice_loglik_test_scale1"] == choice_log_likelihood(model, test, 1.0)
+
+
+def test_the_search_evaluates_half_as_often_and_lands_on_the_same_bits(world, monkeypatch) -> None:  # noqa: F811
+    from mtrec_helpers.rl import calibration
+
+    held = _choices_at_scale(world, 1.5, repeats=2)
+    cached = list(choices(world[1], held))
+    ratio, a, b = (5**0.5 - 1) / 2, 0.0, 5.0
+    for _ in range(40):  # the search as it was: both points evaluated every round
+        left, right = b - ratio * (b - a), a + ratio * (b - a)
+        if mean_log_likelihoods(cached, held, [left])[0] < mean_log_likelihoods(cached, held, [right])[0]:
+            a = left
+        else:
+            b = right
+    calls: list[int] = []
+
+    def counted(*args):
+        calls.append(1)
+        return mean_log_likelihoods(*args)
+
+    monkeypatch.setattr(calibration, "mean_log_likelihoods", counted)
+    scale, value = calibration._fitted_scale(cached, held, 0.0, 5.0)
+    assert scale == (a + b) / 2 and len(calls) <= 60  # 81 before (80 in the search, 1 for the value)
+    assert value == mean_log_likelihoods(cached, held, [scale])[0]

@@ -89,7 +89,7 @@ def test_choice_probabilities(world) -> None:
     probabilities = sessions.choice_probabilities(slates)
     torch.testing.assert_close(probabilities.sum(1), torch.ones(6))
     assert (probabilities[:, 3] == 0).all() and probabilities[0, 2] == 0
-    better = sessions.attraction.gather(1, slates[:, :2])
+    better = sessions.attraction_at(slates[:, :2])
     order = better[:, 0] > better[:, 1]
     assert ((probabilities[:, 0] > probabilities[:, 1]) == order).all()
 
@@ -149,3 +149,27 @@ def test_gymnasium_env_checker_passes(world) -> None:
         if terminated or truncated:
             env.reset()
     assert clicks > 0
+
+
+def test_attraction_is_read_where_needed_and_a_shared_start_changes_nothing(world) -> None:
+    from mtrec_helpers.rl.env import SessionStart
+    from mtrec_helpers.rl.user_model import standardise
+
+    data, model, histories, genres = world
+    users = np.arange(40)
+    config = SimulatorConfig(leave_base=0.0, leave_slope=0.0, horizon=6)
+    fresh = _sessions(world, config, users, seed=4)
+    start = SessionStart.of(model, histories[users])
+    shared = Sessions(model, config, genres, torch.from_numpy(users), start.copy(),
+                      _popular_unseen(config.n_candidates), torch.Generator().manual_seed(4))  # fmt: skip
+    for _ in range(6):
+        slates = fresh.candidates[:, :5]
+        whole = standardise(fresh.raw_scores)  # the catalogue-wide definition the simulator had
+        assert torch.equal(fresh.attraction_at(slates), whole.gather(1, slates))
+        recomputed = standardise(model.scores(fresh.history.float())).gather(1, slates)
+        torch.testing.assert_close(fresh.attraction_at(slates), recomputed)  # raw kept by adding rows
+        first, second = fresh.step(slates), shared.step(shared.candidates[:, :5])
+        assert all(torch.equal(first[key], second[key]) for key in first)
+    assert fresh.history.sum() > histories[users].sum()  # clicks happened and moved the attraction
+    untouched = SessionStart.of(model, histories[users]).raw_scores
+    assert torch.equal(start.raw_scores, untouched)  # the sessions ran on a copy

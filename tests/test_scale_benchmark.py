@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from mtrec_helpers.course.scale_benchmark import exponents, invocation, markdown, ordered
+from mtrec_helpers.course.scale_benchmark import exponents, invocation, markdown, ordered, results_name
 
 
 def _size(interactions: int, wall: float, rss: float, stages: tuple[str, ...] = ("data_prep", "ensemble")):
@@ -36,4 +36,14 @@ def test_a_partial_run_is_reported_as_not_run_and_sizes_are_ordered() -> None:
 def test_the_results_file_records_the_command_that_really_ran() -> None:
     assert invocation(["--sizes", "synthetic-20m", "--only", "04", "--merge"]) == (
         "python -m mtrec_helpers.course.scale_benchmark --sizes synthetic-20m --only 04 --merge"
+    )
+
+
+def test_a_partial_or_profiled_run_never_overwrites_the_full_results_file() -> None:
+    assert results_name("cpu", ["ml-100k", "synthetic-1m", "synthetic-20m"], False, False) == "scale-cpu"
+    assert results_name("cpu", ["synthetic-1m"], False, False) == "scale-cpu-synthetic-1m"
+    assert results_name("cpu", ["synthetic-1m"], True, False) == "scale-cpu"  # --merge adds to the full file
+    assert (
+        results_name("cuda", ["ml-100k", "synthetic-1m"], False, True)
+        == "scale-cuda-ml-100k-synthetic-1m-profile"
     )

@@ -226,6 +226,20 @@ def test_the_mapper_recovers_the_rows_of_items_it_never_saw() -> None:
     assert (guess - truth).abs().mean() < 0.5 * truth.abs().mean()
 
 
+def test_a_step_budget_caps_the_mapper_batches_and_no_budget_is_every_batch() -> None:
+    model, features = _planted_model()
+    exclude = torch.zeros(42, dtype=torch.bool)
+    exclude[[0, 41]] = True
+    positions = _planted_positions(model, exclude, n=1000)
+
+    def weights(max_batches: int) -> torch.Tensor:
+        config = MapperConfig(epochs=2, batch_size=250, max_batches=max_batches)
+        return train_mapper(features, model, positions, exclude, config).weight.detach()
+
+    assert torch.equal(weights(0), weights(4))  # 4 batches per epoch: the budget does not bind
+    assert not torch.equal(weights(0), weights(1))
+
+
 def test_mapped_rows_replace_only_items_without_evidence_unless_a_prior_lends_text() -> None:
     model, features = _planted_model()
     mapper = torch.nn.Linear(features.shape[1], model.config.hidden_size + 1)

@@ -93,7 +93,8 @@ RANGES: dict[str, Range] = {
         AT_LEAST_ONE,
     ),
     **dict.fromkeys(
-        ["HEAD_EPOCHS", "REFIT_EPOCHS", "MMOE_EXPERTS", "LORA_RANK", "N_CLUSTERS", "CONTENT_WINDOW"],
+        ["HEAD_EPOCHS", "REFIT_EPOCHS", "MMOE_EXPERTS", "LORA_RANK", "N_CLUSTERS", "CONTENT_WINDOW",
+         "RRF_DEPTH"],
         NON_NEGATIVE,
     ),
     "SEED": Range(0, 2**31 - 1),  # NumPy's legacy seeding (set_seed) takes < 2**32, and seeds get offsets

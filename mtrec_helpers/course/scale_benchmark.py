@@ -2,7 +2,8 @@
 
 Runs the six notebooks of the main line (:data:`SCALED_STAGES`) on ML-100k (real), ``synthetic-1m``
 and ``synthetic-20m`` with one fixed, small training budget (:data:`BUDGET`: one epoch of at most
-``MAX_STEPS`` batches per run, one grid value per baseline, few RL updates), so the figures measure
+``MAX_STEPS`` batches per run, one grid value per baseline, few RL updates, 04's planning sweep at
+the default strength only, which reuses the learners trained before it), so the figures measure
 data, evaluation, fusion and the cost of a step rather than how many epochs a dataset needs. Each
 notebook runs in its own process, so its peak memory is its kernel's own (``ru_maxrss`` of the
 finished kernel; CUDA's peak is in each stage's metrics on a GPU). A synthetic release is generated
@@ -14,7 +15,8 @@ stages of a size on its existing artifacts.
 Also measured: reading a ratings file of ML-25M's shape (25,000,095 rows of the ``ratings.csv``
 format) through the real reader, in a fresh process.
 
-Writes ``benchmarks/scale-<device>.json`` (hardware, command, date, ``sizes`` → size → ``stages`` →
+Writes ``benchmarks/scale-<device>.json`` (:func:`results_name`: another name for a run of some sizes
+or a profiled one; hardware, command, date, ``sizes`` → size → ``stages`` →
 stage → ``wall_s``, ``peak_rss_mb``; ``exponents`` → stage → ``memory``/``time``: the log-log
 slope between synthetic-1m and synthetic-20m against the number of interactions), a markdown
 table and a plot of cost against size.
@@ -26,6 +28,7 @@ import argparse
 import datetime
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -35,7 +38,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from mtrec_helpers.core import profiling
 from mtrec_helpers.core.atomic import atomic_write_text
+from mtrec_helpers.core.profiling import PROFILE_ENV
 from mtrec_helpers.core.results import metrics_path, read_metrics
 from mtrec_helpers.core.stages import STAGES
 from mtrec_helpers.course.benchmark import machine
@@ -43,21 +48,23 @@ from mtrec_helpers.course.parameters import declared_parameters
 from mtrec_helpers.course.runner import TIMINGS, numbered_notebooks
 
 SIZES = ("ml-100k", "synthetic-1m", "synthetic-20m")
-SCALED_STAGES = ("data_prep", "pretraining", "multitask", "rl", "distillation", "ensemble")
-"""The six stages of the main line the scale results file records (02b's text chapter is not one)."""
+SCALED_STAGES = ("data_prep", "pretraining", "text", "multitask", "rl", "distillation", "ensemble")
+"""The six stages of the main line and 02b's text chapter (06 fuses its model); 03b's scenarios are
+measured by `make bench` only."""
 BUDGET = (
     "EPOCHS=1", "MAX_STEPS=20", "PATIENCE=1", "HEAD_EPOCHS=1", "REFIT_EPOCHS=1",
     "KNN_NEIGHBOURS=[100]", "EASE_L2=[500]", "AUX_LAMBDAS=[0.3]", 'ADAPTIVE=["uncertainty"]',
     "MMOE_EXPERTS=0", "LORA_RANK=0", "STUDENT_HIDDEN=[16]", "ABLATION_HIDDEN=16", "K_RANGE=[3,4]",
-    "ITERATIONS=10", "SLATEQ_ITERATIONS=5", "OFFPOLICY_EPOCHS=1", "LOG_REPEATS=1", "EVAL_REPEATS=1",
+    "MAPPER_EPOCHS=1", "ITERATIONS=10", "SLATEQ_ITERATIONS=5", "OFFPOLICY_EPOCHS=1", "LOG_REPEATS=1",
+    "EVAL_REPEATS=1", "HORIZON_STRENGTHS=[0.0]", "SWEEP_SEEDS=1",
     "N_BOOT=200", "LEAVE_ONE_OUT=False",
 )  # fmt: skip
 READ_SHAPE = ("ml-25m-shape", 162_541, 59_047, 25_000_095)
 
 
-def _run(command: Sequence[str]) -> None:
+def _run(command: Sequence[str], env: dict[str, str] | None = None) -> None:
     """Run a command, its output passed through; a failure stops the benchmark naming the command."""
-    if subprocess.run(command, check=False).returncode != 0:
+    if subprocess.run(command, check=False, env=env).returncode != 0:
         raise SystemExit(f"✗ failed: {' '.join(command)}")
 
 
@@ -69,11 +76,14 @@ def run_size(
     only: Sequence[str] = (),
     save: Callable[[dict[str, Any]], None] = lambda record: None,
     collect: bool = False,
+    profile: bool = False,
 ) -> dict[str, Any]:
     """Every notebook (or those numbered in ``only``) on ``size`` in its own process: each stage's
-    wall time and kernel peak RSS; ``save`` is called with the record after every stage, so a run
-    cut short keeps what it measured. ``collect``: run nothing, read the timings an earlier run of
-    this harness left in its runs folders (e.g. after the process was stopped before writing)."""
+    wall time, kernel peak RSS and slowest cells; ``save`` is called with the record after every
+    stage, so a run cut short keeps what it measured. ``collect``: run nothing, read the timings an
+    earlier run of this harness left in its runs folders (e.g. after the process was stopped before
+    writing). ``profile``: each kernel runs under cProfile (:mod:`mtrec_helpers.core.profiling`) and
+    each stage's record gains its slowest functions."""
     artifacts, runs = root / "artifacts" / size, root / "runs" / size
     if not only and not collect:
         shutil.rmtree(artifacts, ignore_errors=True)
@@ -97,18 +107,24 @@ def run_size(
         folder = runs / notebook.stem
         if collect and not (folder / TIMINGS).is_file():
             continue
+        stats = folder / f"{stage.name}.prof"
         if not collect:
-            _run([
-                sys.executable, "-m", "mtrec_helpers.course.runner", "--dataset", size, "--device", device,
-                "--artifacts-dir", str(artifacts), "--runs-dir", str(folder), *overrides,
-                "--only", stage.number,
-            ])  # fmt: skip
+            stats.unlink(missing_ok=True)
+            _run(
+                [
+                    sys.executable, "-m", "mtrec_helpers.course.runner", "--dataset", size,
+                    "--device", device, "--artifacts-dir", str(artifacts), "--runs-dir", str(folder),
+                    *overrides, "--only", stage.number,
+                ],
+                {**os.environ, PROFILE_ENV: str(stats.resolve())} if profile else None,
+            )  # fmt: skip
         timings = json.loads((folder / TIMINGS).read_text(encoding="utf-8"))
         finished = datetime.datetime.fromtimestamp((folder / TIMINGS).stat().st_mtime, datetime.UTC)
         record["stages"][stage.name] = {
             "wall_s": round(timings["notebooks"][notebook.stem], 1),
             "peak_rss_mb": round(timings["peak_kernel_rss_mb"], 1),
             "finished": finished.isoformat(timespec="seconds"),  # when this measurement was taken
+            **profiling.summary(folder / notebook.name, stats if profile else None),
         }
         if metrics_path(artifacts, stage.name).is_file():
             cuda = read_metrics(artifacts, stage.name).get("cuda_peak_mb")
@@ -202,6 +218,21 @@ def markdown(record: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def profile_markdown(record: dict[str, Any], functions: int = 8) -> str:
+    """Per size and stage: the slowest cells and, in a profiled run, the slowest functions."""
+    lines = ["", "## Where the time goes", ""]
+    for size in ordered(record):
+        for stage, measured in record["sizes"][size]["stages"].items():
+            if "cells" not in measured:
+                continue
+            cells = "; ".join(f"cell {c['cell']} {c['seconds']:,.1f} s (`{c['first_line']}`)"
+                              for c in measured["cells"][:3])  # fmt: skip
+            lines.append(f"- **{size} · {stage}** ({measured['wall_s']:,.1f} s): {cells}")
+            for row in measured.get("functions", {}).get("package_by_cumulative_time", [])[:functions]:
+                lines.append(f"  - `{row['function']}` {row['cumulative_s']:,.1f} s ({row['calls']:,} calls)")
+    return "\n".join(lines) + "\n" if len(lines) > 3 else ""
+
+
 def plot(record: dict[str, Any], path: Path) -> None:
     """Wall time and peak memory per stage against the number of interactions (log-log)."""
     import matplotlib
@@ -225,6 +256,14 @@ def plot(record: dict[str, Any], path: Path) -> None:
     figure.savefig(path, dpi=120)
 
 
+def results_name(device: str, sizes: Sequence[str], merge: bool, profile: bool) -> str:
+    """``scale-<device>`` for a run of every size (or one merged into that file); a run of some sizes
+    only gets them in its name, a profiled run ``-profile`` (its times are cProfile's), so neither
+    overwrites the measured file nor mixes code versions into its exponents."""
+    partial = "" if merge or sorted(sizes) == sorted(SIZES) else "-" + "-".join(sizes)
+    return f"scale-{device}{partial}{'-profile' if profile else ''}"
+
+
 def invocation(argv: Sequence[str]) -> str:
     """The command line that ran (what the results file records unless ``--command`` says otherwise)."""
     return " ".join(["python -m mtrec_helpers.course.scale_benchmark", *argv])
@@ -243,6 +282,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--collect", action="store_true", help="read the timings of an earlier, interrupted run"
     )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="run each kernel under cProfile → scale-<device>[-<sizes>]-profile.json (profiled times)",
+    )
     args = parser.parse_args(argv)
     if args.command is None:
         args.command = invocation(sys.argv[1:] if argv is None else argv)
@@ -252,7 +296,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "hardware": hardware, "device": device, "command": args.command, "budget": list(BUDGET), "sizes": {},
     }  # fmt: skip
     out = Path(args.out_dir)
-    existing = out / f"scale-{device}.json"
+    name = results_name(device, args.sizes, args.merge, args.profile)
+    existing = out / f"{name}.json"
     if args.merge and existing.is_file():
         previous = json.loads(existing.read_text(encoding="utf-8"))
         record["sizes"], record["commands"] = (
@@ -266,9 +311,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         record["exponents"] = exponents(record["sizes"])
         record["date"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
         out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out / f"scale-{device}.json", json.dumps(record, indent=2) + "\n")
-        atomic_write_text(out / f"scale-{device}.md", markdown(record))
-        plot(record, out / f"scale-{device}.png")
+        atomic_write_text(out / f"{name}.json", json.dumps(record, indent=2) + "\n")
+        atomic_write_text(out / f"{name}.md", markdown(record) + profile_markdown(record))
+        if not args.profile:
+            plot(record, out / f"{name}.png")
 
     for size in args.sizes:
         print(f"■ {size}", flush=True)
@@ -282,7 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             }
             save()
 
-        run_size(size, Path(args.work_dir), BUDGET, args.device, args.only, keep, args.collect)
+        run_size(size, Path(args.work_dir), BUDGET, args.device, args.only, keep, args.collect, args.profile)
     if not args.skip_read:
         with tempfile.TemporaryDirectory(dir=args.work_dir) as folder:
             record["read_25m"] = read_benchmark(Path(folder))

@@ -79,9 +79,12 @@ def validation_pass(
     score_members: list[str],
     memory_mb: float = FUSION_MEMORY_MB,
     seed: int = 0,
+    ranked: np.ndarray | None = None,
 ) -> ValidationPass:
-    """Rank every member on validation and keep the fitting sample (see the module docstring)."""
-    users = fit_users(data.n_users, data.n_items + 2, len(score_members), memory_mb, seed)
+    """Rank every member on validation and keep the fitting sample (see the module docstring);
+    ``ranked``: the users the batches hold (default: all), among whom the sample is drawn."""
+    pool = np.arange(data.n_users) if ranked is None else np.asarray(ranked)
+    users = pool[fit_users(len(pool), data.n_items + 2, len(score_members), memory_mb, seed)]
     rankers: dict[str, Ranker] = {}
     z: dict[str, list[torch.Tensor]] = {m: [] for m in score_members}
     eligible: list[torch.Tensor] = []
@@ -118,16 +121,20 @@ def evaluation_pass(
     score_members: list[str],
     fits: Mapping[str, FusionFit],
     rrf_depth: Mapping[str, int],
+    default_depth: int = 0,
 ) -> dict[str, RankingResult]:
     """Rank every member, the fitted fusions, uniform averaging of the score members and rank fusion
-    of every member (those in ``rrf_depth`` only for their top items) on the test split."""
+    of every member, each for its top ``rrf_depth[member]`` (else ``default_depth``; 0: all) items, on
+    the test split."""
     weightings = {name: fit.alphas for name, fit in fits.items()}
     weightings["ensemble_uniform"] = {m: 1.0 / len(score_members) for m in score_members}
     rankers: dict[str, Ranker] = {}
     for batch in batches:
         z = {m: zscore(batch.scores[m], batch.eligible) for m in score_members}
         fused = {name: weighted_sum(z, alphas) for name, alphas in weightings.items()}
-        fused["ensemble_rrf"] = reciprocal_rank_fusion(batch.scores, batch.eligible, depth=rrf_depth)
+        fused["ensemble_rrf"] = reciprocal_rank_fusion(
+            batch.scores, batch.eligible, depth=rrf_depth, default_depth=default_depth
+        )
         _rank(rankers, batch, {**batch.scores, **fused}, data, "test")
     return {name: ranker.result() for name, ranker in rankers.items()}
 

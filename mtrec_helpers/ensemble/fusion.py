@@ -9,8 +9,10 @@
 - **Uniform averaging**: the mean of the z-scores, every α_m = 1/M for M members (no fitting); as
   rankings go, the same as any equal α.
 - **Reciprocal-rank fusion** (Cormack et al. 2009): Σ_m 1 / (k + rank_m(i)), ranks over the
-  eligible items, optionally only a member's top ``depth`` (a re-ranker that orders only its
-  candidates contributes nothing beyond them). Scale-free, so no normalisation and no fitting.
+  eligible items, each member contributing for its top ``depth`` items (the paper fuses truncated
+  result lists; a re-ranker that orders only its candidates contributes nothing beyond them).
+  Scale-free, so no normalisation and no fitting. Truncating is what makes it cheap: one top-k per
+  member instead of sorting the catalogue for every user.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 import torch
 
 RRF_K = 60  # Cormack et al.'s constant
+TOP_K_SHARE = 8  # a member's top list is found by top-k when it is shorter than 1/8 of the catalogue
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,8 @@ def fit_softmax_fusion(
 
 
 def ranks(scores: torch.Tensor, eligible: torch.Tensor) -> torch.Tensor:
-    """0-based rank of every item in its row among the eligible ones (ineligible: after them all)."""
+    """0-based rank of every item in its row among the eligible ones (ineligible: after them all;
+    ties in item order)."""
     masked = scores.masked_fill(~eligible, -torch.inf)
     order = torch.argsort(masked, dim=1, descending=True, stable=True)
     result = torch.empty_like(order)
@@ -104,21 +108,45 @@ def ranks(scores: torch.Tensor, eligible: torch.Tensor) -> torch.Tensor:
     return result
 
 
+def top_ranks(scores: torch.Tensor, eligible: torch.Tensor, depth: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``depth`` best eligible items of each row (B, depth) and their 0-based ranks, exactly those
+    :func:`ranks` gives them (ties in item order), without sorting the catalogue: one top-k for the
+    threshold, a running count for the items tied at it, a sort of ``depth`` items."""
+    masked = scores.masked_fill(~eligible, -torch.inf)
+    depth = min(depth, scores.shape[1])
+    threshold = torch.topk(masked, depth, dim=1).values[:, -1:]
+    above = masked > threshold
+    tied = masked == threshold
+    room = depth - above.sum(1, keepdim=True)  # how many of the tied items make the cut, lowest index first
+    chosen = above | (tied & (tied.cumsum(1) <= room))
+    items = chosen.nonzero()[:, 1].view(len(scores), depth)  # row-major: ascending item order per row
+    order = torch.sort(masked.gather(1, items), dim=1, descending=True, stable=True).indices
+    items = items.gather(1, order)
+    return items, torch.arange(depth).expand_as(items)
+
+
 def reciprocal_rank_fusion(
     scores: Mapping[str, torch.Tensor],
     eligible: torch.Tensor,
     k: float = RRF_K,
     depth: Mapping[str, int] | None = None,
+    default_depth: int = 0,
 ) -> torch.Tensor:
     """Σ_m 1/(k + 1 + rank_m) over eligible items (1-based ranks as in the paper); a member with a
-    ``depth`` contributes only for its top ``depth`` items."""
+    ``depth`` (else ``default_depth``, 0: the whole catalogue) contributes only for its top that many
+    items, found without sorting the catalogue (:func:`top_ranks`)."""
     depth = depth or {}
     fused = torch.zeros(eligible.shape)
     for name, member in scores.items():
-        rank = ranks(member, eligible)
-        contribution = 1.0 / (k + 1.0 + rank.float())
-        limit = depth.get(name)
-        if limit is not None:
-            contribution = contribution.masked_fill(rank >= limit, 0.0)
-        fused += contribution.masked_fill(~eligible, 0.0)
+        limit = depth.get(name, default_depth)
+        if limit and limit * TOP_K_SHARE < member.shape[1]:
+            items, rank = top_ranks(member, eligible, limit)
+            contribution = (1.0 / (k + 1.0 + rank.float())).masked_fill(~eligible.gather(1, items), 0.0)
+            fused.scatter_add_(1, items, contribution)
+        else:  # a list this deep is cheaper to sort whole; the same contributions
+            rank = ranks(member, eligible)
+            contribution = 1.0 / (k + 1.0 + rank.float())
+            if limit:
+                contribution = contribution.masked_fill(rank >= limit, 0.0)
+            fused += contribution.masked_fill(~eligible, 0.0)
     return fused

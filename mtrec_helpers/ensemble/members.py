@@ -23,8 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
+from mtrec_helpers.core.device import autocast
 from mtrec_helpers.core.evaluation import ScoreFn
 from mtrec_helpers.core.results import read_metrics
 from mtrec_helpers.data.store import ProcessedData
@@ -37,7 +39,7 @@ from mtrec_helpers.pretraining.artifacts import load_recommender
 from mtrec_helpers.pretraining.baselines import fit_ease, fit_itemknn, fit_popularity
 from mtrec_helpers.pretraining.models import SeqRecModel, scorer
 from mtrec_helpers.rl.policy import first_slate_logits, load_policy, reranked_scores
-from mtrec_helpers.rl.retrieval import retrieve
+from mtrec_helpers.rl.retrieval import retrieve_batch
 
 RERANKER = "rl_reranker"
 FINETUNED = {"multitask": ("multitask", "model"), "student": ("distillation", "model")}
@@ -91,17 +93,24 @@ class Members:
             scorers[SCENARIO] = self.scenario.scorer(split)
         return scorers
 
-    def batches(self, split: str) -> Iterator[ScoreBatch]:
-        """Every member's scores on ``split`` for one batch of users at a time, the re-ranker's
-        included (the multitask model's candidates for every user are retrieved first: U × N)."""
-        data = self.task_data.data
-        table = retrieve(self.finetuned["multitask"], self.task_data, self.n_candidates, split)  # on the CPU
-        logits = first_slate_logits(self.policy, table)
-        for batch in score_batches(self.scorers(split), data, split):
-            rows = torch.from_numpy(batch.users)
-            batch.scores[RERANKER] = reranked_scores(
-                batch.scores["multitask"], table.rows(rows), logits[rows]
-            )
+    def batches(self, split: str, users: np.ndarray | None = None) -> Iterator[ScoreBatch]:
+        """Every member's scores on ``split`` for one batch of users (default: all) at a time, the
+        re-ranker's included: one forward pass of the multitask model gives its member scores and the
+        re-ranker's candidates (its top N, with the heads' predictions) for the batch."""
+        model, tables = self.finetuned["multitask"], []
+
+        def multitask(batch_users: np.ndarray, histories: list[np.ndarray]) -> torch.Tensor:
+            with torch.no_grad(), autocast(model.device):
+                scores, table = retrieve_batch(model, self.task_data, batch_users, self.n_candidates, split)
+            tables.append(table)
+            return scores
+
+        model.eval()
+        scorers = {**self.scorers(split), "multitask": multitask}
+        for batch in score_batches(scorers, self.task_data.data, split, users=users):
+            table = tables.pop()
+            logits = first_slate_logits(self.policy, table)
+            batch.scores[RERANKER] = reranked_scores(batch.scores["multitask"], table, logits)
             yield batch
 
 

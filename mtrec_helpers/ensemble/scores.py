@@ -33,13 +33,19 @@ class ScoreBatch:
 
 
 def score_batches(
-    scorers: Mapping[str, ScoreFn], data: ProcessedData, split: str, batch_size: int = BATCH_USERS
+    scorers: Mapping[str, ScoreFn],
+    data: ProcessedData,
+    split: str,
+    batch_size: int = BATCH_USERS,
+    users: np.ndarray | None = None,
 ) -> Iterator[ScoreBatch]:
-    """Every member's float32 scores on the CPU for one batch of users at a time, users in index order."""
+    """Every member's float32 scores on the CPU for one batch of users (default: all, else ``users``,
+    in the order given) at a time."""
     histories = split_histories(data, split)
     targets = torch.from_numpy(data.targets(split).astype(np.int64))
-    for start in range(0, data.n_users, batch_size):
-        users = np.arange(start, min(start + batch_size, data.n_users))
+    chosen = np.arange(data.n_users) if users is None else np.asarray(users)
+    for start in range(0, len(chosen), batch_size):
+        users = chosen[start : start + batch_size]
         batch = [histories[u] for u in users]
         with torch.no_grad():
             scores = {name: fn(users, batch).float().cpu() for name, fn in scorers.items()}

@@ -17,5 +17,7 @@ class EnsembleSettings(Settings):
     seed: int
     score_members: list[str]
     leave_one_out: bool
+    rrf_depth: int
+    valid_users: int
     fusion_memory_mb: int
     n_boot: int

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
 from mtrec_helpers.data.store import ProcessedData
-from mtrec_helpers.rl.user_model import HeldOut, UserModel
+from mtrec_helpers.rl.user_model import HeldOut, UserModel, click_auc, fit_record
 
 Choice = tuple[slice, torch.Tensor, torch.Tensor]
 """(rows, attraction (B, V), candidates (B, V)) of one batch of held-out users."""
@@ -61,13 +62,22 @@ def uniform_log_likelihood(held: HeldOut) -> float:
 
 
 def fit_attraction_scale(model: UserModel, held: HeldOut, low: float = 0.0, high: float = 5.0) -> float:
-    """The maximum-likelihood scale (golden-section search; the log-likelihood is concave in s).
-    The attraction scores are computed once and kept for the 80 evaluations (``held`` is the
-    validation sample: 10,000 users × 26,744 items is 1.3 GB at ML-20M's shape)."""
-    cached = list(choices(model, held))
+    """The maximum-likelihood scale (golden-section search; the log-likelihood is concave in s)."""
+    return _fitted_scale(list(choices(model, held)), held, low, high)[0]
+
+
+def _fitted_scale(cached: list[Choice], held: HeldOut, low: float, high: float) -> tuple[float, float]:
+    """The golden-section search over ``cached`` attraction scores (computed once: the validation
+    sample of 10,000 users × 26,744 items is 1.3 GB at ML-20M's shape) and the log-likelihood at the
+    scale found. Each point is computed from the interval exactly as in the textbook two-point
+    round, then looked up: where it equals, to the last bit, the point the previous round kept (most
+    rounds), that evaluation is saved, and the search is the same as evaluating both every round."""
+    values: dict[float, float] = {}
 
     def loglik(scale: float) -> float:
-        return mean_log_likelihoods(cached, held, [scale])[0]
+        if scale not in values:
+            values[scale] = mean_log_likelihoods(cached, held, [scale])[0]
+        return values[scale]
 
     ratio = (math.sqrt(5) - 1) / 2
     a, b = low, high
@@ -77,7 +87,8 @@ def fit_attraction_scale(model: UserModel, held: HeldOut, low: float = 0.0, high
             a = left
         else:
             b = right
-    return (a + b) / 2
+    scale = (a + b) / 2
+    return scale, loglik(scale)
 
 
 def rating_calibration(model: UserModel, held: HeldOut, bins: int = 5) -> pd.DataFrame:
@@ -90,17 +101,29 @@ def rating_calibration(model: UserModel, held: HeldOut, bins: int = 5) -> pd.Dat
     )
 
 
-def calibrate(
-    model: UserModel, data: ProcessedData, valid_users: np.ndarray | None = None
-) -> dict[str, float]:
+def calibrate(model: UserModel, data: ProcessedData, valid_users: np.ndarray | None = None) -> dict[str, Any]:
     """Fit the attraction scale on the validation split (its ``valid_users``, default all) and
-    report the fit on it and on every test user (one pass over the test users)."""
+    report the fit on it and on every test user, with the user model's held-out fit on both
+    (``fit``: rating error and click AUC, :func:`~.user_model.held_out_fit`'s figures) — from the
+    validation scores the search keeps and one pass over the test users."""
     valid, test = HeldOut.of(data, "valid", valid_users), HeldOut.of(data, "test")
-    scale = fit_attraction_scale(model, valid)
-    on_test = mean_log_likelihoods(choices(model, test), test, [scale, 1.0])
+    cached = list(choices(model, valid))
+    scale, on_valid = _fitted_scale(cached, valid, 0.0, 5.0)
+    test_aucs: list[torch.Tensor] = []
+
+    def test_choices() -> Iterator[Choice]:
+        for rows, attraction, candidates in choices(model, test):
+            test_aucs.append(click_auc(attraction, candidates, test.items[rows]))
+            yield rows, attraction, candidates
+
+    on_test = mean_log_likelihoods(test_choices(), test, [scale, 1.0])
+    valid_aucs = [
+        click_auc(attraction, candidates, valid.items[rows]) for rows, attraction, candidates in cached
+    ]
     return {
+        "fit": {"valid": fit_record(model, valid, valid_aucs), "test": fit_record(model, test, test_aucs)},
         "attraction_scale": scale,
-        "choice_loglik_valid": choice_log_likelihood(model, valid, scale),
+        "choice_loglik_valid": on_valid,
         "choice_loglik_test": on_test[0],
         "choice_loglik_test_scale1": on_test[1],
         "choice_loglik_test_uniform": uniform_log_likelihood(test),

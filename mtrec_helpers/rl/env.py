@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from mtrec_helpers.rl.user_model import UserModel, standardise
+from mtrec_helpers.rl.user_model import UserModel, row_moments, standardise
 
 Candidates = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 """(user indices (B,), multi-hot histories (B, V)) → the N best unseen items (B, N) by the
@@ -57,9 +57,9 @@ class SimulatorConfig:
 
 
 SESSION_BATCH = 8192
-"""Sessions simulated together. Each holds a history, raw and standardised scores over the catalogue
-(3 × 4 B × catalogue: 0.3 MB at ML-20M's shape), so logging or evaluating 100,000 users' sessions at
-once would need 33 GB; beyond this many they run in consecutive groups."""
+"""Sessions simulated together. Each holds a history and raw scores over the catalogue (1 + 4 B ×
+catalogue: 0.13 MB at ML-20M's shape), so logging or evaluating 100,000 users' sessions at once
+would need 13 GB; beyond this many they run in consecutive groups."""
 
 
 def session_groups(users: np.ndarray, seed: int, size: int = SESSION_BATCH) -> list[tuple[np.ndarray, int]]:
@@ -71,6 +71,29 @@ def session_groups(users: np.ndarray, seed: int, size: int = SESSION_BATCH) -> l
     return [(group, seed + k) for k, group in enumerate(groups)]
 
 
+@dataclass
+class SessionStart:
+    """What a batch of sessions starts from: the multi-hot histories (B, V), their raw EASE scores
+    (B, V) and each row's mean and standard deviation (B, 1) — attraction is (raw − mean) / std, read
+    at the items a step needs (:meth:`Sessions.attraction_at`), never written out over the catalogue.
+    Computed once per batch of users and copied for every policy run on them
+    (:func:`~mtrec_helpers.rl.experiments.session_factory`)."""
+
+    history: torch.Tensor
+    raw_scores: torch.Tensor
+    centre: torch.Tensor
+    spread: torch.Tensor
+
+    @classmethod
+    def of(cls, model: UserModel, histories: torch.Tensor) -> SessionStart:
+        raw = model.scores(histories.float())
+        return cls(histories.bool().clone(), raw, *row_moments(raw))
+
+    def copy(self) -> SessionStart:
+        """An independent copy (sessions write their state in place)."""
+        return SessionStart(*(t.clone() for t in (self.history, self.raw_scores, self.centre, self.spread)))
+
+
 class Sessions:
     """A batch of simulated sessions advanced together (all tensors on the CPU)."""
 
@@ -80,26 +103,34 @@ class Sessions:
         config: SimulatorConfig,
         genres: torch.Tensor,
         users: torch.Tensor,
-        histories: torch.Tensor,
+        histories: torch.Tensor | SessionStart,
         candidates: Candidates,
         generator: torch.Generator,
     ) -> None:
         self.model, self.config, self.candidates_fn, self.generator = model, config, candidates, generator
         self.genres = genres / genres.sum(1, keepdim=True).clamp(min=1.0)  # (V, G), rows sum to ≤ 1
         self.users = users
-        self.history = histories.clone().float()
-        self.raw_scores = model.scores(self.history)
-        self.attraction = standardise(self.raw_scores)
+        start = histories if isinstance(histories, SessionStart) else SessionStart.of(model, histories)
+        self.history, self.raw_scores, self.centre, self.spread = (
+            start.history,
+            start.raw_scores,
+            start.centre,
+            start.spread,
+        )
         self.fatigue = torch.zeros(len(users), genres.shape[1])
         self.active = torch.ones(len(users), dtype=torch.bool)
         self.budget = torch.full((len(users),), float(config.horizon))  # steps left (item 5 above)
         self.steps = 0
         self.candidates, self.candidate_scores = self.candidates_fn(self.users, self.history)
 
+    def attraction_at(self, items: torch.Tensor) -> torch.Tensor:
+        """Standardised attraction (B, K) of each row's ``items`` (B, K) in the current state."""
+        return (self.raw_scores.gather(1, items) - self.centre) / self.spread
+
     def choice_probabilities(self, slates: torch.Tensor) -> torch.Tensor:
         """(B, K + 1) probabilities of picking each slate item, and no click in the last column."""
-        utility = self.config.attraction_scale * self.attraction.gather(
-            1, slates
+        utility = self.config.attraction_scale * self.attraction_at(
+            slates
         ) - self.config.fatigue_weight * torch.einsum("bg,bkg->bk", self.fatigue, self.genres[slates])
         seen = self.history.gather(1, slates) > 0
         repeated = torch.zeros_like(seen)
@@ -118,9 +149,9 @@ class Sessions:
         reward = torch.where(clicked, self.model.satisfaction(self.users, item), 0.0)
         self.fatigue = self.config.fatigue_decay * self.fatigue + self.genres[item] * clicked[:, None]
         if clicked.any():
-            self.history[rows[clicked], item[clicked]] = 1.0
+            self.history[rows[clicked], item[clicked]] = True
             self.raw_scores[clicked] += self.model.ease.rows(item[clicked])
-            self.attraction[clicked] = standardise(self.raw_scores[clicked])
+            self.centre[clicked], self.spread[clicked] = row_moments(self.raw_scores[clicked])
         leave = torch.rand(len(slates), generator=self.generator) < (
             self.config.leave_base + self.config.leave_slope * (1.0 - reward)
         )

@@ -12,7 +12,7 @@ import torch
 from mtrec_helpers.core.evaluation import history_mask
 from mtrec_helpers.data.store import ProcessedData
 from mtrec_helpers.rl.agents import Agent
-from mtrec_helpers.rl.env import Sessions, SimulatorConfig, session_groups
+from mtrec_helpers.rl.env import Sessions, SessionStart, SimulatorConfig, session_groups
 from mtrec_helpers.rl.metrics import SessionStats, compare, simulate
 from mtrec_helpers.rl.retrieval import CandidateTable
 from mtrec_helpers.rl.user_model import UserModel
@@ -47,12 +47,19 @@ class World:
 
 
 def session_factory(world: World, user_model: UserModel, config: SimulatorConfig) -> SessionFactory:
-    """``factory(users, seed)`` starts one session per entry of ``users`` (repeats allowed)."""
+    """``factory(users, seed)`` starts one session per entry of ``users`` (repeats allowed). The start
+    of the last batch of users is kept, so every policy evaluated on the same users (one after the
+    other, :func:`run_sessions`) starts from a copy instead of scoring the catalogue again."""
+    last: dict[bytes, SessionStart] = {}
 
     def start(users: np.ndarray, seed: int) -> Sessions:
         chosen = torch.as_tensor(np.asarray(users), dtype=torch.long)
+        key = chosen.numpy().tobytes()
+        if key not in last:
+            last.clear()
+            last[key] = SessionStart.of(user_model, world.histories(chosen))
         return Sessions(
-            user_model, config, world.genres, chosen, world.histories(chosen), world.table.lookup,
+            user_model, config, world.genres, chosen, last[key].copy(), world.table.lookup,
             torch.Generator().manual_seed(seed),
         )  # fmt: skip
 
@@ -84,13 +91,11 @@ def run_sessions(
 ) -> dict[str, SessionStats]:
     """Every agent's sessions for ``users`` from the same simulator seed, in groups of at most
     :data:`~mtrec_helpers.rl.env.SESSION_BATCH`."""
-    groups = session_groups(users, seed)
-    return {
-        name: SessionStats.joined(
-            [simulate(agent, factory(group, s), world.genres, world.popularity) for group, s in groups]
-        )
-        for name, agent in agents.items()
-    }
+    runs: dict[str, list[SessionStats]] = {name: [] for name in agents}
+    for group, group_seed in session_groups(users, seed):  # groups outside: each group's start is scored once
+        for name, agent in agents.items():
+            runs[name].append(simulate(agent, factory(group, group_seed), world.genres, world.popularity))
+    return {name: SessionStats.joined(parts) for name, parts in runs.items()}
 
 
 def replay(

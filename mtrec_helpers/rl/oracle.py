@@ -29,7 +29,7 @@ def slate_values(sessions: Sessions) -> tuple[torch.Tensor, torch.Tensor]:
     """(B, N) choice weights v_j = exp(u_j − u_0) of every candidate (0 where it cannot be picked)
     and its satisfaction r_j, under the simulator's user model in its current state."""
     config, candidates = sessions.config, sessions.candidates
-    attraction = sessions.attraction.gather(1, candidates)
+    attraction = sessions.attraction_at(candidates)
     tired = torch.einsum("bg,bng->bn", sessions.fatigue, sessions.genres[candidates])
     utility = config.attraction_scale * attraction - config.fatigue_weight * tired - config.no_click_utility
     weights = torch.exp(utility).masked_fill(~pickable(sessions), 0.0)

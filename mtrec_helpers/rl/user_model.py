@@ -114,9 +114,15 @@ def fit_rating_model(
     return RatingModel(mean, user_side[:, dim], item_side[:, dim], user_side[:, :dim], item_side[:, :dim])
 
 
+def row_moments(scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each row's mean and standard deviation (B, 1) (at least 1e-6)."""
+    return scores.mean(1, keepdim=True), scores.std(1, keepdim=True).clamp(min=1e-6)
+
+
 def standardise(scores: torch.Tensor) -> torch.Tensor:
     """Each row minus its mean, over its standard deviation."""
-    return (scores - scores.mean(1, keepdim=True)) / scores.std(1, keepdim=True).clamp(min=1e-6)
+    centre, spread = row_moments(scores)
+    return (scores - centre) / spread
 
 
 @dataclass
@@ -208,20 +214,33 @@ class HeldOut:
             yield rows, seen, allowed
 
 
-def held_out_fit(model: UserModel, data: ProcessedData, split: str = "test") -> dict[str, float]:
-    """Rating RMSE/MAE of the satisfaction model and click AUC of the attraction model on ``split``."""
-    held = HeldOut.of(data, split)
+def held_out_fit(
+    model: UserModel, data: ProcessedData, split: str = "test", users: np.ndarray | None = None
+) -> dict[str, float]:
+    """Rating RMSE/MAE of the satisfaction model and click AUC of the attraction model on ``split``
+    (every user's held-out interaction, or only ``users'``)."""
+    held = HeldOut.of(data, split, users)
+    aucs = [click_auc(model.attraction(seen.float()), candidates, held.items[rows])
+            for rows, seen, candidates in held.batches()]  # fmt: skip
+    return fit_record(model, held, aucs)
+
+
+def click_auc(scores: torch.Tensor, candidates: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """(B,) share of each row's other unseen items (``candidates`` less the target) that the target
+    outscores, ties counting half."""
+    index = torch.arange(len(scores))
+    target = scores[index, targets]
+    negatives = candidates.clone()
+    negatives[index, targets] = False
+    below = ((scores < target[:, None]) & negatives).sum(1, dtype=torch.int32) + 0.5 * (
+        (scores == target[:, None]) & negatives
+    ).sum(1, dtype=torch.int32)
+    return below / negatives.sum(1, dtype=torch.int32)
+
+
+def fit_record(model: UserModel, held: HeldOut, aucs: list[torch.Tensor]) -> dict[str, float]:
+    """Rating RMSE/MAE of the satisfaction model on ``held`` and the mean of the per-user ``aucs``."""
     error = model.ratings.predict(held.users, held.items).numpy() - held.ratings
-    aucs = []
-    for rows, seen, negatives in held.batches():
-        scores = model.attraction(seen.float())
-        index = torch.arange(len(scores))
-        target = scores[index, held.items[rows]]
-        negatives[index, held.items[rows]] = False
-        below = ((scores < target[:, None]) & negatives).sum(1, dtype=torch.int32) + 0.5 * (
-            (scores == target[:, None]) & negatives
-        ).sum(1, dtype=torch.int32)
-        aucs.append(below / negatives.sum(1, dtype=torch.int32))
     return {
         "rating_rmse": float(np.sqrt(np.mean(error**2))),
         "rating_mae": float(np.mean(np.abs(error))),

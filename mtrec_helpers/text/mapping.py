@@ -42,6 +42,7 @@ class MapperConfig:
     weight_decay: float = 1e-4
     batch_size: int = 2048
     seed: int = 0
+    max_batches: int = 0  # 0: every batch of an epoch; N: only the first N (MAX_STEPS, a step budget)
 
 
 @dataclass
@@ -96,7 +97,8 @@ def train_mapper(
     nn.init.zeros_(mapper.weight), nn.init.zeros_(mapper.bias)
     optimiser = torch.optim.Adam(mapper.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     for _ in range(config.epochs):
-        for batch in torch.randperm(len(positions.targets)).split(config.batch_size):
+        batches = torch.randperm(len(positions.targets)).split(config.batch_size)
+        for batch in batches[: config.max_batches or None]:
             handed = torch.rand(len(x)) < config.dropout  # D: this batch's items placed by f
             mapped = mapper(x)
             table = torch.where(handed[:, None], mapped[:, :-1], embeddings)

@@ -50,7 +50,11 @@ class TextSettings(Settings):
     def mapper(self) -> MapperConfig:
         """How every mapper trains."""
         return MapperConfig(
-            dropout=self.mapper_dropout, epochs=self.mapper_epochs, lr=self.mapper_lr, seed=self.engine.seed
+            dropout=self.mapper_dropout,
+            epochs=self.mapper_epochs,
+            lr=self.mapper_lr,
+            seed=self.engine.seed,
+            max_batches=self.engine.max_batches,
         )
 
 
