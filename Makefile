@@ -18,6 +18,7 @@ ifeq ($(DEVICE),cuda)
 endif
 PARAMS ?=
 PYTEST_ARGS ?=
+TEST_WORKERS ?= 2  # pytest-xdist processes for `make test` (0: one process; auto: one per core)
 BENCH_NAME ?= $(DATASET)$(if $(filter-out default,$(PRESET)),-$(PRESET))
 BENCH_DIR ?= data/artifacts/bench/$(BENCH_NAME)
 # `make bench-scale SIZES="ml-100k synthetic-1m" PROFILE=1`: some sizes only; each kernel under cProfile
@@ -67,11 +68,11 @@ run: setup ## execute every numbered notebook in order with papermill into RUNS_
 	$(PY) -m mtrec_helpers.course.runner --dataset $(DATASET) --artifacts-dir $(ARTIFACTS_DIR) \
 		--runs-dir $(RUNS_DIR) --device $(DEVICE) --preset $(PRESET) --make-variables $(PARAMS)
 
-book: setup ## the executed notebooks of `make run` (same RUNS_DIR) as a static site → RUNS_DIR/book/index.html
-	$(PY) -m mtrec_helpers.course.book --runs-dir $(RUNS_DIR)
+book: setup ## the executed notebooks of `make run` (same RUNS_DIR, ARTIFACTS_DIR) and their solutions as a static site → RUNS_DIR/book/index.html
+	$(PY) -m mtrec_helpers.course.book --runs-dir $(RUNS_DIR) --artifacts-dir $(ARTIFACTS_DIR)
 
 test: setup ## unit tests and papermill notebook tests (offline: nothing is fetched from the model hub)
-	HF_HUB_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 bench: setup ## full run (PRESET) from an empty artifacts folder → benchmarks/<device>-<dataset>[-<preset>].json, RESULTS.md
 	rm -rf $(BENCH_DIR)

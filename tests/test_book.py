@@ -3,15 +3,23 @@ loaded page by page in headless Chromium with the network blocked."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
+from urllib.parse import unquote
 
 import nbformat
 import pytest
-from browser import browser_page
+from browser import Browsing, browser_page
 
-from mtrec_helpers.course.book import INTERACTIVE_NOTE, WIDGET_STATE, WIDGET_VIEW, build_book, static_notebook
-from mtrec_helpers.course.runner import numbered_notebooks
+from mtrec_helpers.core.paths import project_root
+from mtrec_helpers.course.book import (
+    INTERACTIVE_NOTE,
+    WIDGET_STATE,
+    WIDGET_VIEW,
+    build_book,
+    rebased,
+    static_notebook,
+)
+from mtrec_helpers.course.runner import notebook_number_of, numbered_notebooks
 
 
 def _model(name: str, **state: object) -> dict:
@@ -67,7 +75,18 @@ def test_widgets_become_what_they_showed_with_a_note_where_a_reader_could_intera
 
 def test_the_book_needs_executed_notebooks(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"Run `make run` \(same RUNS_DIR\) first"):
-        build_book(tmp_path)
+        build_book(tmp_path, tmp_path / "artifacts")
+
+
+def test_the_home_page_links_resolve_from_the_books_root() -> None:
+    """docs/index.md is the book's root page: its links are rewritten for the repository's root."""
+    text = "[a](findings.md) [b](../RESULTS.md) [c](../notebooks/01.ipynb) [d](https://x.org/a) [e](#top)"
+    assert rebased(text, "docs") == (
+        "[a](docs/findings.md) [b](RESULTS.md) [c](notebooks/01.ipynb) [d](https://x.org/a) [e](#top)"
+    )
+    home = (project_root() / "docs" / "index.md").read_text(encoding="utf-8")
+    for number in [notebook_number_of(nb) for nb in numbered_notebooks()]:
+        assert f"../solutions/{number}_solutions.ipynb" in home, number
 
 
 def _figures(notebook: Path) -> int:
@@ -76,25 +95,77 @@ def _figures(notebook: Path) -> int:
     return sum("image/png" in o.get("data", {}) for cell in static.cells for o in cell.get("outputs", []))
 
 
+BROKEN_LINKS = """() => Array.from(document.querySelectorAll("article a[href]"))
+    .map(a => a.getAttribute("href"))
+    .filter(h => h.startsWith("#") && h.length > 1
+                 && !document.getElementById(decodeURIComponent(h.slice(1))))"""
+"""Links of the page's article to an anchor the page does not have (an unresolved cross-reference)."""
+LOCAL_TARGETS = """() => Array.from(document.querySelectorAll("article a[href]")).map(a => a.href)
+    .filter(h => h.startsWith("file://")).map(h => h.split("#")[0])"""
+"""The local files the page's article links to."""
+DOLLARS = """() => { const copy = document.querySelector("article").cloneNode(true);
+    copy.querySelectorAll("pre, code, mjx-container, script").forEach(e => e.remove());
+    return (copy.textContent.match(/.{0,40}[$].{0,40}/g) || []); }"""
+"""Text around a literal dollar sign outside code and typeset formulas (a formula MathJax missed)."""
+OVERFLOW = """() => { const article = document.querySelector("article");
+    const column = {right: article.getBoundingClientRect().right
+                           - parseFloat(getComputedStyle(article).paddingRight)};
+    const holds = p => ["auto", "scroll"].includes(getComputedStyle(p).overflowX)
+                       && p.getBoundingClientRect().right <= column.right + 1;
+    const scrolls = e => { for (let p = e; p && p.tagName !== "ARTICLE"; p = p.parentElement) {
+        if (holds(p)) return true; } return false; };
+    return Array.from(document.querySelectorAll("article *"))
+      .filter(e => !e.closest("mjx-assistive-mml"))  // MathJax's hidden copy for screen readers
+      .filter(e => e.getBoundingClientRect().right > column.right + 1 && !scrolls(e))
+      .map(e => e.tagName + "." + e.className + ": " + (e.textContent || "").slice(0, 60)); }"""
+"""Elements wider than the text column that no scroll box inside the column holds (clipped content)."""
+
+
+def _check_page(browsing: Browsing, path: Path, shots: Path) -> None:
+    """Load one page of the book; every check that holds for every page."""
+    page = browsing.page
+    page.goto(path.as_uri(), wait_until="load")
+    page.evaluate("() => window.MathJax && MathJax.startup && MathJax.startup.promise")  # typeset
+    assert not browsing.errors, (path.name, browsing.errors)
+    assert page.evaluate(BROKEN_LINKS) == [], path.name
+    missing = [
+        t for t in page.evaluate(LOCAL_TARGETS) if not Path(unquote(t.removeprefix("file://"))).is_file()
+    ]
+    assert missing == [], (path.name, missing)
+    assert page.evaluate(DOLLARS) == [], path.name
+    assert page.evaluate(OVERFLOW) == [], path.name
+    shot = shots / f"{path.parent.name}-{path.stem}.png"
+    page.screenshot(path=str(shot), full_page=False)
+    print("screenshot:", shot)
+
+
 @pytest.mark.browser
-def test_book_renders_every_chapter_offline_in_chromium(pipeline: Path, tmp_path: Path) -> None:
-    """Built from the end-to-end run's executed notebooks: every page loads with no console error and
-    no request off the machine, every figure is there and drawn, no output is blank, formulas are
-    typeset, and 06's final table is on its page."""
-    runs = tmp_path / "runs"
-    shutil.copytree(pipeline / "runs", runs)
-    index = build_book(runs)
-    assert index == runs / "book" / "index.html"
-    chapters = {nb.stem: _figures(runs / nb.name) for nb in numbered_notebooks()}
+def test_book_renders_every_page_offline_in_chromium(book: Path, tmp_path: Path) -> None:
+    """Built from the end-to-end run's executed notebooks and solutions: every page — chapters,
+    solutions, RESULTS, the docs — loads with no console error and no request off the machine, every
+    internal link resolves, no formula is left as dollars, nothing is wider than the column without
+    a scroll box; every figure is there and drawn, no output is blank, formulas are typeset, each
+    chapter has its solutions page, and 06's final table is on its page."""
+    site = book / "book"
+    chapters = {nb.stem: _figures(book / nb.name) for nb in numbered_notebooks()}
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
     with browser_page() as browsing:
         page = browsing.page
-        page.goto(index.as_uri(), wait_until="load")
-        assert not browsing.errors, browsing.errors
+        _check_page(browsing, site / "index.html", shots)
         links = page.locator("nav a.reference.internal").evaluate_all("links => links.map(a => a.href)")
-        assert all(any(link.endswith(f"{stem}.html") for link in links) for stem in chapters), links
+        for stem in chapters:
+            number = stem.split("_")[0]
+            for target in (f"notebooks/{stem}.html", f"solutions/{number}_solutions.html"):
+                assert any(link.endswith(target) for link in links), (target, links)
+        for document in ("RESULTS.html", "docs/findings.html", "docs/methods.html", "docs/data.html"):
+            assert any(link.endswith(document) for link in links), (document, links)
+        pages = sorted(p for p in site.rglob("*.html") if p.parent.name in ("notebooks", "solutions", "docs"))
+        pages += [site / "RESULTS.html", *sorted((site / "benchmarks").glob("*.html"))]
+        for path in pages:
+            _check_page(browsing, path, shots)
         for stem, figures in chapters.items():
-            page.goto((runs / "book" / f"{stem}.html").as_uri(), wait_until="load")
-            page.wait_for_function("() => !window.MathJax || !MathJax.startup || MathJax.startup.promise")
+            page.goto((site / "notebooks" / f"{stem}.html").as_uri(), wait_until="load")
             drawn = page.locator("article img").evaluate_all(
                 "imgs => imgs.map(i => i.complete && i.naturalWidth > 0)"
             )
@@ -104,7 +175,6 @@ def test_book_renders_every_chapter_offline_in_chromium(pipeline: Path, tmp_path
                 "outs => outs.filter(o => !o.innerText.trim() && !o.querySelector('img')).length"
             )
             assert blank == 0, f"{stem}: {blank} empty output(s)"
-            assert not browsing.errors, (stem, browsing.errors)
             if stem == "02b_text_item_features":  # display math typeset by the book's own MathJax
                 page.wait_for_selector("mjx-container", timeout=10_000)
         notes = page.locator(".mtrec-widget-note")  # 06's explorer, static with its note

@@ -89,10 +89,11 @@ def benchmark_record(
     return plain(record)
 
 
-def summary(record: dict[str, Any]) -> str:
-    """A short markdown page of the results file."""
+def summary(record: dict[str, Any], name: str) -> str:
+    """A short markdown page of the results file ``name`` (its stem, which titles the page)."""
     lines = [
-        f"# Benchmark: {record['dataset']} on {record['device']}",
+        f"# Benchmark `{name}`: {record['dataset']} on {record['device']}, "
+        f"{record.get('preset', 'default')} preset",
         "",
         f"{record['date']} · `{record['command']}` · {record['machine']['cpu_count']} CPU cores, "
         f"{record['machine']['memory_mb']} MB, GPU: {record['machine']['gpu'] or 'none'} · torch "
@@ -144,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     stem = Path(args.out) / name
     atomic_write_text(stem.with_suffix(".json"), json.dumps(record, indent=2) + "\n")
-    atomic_write_text(stem.with_suffix(".md"), summary(record))
+    atomic_write_text(stem.with_suffix(".md"), summary(record, name))
     print(f"wrote {stem}.json and {stem}.md")
     return 0
 

@@ -1,18 +1,22 @@
 """`make book`: the executed notebooks as a static site that works offline.
 
 The book is built with the Jupyter Book stack — Sphinx, MyST-NB and the Sphinx Book Theme — from the
-copies `make run` executed (``<RUNS_DIR>/*.ipynb``), never by running them again, with the README
-as its first page, into ``<RUNS_DIR>/book/`` (``index.html``). Nothing in it loads from the
-network: the theme ships its assets, MathJax comes from
-```sphinx-mathjax-offline```, and widgets — which need a kernel — are replaced by what they showed
-when the notebook ran (the default selection's tables and text), under a note that they are
-interactive in JupyterLab.
+copies `make run` executed (``<RUNS_DIR>/*.ipynb``), never by running them again, into
+``<RUNS_DIR>/book/`` (``index.html``). Its pages mirror the repository: the home page written for
+students (``docs/index.md``), each chapter followed by its worked solutions — run here on the same
+run's artifacts (``<RUNS_DIR>/solutions/``) — then RESULTS.md, the benchmark summaries and the
+documentation, so every link between them resolves. Nothing in it loads from the network: the
+theme ships its assets, MathJax comes from ``sphinx-mathjax-offline``, and widgets — which need a
+kernel — are replaced by what they showed when the notebook ran (the default selection's tables and
+text), under a note that they are interactive in JupyterLab. Wide formulas and tables scroll inside
+the column (``BOOK_CSS``).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import re
 import shutil
 import subprocess
 import sys
@@ -24,7 +28,7 @@ from typing import Any
 import nbformat
 
 from mtrec_helpers.core.paths import project_root
-from mtrec_helpers.course.runner import numbered_notebooks
+from mtrec_helpers.course.runner import NotebookFailed, notebook_number_of, numbered_notebooks, run_notebook
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
@@ -106,6 +110,8 @@ myst_enable_extensions = ["dollarmath", "amsmath"]
 nb_execution_mode = "off"  # the notebooks were executed by `make run`
 nb_ipywidgets_js = {}  # widgets are static here: no widget library from a CDN
 html_theme = "sphinx_book_theme"
+html_static_path = ["_static"]
+html_css_files = ["mtrec.css"]
 html_title = "mtrec"
 html_theme_options = {"home_page_in_toc": True}
 html_context = {"default_mode": "light"}
@@ -114,6 +120,30 @@ html_show_sphinx = False
 suppress_warnings = ["myst.xref_missing", "myst.header", "misc.highlighting_failure"]
 exclude_patterns = ["_build"]
 """
+
+BOOK_CSS = """\
+/* A display formula or a table wider than the text column scrolls inside it instead of being cut. */
+mjx-container[display="true"] { display: block; max-width: 100%; overflow-x: auto; overflow-y: hidden; }
+.cell_output .output, .cell_output .text_html { max-width: 100%; overflow-x: auto; }
+article table { display: block; max-width: 100%; overflow-x: auto; }
+/* An interval stays on one line in a results table (a notebook's output); prose tables wrap. */
+.cell_output table td, .cell_output table th { white-space: nowrap; }
+"""
+
+PAGES = ("RESULTS.md", "benchmarks/*.md", "docs/*.md")
+"""The repository's Markdown pages in the book, at their own paths (docs/index.md is the home page)."""
+REFERENCE = (
+    "RESULTS",
+    "docs/findings",
+    "docs/methods",
+    "docs/data",
+    "docs/design",
+    "docs/engine",
+    "docs/running",
+)
+"""The reference pages' order in the book's table of contents, after the chapters."""
+LINK = re.compile(r"\]\((?![a-z]+:|#|/)([^)\s]+)\)")
+"""A relative Markdown link's target."""
 
 
 def executed_notebooks(runs_dir: Path) -> list[Path]:
@@ -126,26 +156,83 @@ def executed_notebooks(runs_dir: Path) -> list[Path]:
     return found
 
 
-def write_sources(runs_dir: Path, source: Path, intro: Path) -> None:
-    """The book's sources in ``source``: the intro page with the chapters' table of contents,
-    static copies of the executed notebooks, and ``conf.py``."""
-    source.mkdir(parents=True)
-    chapters = []
+def rebased(markdown: str, folder: str) -> str:
+    """``markdown`` written in the repository's ``folder`` with its relative links rewritten for the
+    repository's root (docs/index.md becomes the book's root page)."""
+
+    def root_relative(match: re.Match[str]) -> str:
+        parts = [folder, *match.group(1).split("/")]
+        while ".." in parts:
+            at = parts.index("..")
+            del parts[at - 1 : at + 1]
+        return f"]({'/'.join(parts)})"
+
+    return LINK.sub(root_relative, markdown)
+
+
+def run_solutions(runs_dir: Path, artifacts_dir: Path) -> list[Path]:
+    """Each executed chapter's worked solutions, run on that run's artifacts into
+    ``<runs_dir>/solutions/``; an executed copy newer than the chapter's run and the solutions' source
+    is kept. A solution that fails stops the build with the cell that failed."""
+    executed = []
+    for chapter in executed_notebooks(runs_dir):
+        solution = project_root() / "solutions" / f"{notebook_number_of(chapter)}_solutions.ipynb"
+        target = runs_dir / "solutions" / solution.name
+        newest_input = max(chapter.stat().st_mtime, solution.stat().st_mtime)
+        if not target.is_file() or target.stat().st_mtime < newest_input:
+            run_notebook(solution, target, {"ARTIFACTS_DIR": str(artifacts_dir)})
+        executed.append(target)
+    return executed
+
+
+def write_sources(runs_dir: Path, source: Path, root: Path | None = None) -> None:
+    """The book's sources in ``source``, laid out as the repository: ``index.md`` (the home page
+    with the table of contents), static copies of the executed chapters (``notebooks/``) and of
+    their executed solutions (``solutions/``), the Markdown pages of :data:`PAGES`, ``conf.py`` and
+    the stylesheet."""
+    root = root or project_root()
+    for folder in ("notebooks", "solutions", "_static"):
+        (source / folder).mkdir(parents=True)
+    contents = []
     for path in executed_notebooks(runs_dir):
-        nbformat.write(static_notebook(nbformat.read(path, as_version=4)), source / path.name)
-        chapters.append(path.stem)
-    toc = "\n\n```{toctree}\n:caption: Chapters\n:maxdepth: 1\n\n" + "\n".join(chapters) + "\n```\n"
-    (source / "index.md").write_text(intro.read_text(encoding="utf-8") + toc, encoding="utf-8")
+        solved = runs_dir / "solutions" / f"{notebook_number_of(path)}_solutions.ipynb"
+        for executed, folder in ((path, "notebooks"), (solved, "solutions")):
+            if executed.is_file():
+                static = static_notebook(nbformat.read(executed, as_version=4))
+                nbformat.write(static, source / folder / executed.name)
+                contents.append(f"{folder}/{executed.stem}")
+    pages = sorted({page.relative_to(root) for pattern in PAGES for page in root.glob(pattern)})
+    for page in pages:
+        (source / page).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(root / page, source / page)
+    home = rebased((root / "docs" / "index.md").read_text(encoding="utf-8"), "docs")
+    documents = [str(page.with_suffix("")) for page in pages]
+    reference = [name for name in REFERENCE if name in documents]
+    others = [name for name in documents if name not in {*reference, "docs/index"}]
+    home += _toctree("Chapters and worked solutions", contents) + _toctree("Reference", reference)
+    home += _toctree("", others, hidden=True)
+    (source / "docs" / "index.md").unlink()
+    (source / "index.md").write_text(home, encoding="utf-8")
     (source / "conf.py").write_text(BOOK_CONF, encoding="utf-8")
+    (source / "_static" / "mtrec.css").write_text(BOOK_CSS, encoding="utf-8")
 
 
-def build_book(runs_dir: Path, intro: Path | None = None) -> Path:
-    """Build ``<runs_dir>/book/`` from the executed notebooks and return its ``index.html``. The
-    site is built in a temporary folder and moved into place only when complete."""
+def _toctree(caption: str, documents: Sequence[str], hidden: bool = False) -> str:
+    """A MyST toctree directive listing ``documents``."""
+    options = (f":caption: {caption}\n" if caption else "") + (":hidden:\n" if hidden else "")
+    return "\n\n```{toctree}\n" + options + ":maxdepth: 1\n\n" + "\n".join(documents) + "\n```\n"
+
+
+def build_book(runs_dir: Path, artifacts_dir: Path) -> Path:
+    """Run the worked solutions on ``artifacts_dir`` (the run's), build ``<runs_dir>/book/`` from the
+    executed notebooks and return its ``index.html``. The site is built in a temporary folder and
+    moved into place only when complete."""
     runs_dir = Path(runs_dir).resolve()
+    executed_notebooks(runs_dir)  # nothing to build from: say so before running anything
+    run_solutions(runs_dir, Path(artifacts_dir).resolve())
     with tempfile.TemporaryDirectory(prefix=".book-", dir=runs_dir) as tmp:
         source, build = Path(tmp) / "src", Path(tmp) / "build"
-        write_sources(runs_dir, source, intro or project_root() / "README.md")
+        write_sources(runs_dir, source)
         command = [sys.executable, "-m", "sphinx", "-b", "html", "-q", str(source), str(build)]
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode != 0 or not (build / "index.html").is_file():
@@ -162,10 +249,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--runs-dir", required=True, help="the folder `make run` wrote the executed notebooks to"
     )
+    parser.add_argument(
+        "--artifacts-dir", required=True, help="the artifacts of that run (the solutions read them)"
+    )
     args = parser.parse_args(argv)
     try:
-        index = build_book(Path(args.runs_dir))
-    except (FileNotFoundError, RuntimeError) as error:
+        index = build_book(Path(args.runs_dir), Path(args.artifacts_dir))
+    except (FileNotFoundError, RuntimeError, NotebookFailed) as error:
         print(f"make book: {error}", file=sys.stderr)
         return 1
     print(f"the book: {index} (open it in a browser; it works offline)")

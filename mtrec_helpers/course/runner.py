@@ -100,7 +100,7 @@ def _socket_prefix(folder: Path) -> Path:
 
 @functools.cache
 def _say_once(note: str) -> None:
-    """Print a note once per process (a run of seven notebooks says it once)."""
+    """Print a note once per process (a run of every notebook says it once)."""
     print(f"note: kernels talk over TCP on localhost: {note}", file=sys.stderr, flush=True)
 
 

@@ -1,6 +1,6 @@
 """`make bench-scale`: every stage at three sizes, wall time and peak memory, and how they grow.
 
-Runs the six notebooks of the main line (:data:`SCALED_STAGES`) on ML-100k (real), ``synthetic-1m``
+Runs the main line's six chapters and 02b (:data:`SCALED_STAGES`) on ML-100k (real), ``synthetic-1m``
 and ``synthetic-20m`` with one fixed, small training budget (:data:`BUDGET`: one epoch of at most
 ``MAX_STEPS`` batches per run, one grid value per baseline, few RL updates, 04's planning sweep at
 the default strength only, which reuses the learners trained before it), so the figures measure
@@ -188,8 +188,10 @@ def markdown(record: dict[str, Any]) -> str:
     """A table of stage × size (time, peak memory) and the exponents."""
     sizes = ordered(record)
     header = " | ".join(f"{s} time (s) | {s} peak RSS (MB)" for s in sizes)
+    profiled = any("functions" in run for size in record["sizes"].values() for run in size["stages"].values())
     lines = [
-        f"# Scale benchmark ({record['device']}, {record['date']})", "",
+        f"# Scale benchmark: {', '.join(sizes)} on {record['device']}{', profiled' if profiled else ''} "
+        f"({record['date'][:10]})", "",
         "Commands: " + "; ".join(f"`{c}`" for c in record["commands"]), "",
         f"| stage | {header} | memory exp. | time exp. |", "|---|" + "---:|" * (2 * len(sizes) + 2),
     ]  # fmt: skip
@@ -277,7 +279,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out-dir", default="benchmarks")
     parser.add_argument("--skip-read", action="store_true", help="skip the 25M-row read measurement")
     parser.add_argument("--command", default=None, help="what ran, for the results file (default: this one)")
-    parser.add_argument("--only", nargs="*", default=[], help="notebook numbers (default: all six)")
+    parser.add_argument(
+        "--only", nargs="*", default=[], help="notebook numbers (default: every stage of SCALED_STAGES)"
+    )
     parser.add_argument("--merge", action="store_true", help="add these sizes to an existing results file")
     parser.add_argument(
         "--collect", action="store_true", help="read the timings of an earlier, interrupted run"

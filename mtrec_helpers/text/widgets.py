@@ -10,6 +10,34 @@ import pandas as pd
 
 from mtrec_helpers.core.display import fill
 from mtrec_helpers.data.store import ProcessedData
+from mtrec_helpers.text.encoder import MAX_TOKENS
+
+ECHO_CHARS = 80
+"""How much of a query the explorer repeats above its table."""
+LONG_QUERY_CHARS = 4 * MAX_TOKENS
+"""Beyond about this many characters the encoder has stopped reading (it reads MAX_TOKENS word pieces)."""
+
+
+def query_notes(query: str) -> list[str]:
+    """One-line notes on a search query the encoder cannot read well: none, too long, not English."""
+    text = query.strip()
+    if not text:
+        return ["Type a description of a film (in English) to search the catalogue."]
+    notes = []
+    if len(text) > LONG_QUERY_CHARS:
+        notes.append(f"Only the start of this {len(text):,}-character query is read: the encoder stops "
+                     f"after {MAX_TOKENS} word pieces (about {LONG_QUERY_CHARS:,} characters).")  # fmt: skip
+    letters = [c for c in text if c.isalpha()]
+    if letters and sum(c.isascii() for c in letters) < 0.5 * len(letters):
+        notes.append("The encoder was trained on English text: in another language it matches films "
+                     "mostly by chance.")  # fmt: skip
+    return notes
+
+
+def echoed(query: str) -> str:
+    """The query as the explorer repeats it: at most ECHO_CHARS characters."""
+    text = " ".join(query.split())
+    return repr(text if len(text) <= ECHO_CHARS else text[: ECHO_CHARS - 1] + "…")
 
 
 def closest_items(query: np.ndarray, item_vectors: np.ndarray, k: int = 10) -> np.ndarray:
@@ -61,9 +89,13 @@ def text_search_explorer(
     output = widgets.Output()
 
     def show(_: object = None) -> None:
+        notes = query_notes(box.value)
+        if not box.value.strip():
+            fill(output, *notes)
+            return
         user_idx = int(index[picker.value])
         table = query_recommendations(data, encode(box.value), item_vectors, user_scores(user_idx))
-        fill(output, f"{box.value!r} for user {picker.value}:", table)
+        fill(output, *notes, f"{echoed(box.value)} for user {picker.value}:", table)
 
     box.observe(show, names="value")
     picker.observe(show, names="value")

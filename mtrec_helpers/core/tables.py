@@ -1,0 +1,106 @@
+"""Result tables as a reader sees them: an interval in one short cell, headers in words, no NaN.
+
+The chapters build their tables from metric records, whose keys are the results contract's
+(``ndcg@10``, ``ndcg@10_ci``, ``p_not_better``). :func:`readable` turns such a frame into one for
+reading; :func:`use_readable_tables` makes it how every DataFrame a notebook shows is drawn (its
+HTML, which JupyterLab and the book display; the frame itself is untouched).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+CI = "_ci"
+WORDS = {"ndcg": "NDCG", "hr": "HR", "mrr": "MRR", "rmse": "RMSE", "mae": "MAE", "auc": "AUC", "mde": "MDE",
+         "diff": "difference", "pct": "%", "ci": "interval", "f1": "F1"}  # fmt: skip
+"""How the words of a key read in a header (any other word keeps its spelling)."""
+HEADERS = {"p_not_better": "P(not better)", "n_users": "users", "n_items": "items", "wall_s": "wall time (s)"}
+"""Whole keys with a header of their own."""
+MISSING = "–"
+
+
+def header(key: Any) -> Any:
+    """A column key in words: ``ndcg@10_diff`` → "NDCG@10 difference"; a non-string key unchanged."""
+    if not isinstance(key, str):
+        return key
+    if key in HEADERS:
+        return HEADERS[key]
+    words = [WORDS.get(word.split("@")[0], word.split("@")[0]) + word[len(word.split("@")[0]) :]
+             for word in key.split("_")]  # fmt: skip
+    return " ".join(words)
+
+
+def _decimals(values: Sequence[float]) -> int:
+    """Decimals that suit a column: none for whole numbers, 1 from 100 up, else 4."""
+    finite = [abs(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    if not finite or all(float(v).is_integer() for v in finite) and max(finite) >= 1:
+        return 0
+    return 1 if min(finite) >= 100 else 4
+
+
+def _number(value: Any, decimals: int, signed: bool = False) -> str:
+    """A number with ``decimals`` (thousands separated), a dash for a missing one, anything else as text."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return MISSING
+    if (
+        isinstance(value, (list, tuple))
+        and len(value) == 2
+        and all(isinstance(v, (int, float)) for v in value)
+    ):
+        return "[" + ", ".join(_number(v, decimals, signed) for v in value) + "]"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if abs(value) < 0.5 * 10.0**-decimals:
+        value = 0.0  # no "-0.0000": a difference that rounds to nothing
+    return f"{value:{'+' if signed else ''},.{decimals}f}"
+
+
+def _interval(value: Any, bounds: Any, decimals: int, signed: bool) -> str:
+    """ "0.1101 [0.0944, 0.1265]" — or the value alone where the interval is missing."""
+    shown = _number(value, decimals, signed)
+    if not isinstance(bounds, (list, tuple)) or len(bounds) != 2:
+        return shown
+    low, high = (_number(b, decimals, signed) for b in bounds)
+    return f"{shown} [{low}, {high}]"
+
+
+def readable(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` for reading: each ``x`` with its ``x_ci`` in one cell, numbers with the
+    decimals their column needs, differences signed, a dash where a value is missing, headers in words."""
+    out = pd.DataFrame(index=frame.index)
+    for key in frame.columns:
+        if isinstance(key, str) and key.endswith(CI) and key[: -len(CI)] in frame.columns:
+            continue  # shown with its value
+        column = frame[key]
+        decimals = _decimals(column.tolist())
+        signed = isinstance(key, str) and "diff" in key
+        if isinstance(key, str) and f"{key}{CI}" in frame.columns:
+            cells = [
+                _interval(v, b, decimals, signed) for v, b in zip(column, frame[f"{key}{CI}"], strict=True)
+            ]
+        else:
+            cells = [_number(v, decimals, signed) for v in column]
+        out[header(key)] = cells
+    return out
+
+
+def readable_html(frame: pd.DataFrame) -> str | None:
+    """The readable frame as HTML (None for a frame with a column hierarchy: pandas draws it)."""
+    if isinstance(frame.columns, pd.MultiIndex):
+        return None
+    return readable(frame).to_html(classes="mtrec-table", border=0)
+
+
+def use_readable_tables() -> None:
+    """Draw every DataFrame this notebook shows with :func:`readable` (a no-op outside IPython)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None:
+        shell.display_formatter.formatters["text/html"].for_type(pd.DataFrame, readable_html)

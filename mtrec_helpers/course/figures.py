@@ -1,0 +1,110 @@
+"""Figures a page quotes from a run must be in that run's results files: a check, and its command.
+
+A page that quotes measured figures names the results files it reads in a comment on its own line,
+``<!-- figures: benchmarks/cpu-ml-100k.json benchmarks/cpu-ml-100k-class.json -->``. Every number
+of its prose and tables with a decimal point and three or more significant digits (0.1250, 498.3,
+2,631.3, +0.0149), or a whole number of time or throughput ("322 s", "3,761 users/s"), must then
+equal some number of those files rounded to the decimals it is written with — or that number as a
+percentage, seconds as minutes, bytes as KB or MB. Code (spans and blocks) is not prose and is
+skipped. ``python -m mtrec_helpers.course.figures docs/findings.md`` lists the quoted numbers no
+results file holds; the tests run it on every page that names its files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Iterator, Sequence
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any
+
+from mtrec_helpers.core.paths import project_root
+
+SOURCES = re.compile(r"^<!-- figures: (.+?) -->$", re.M)
+CODE = re.compile(r"```.*?```|`[^`\n]*`", re.S)
+UNIT = r"(?=\s?(?:s|ms|min)\b|\s[a-z]+/s\b)"
+NUMBER = re.compile(
+    r"(?<![\w.@/-])[+\-−]?(?:\d{1,3}(?:,\d{3})*\.\d+|\d+\.\d+|(?:\d{1,3}(?:,\d{3})+|\d{3,})" + UNIT + r")"
+    r"(?![\w.]*\d)"
+)
+"""A measured number in prose: one with a decimal point, or a whole number of three or more digits
+with a unit of time or throughput ("322 s", "3,761 users/s"); not inside a word, version or path.
+Whole numbers without such a unit (counts, parameters: 943 users, 26,744 items) are not checked."""
+SCALES = (1, 100, 1 / 60, 1 / 1024, 1 / 1024**2)
+"""A results value may be quoted as it is, as a percentage, seconds in minutes, bytes in KB or MB."""
+
+
+def named_sources(page: str) -> list[str]:
+    """The results files the page names in its ``<!-- figures: … -->`` line (none: nothing to check)."""
+    return [path for line in SOURCES.findall(page) for path in line.split()]
+
+
+def quoted_numbers(page: str) -> list[str]:
+    """The numbers of the page's prose and tables that the check applies to, as written."""
+    prose = CODE.sub(" ", SOURCES.sub(" ", page))
+    return [m.group(0) for m in NUMBER.finditer(prose) if _significant(m.group(0)) >= 3]
+
+
+def _significant(text: str) -> int:
+    """Significant digits of a written number."""
+    return len(_digits(text).lstrip("0.").replace(".", ""))
+
+
+def _digits(text: str) -> str:
+    return text.replace(",", "").replace("−", "").lstrip("+-")
+
+
+def _values(node: Any) -> Iterator[float]:
+    """Every number of a JSON document."""
+    if isinstance(node, bool):
+        return
+    if isinstance(node, (int, float)):
+        yield float(node)
+    elif isinstance(node, dict):
+        for value in node.values():
+            yield from _values(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _values(value)
+
+
+def _written(value: float, decimals: int) -> set[str]:
+    """``value`` rounded to ``decimals`` as a page may write its digits (half up or half even)."""
+    exact, step = abs(Decimal(repr(value))), Decimal(1).scaleb(-decimals)
+    return {str(exact.quantize(step, rounding=mode)) for mode in (ROUND_HALF_UP, ROUND_HALF_EVEN)}
+
+
+def stale_figures(page_path: Path, root: Path | None = None) -> list[str]:
+    """The numbers ``page_path`` quotes that none of its named results files holds."""
+    root = root or project_root()
+    page = page_path.read_text(encoding="utf-8")
+    sources = named_sources(page)
+    values = [
+        v for source in sources for v in _values(json.loads((root / source).read_text(encoding="utf-8")))
+    ]
+    known: set[str] = set()
+    decimals_used = {len(_digits(n).partition(".")[2]) for n in quoted_numbers(page)}
+    for decimals in decimals_used:
+        known |= {text for value in values for scale in SCALES for text in _written(value * scale, decimals)}
+    return [n for n in quoted_numbers(page) if _digits(n) not in known]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("pages", nargs="+", help="Markdown pages with a <!-- figures: … --> line")
+    args = parser.parse_args(argv)
+    status = 0
+    for page in map(Path, args.pages):
+        stale = stale_figures(page.resolve())
+        if stale:
+            status = 1
+            print(f"{page}: {len(stale)} figure(s) not in {', '.join(named_sources(page.read_text()))}: "
+                  + ", ".join(stale))  # fmt: skip
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""Result tables for reading: intervals in one cell, headers in words, no NaN, the frame untouched."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from mtrec_helpers.core.tables import header, readable, readable_html
+
+
+def _results() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "ndcg@10": [0.11009694, 0.0432],
+            "ndcg@10_ci": [[0.0944, 0.1265], [0.0338, 0.0535]],
+            "ndcg@10_diff": [0.0149, -0.0712],
+            "ndcg@10_diff_ci": [[0.0030, 0.0268], [-0.0801, -0.0623]],
+            "p_not_better": [0.0062, math.nan],
+            "n_users": [943.0, 943.0],
+            "wall_s": [498.31, 1234.5],
+        },
+        index=["ensemble_softmax", "pop"],
+    )
+
+
+def test_an_interval_shares_its_values_cell_and_differences_are_signed() -> None:
+    table = readable(_results())
+    assert list(table.columns) == ["NDCG@10", "NDCG@10 difference", "P(not better)", "users", "wall time (s)"]
+    assert table.loc["ensemble_softmax", "NDCG@10"] == "0.1101 [0.0944, 0.1265]"
+    assert table.loc["pop", "NDCG@10 difference"] == "-0.0712 [-0.0801, -0.0623]"
+    assert table.loc["ensemble_softmax", "NDCG@10 difference"] == "+0.0149 [+0.0030, +0.0268]"
+    assert table.loc["pop", "P(not better)"] == "–"  # NaN: a dash
+    assert table.loc["pop", "users"] == "943" and table.loc["pop", "wall time (s)"] == "1,234.5"
+    assert list(table.index) == ["ensemble_softmax", "pop"]
+    tiny = readable(pd.DataFrame({"ndcg@10_change": [-0.00001, 0.0012]}))
+    assert list(tiny["NDCG@10 change"]) == ["0.0000", "0.0012"]  # no negative zero
+
+
+def test_headers_read_as_words_and_the_frame_is_untouched() -> None:
+    assert header("hr@10_ci") == "HR@10 interval" and header("like_auc") == "like AUC" and header(3) == 3
+    frame = _results()
+    html = readable_html(frame)
+    assert "ndcg@10_ci" not in html and "NaN" not in html and "0.1101 [0.0944, 0.1265]" in html
+    assert list(frame.columns)[1] == "ndcg@10_ci" and frame.loc["pop", "ndcg@10"] == 0.0432
+    hierarchy = pd.DataFrame([[1, 2]], columns=pd.MultiIndex.from_tuples([("a", "x"), ("a", "y")]))
+    assert readable_html(hierarchy) is None  # pandas draws a column hierarchy itself
