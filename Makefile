@@ -39,7 +39,7 @@ endif
 PY := $(ENV_DIR)/bin/python
 STAMP := $(ENV_DIR)/.mtrec-setup.stamp
 
-.PHONY: help setup data run book test lint bench bench-scenarios bench-scale
+.PHONY: help setup data run book test lint bench bench-scenarios bench-exercises bench-scale
 
 help: ## list the targets
 	@echo "mtrec — multi-task, RL-ranked and distilled Transformer recommenders (notebook course)"
@@ -100,6 +100,11 @@ bench-scenarios: setup ## after `make bench`: 03b with SCENARIOS=$(SCENARIO_BENC
 		--suffix $(SCENARIO_BENCH) --command "make bench-scenarios DATASET=$(DATASET)$(if $(filter-out default,$(PRESET)), PRESET=$(PRESET))"
 	$(PY) -m mtrec_helpers.course.results_page
 
+
+bench-exercises: setup ## after `make bench PRESET=class`: every chapter's parameter exercises as recorded runs → benchmarks/<device>-<dataset>[-<preset>]-exercises.json
+	@test -f $(BENCH_DIR)/ensemble/metrics.json || { echo "$(BENCH_DIR): run \`make bench PRESET=$(PRESET)\` first"; exit 1; }
+	$(PY) -m mtrec_helpers.course.exercises --artifacts-dir $(BENCH_DIR) --dataset $(DATASET) --device $(DEVICE) \
+		--preset $(PRESET) --command "make bench-exercises DATASET=$(DATASET)$(if $(filter-out default,$(PRESET)), PRESET=$(PRESET))"
 bench-scale: setup ## every stage at ML-100k, synthetic-1m and synthetic-20m on a fixed step budget → benchmarks/scale-<device>.json (SIZES=…: those only, without the 25M-row read; PROFILE=1: per function; each to a file of its own)
 	$(PY) -m mtrec_helpers.course.scale_benchmark --device $(DEVICE) $(if $(SIZES),--sizes $(SIZES) --skip-read) $(if $(PROFILE),--profile) \
 		--command "make bench-scale$(if $(SIZES), SIZES='$(SIZES)')$(if $(PROFILE), PROFILE=1)"

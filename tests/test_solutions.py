@@ -9,7 +9,10 @@ import nbformat
 import pytest
 
 from mtrec_helpers.core.evaluation import RankingResult
-from mtrec_helpers.core.paths import project_root
+from mtrec_helpers.core.paths import notebooks_dir, project_root
+from mtrec_helpers.core.results import read_metrics
+from mtrec_helpers.course.exercises import EXERCISES, Exercise, run_exercise, stage_of
+from mtrec_helpers.course.parameters import check_parameters
 from mtrec_helpers.course.runner import notebook_number_of, numbered_notebooks
 from mtrec_helpers.course.source import show_source, source_text
 from mtrec_helpers.rl.offpolicy import top_k_multiplier
@@ -46,3 +49,25 @@ def test_solutions_run_on_the_chapters_artifacts(book: Path, number: str) -> Non
     executed = nbformat.read(book / "solutions" / f"{number}_solutions.ipynb", as_version=4)
     assert not any(o.output_type == "error" for c in executed.cells for o in c.get("outputs", []))
     assert any(c.get("outputs") for c in executed.cells if c.cell_type == "code")  # it shows an answer
+
+
+def test_every_parameter_exercise_is_a_valid_run_of_its_chapter() -> None:
+    keys = [exercise.key for exercise in EXERCISES]
+    assert len(keys) == len(set(keys)) and {e.chapter for e in EXERCISES} >= {"01", "02", "03", "04", "06"}
+    for exercise in EXERCISES:
+        check_parameters(notebooks_dir() / stage_of(exercise.chapter).notebook, exercise.overrides)
+        assert exercise.key.startswith(f"{exercise.chapter}.{exercise.number} ")
+
+
+@pytest.mark.notebook
+def test_an_exercise_reruns_its_chapter_on_a_copy_of_the_run(pipeline: Path) -> None:
+    """`make bench-exercises` on the tiny run: 06 with two members, the run's own artifacts untouched."""
+    artifacts = pipeline / "artifacts"
+    exercise = Exercise("06", 1, {"SCORE_MEMBERS": ["ease", "multitask"]})
+    run = run_exercise(exercise, artifacts, {"DATASET": "ml-100k", "DEVICE": "cpu"}, "tiny")
+    assert run["chapter"] == "06" and run["overrides"] == exercise.overrides and run["wall_s"] > 0
+    results = run["figures"]["results"]
+    assert {"ease", "multitask", "ensemble_softmax"} <= set(results) and "causal" not in results
+    assert all(0 <= r["ndcg@10_ci"][0] <= r["ndcg@10"] <= r["ndcg@10_ci"][1] for r in results.values())
+    assert "causal" in read_metrics(artifacts, "ensemble")["results"]  # the run itself is as it was
+    assert not list(pipeline.glob(".exercise-*"))  # the scratch copy is gone
