@@ -3,6 +3,7 @@ chapter ends with a summary and exercises that point at its solutions."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import nbformat
@@ -11,7 +12,16 @@ import pytest
 from mtrec_helpers.core.evaluation import RankingResult
 from mtrec_helpers.core.paths import notebooks_dir, project_root
 from mtrec_helpers.core.results import read_metrics
-from mtrec_helpers.course.exercises import EXERCISES, Exercise, run_exercise, stage_of
+from mtrec_helpers.core.stages import STAGE_NAMES
+from mtrec_helpers.course.exercises import (
+    EXERCISES,
+    Exercise,
+    exercise_frame,
+    exercises_file,
+    recorded,
+    run_exercise,
+    stage_of,
+)
 from mtrec_helpers.course.parameters import check_parameters
 from mtrec_helpers.course.runner import notebook_number_of, numbered_notebooks
 from mtrec_helpers.course.source import show_source, source_text
@@ -71,3 +81,18 @@ def test_an_exercise_reruns_its_chapter_on_a_copy_of_the_run(pipeline: Path) -> 
     assert all(0 <= r["ndcg@10_ci"][0] <= r["ndcg@10"] <= r["ndcg@10_ci"][1] for r in results.values())
     assert "causal" in read_metrics(artifacts, "ensemble")["results"]  # the run itself is as it was
     assert not list(pipeline.glob(".exercise-*"))  # the scratch copy is gone
+
+
+def test_the_recorded_exercises_are_every_exercise_with_its_figures() -> None:
+    """benchmarks/cpu-ml-100k-class-exercises.json (`make bench-exercises PRESET=class`) holds a run of
+    every exercise of EXERCISES and the figures of the run it changed, for every stage."""
+    record = json.loads(exercises_file("cpu", "ml-100k", "class").read_text(encoding="utf-8"))
+    assert set(record["exercises"]) == {exercise.key for exercise in EXERCISES}
+    assert set(record["base"]) == set(STAGE_NAMES) and record["preset"] == "class"
+    assert record["machine"]["cpu_count"] > 0 and record["command"].startswith("make bench-exercises")
+    for run in record["exercises"].values():
+        assert run["wall_s"] > 0 and run["figures"], run
+    found = recorded("03")
+    assert {run["number"] for run in found["runs"].values()} == {1, 2} and "fixed_sweep" in found["base"]
+    frame = exercise_frame("06", 1, lambda figures: {"best": figures["best_single"]})
+    assert list(frame.index) == ["the class run", 'SCORE_MEMBERS=["ease", "multitask"]']
