@@ -76,7 +76,7 @@ def chapter_times(folder: Path) -> str:
              "|---|" + "---:|" * (len(notebooks) + 1) + "---|"]  # fmt: skip
     for name, record in records.items():
         times = [
-            f"{record['notebooks'][n]['wall_s']:.0f} s" if n in record["notebooks"] else "–"
+            f"{record['notebooks'][n]['wall_s']:.0f}\u00a0s" if n in record["notebooks"] else "–"
             for n in notebooks
         ]
         machine = f"{record['machine']['cpu_count']} CPU cores" + (

@@ -34,7 +34,7 @@ def session_table(steps: Sequence[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "clicked": [s["clicked"] for s in steps],
-            "reward": [round(s["reward"], 2) for s in steps],
+            "reward": [f"{s['reward']:.2f}" for s in steps],
             "most tired of": [", ".join(s["most tired of"]) for s in steps],
             "left": ["yes" if s["left"] else "" for s in steps],
         },
