@@ -17,6 +17,8 @@ ifeq ($(DEVICE),cuda)
   PARAMS ?= $(GPU_PARAMS)
 endif
 PARAMS ?=
+# PARAMS unless they are the GPU_PARAMS that DEVICE=cuda implies (so a results file names only what was typed)
+OWN_PARAMS := $(if $(and $(filter cuda,$(DEVICE)),$(if $(subst x$(GPU_PARAMS),,x$(PARAMS)),,same)),,$(PARAMS))
 PYTEST_ARGS ?=
 TEST_WORKERS ?= 2  # pytest-xdist processes for `make test` (0: one process; auto: one per core)
 BENCH_NAME ?= $(DATASET)$(if $(filter-out default,$(PRESET)),-$(PRESET))
@@ -79,7 +81,7 @@ bench: setup ## full run (PRESET) from an empty artifacts folder → benchmarks/
 	$(MAKE) run ARTIFACTS_DIR=$(BENCH_DIR) RUNS_DIR=runs/bench/$(BENCH_NAME)
 	$(PY) -m mtrec_helpers.course.report --artifacts-dir $(BENCH_DIR)
 	$(PY) -m mtrec_helpers.course.benchmark --artifacts-dir $(BENCH_DIR) --runs-dir runs/bench/$(BENCH_NAME) --preset $(PRESET) \
-		--command "make bench DATASET=$(DATASET)$(if $(filter-out default,$(PRESET)), PRESET=$(PRESET))$(if $(PARAMS), PARAMS='$(PARAMS)')"
+		--command "make bench$(if $(filter-out auto,$(DEVICE)), DEVICE=$(DEVICE)) DATASET=$(DATASET)$(if $(filter-out default,$(PRESET)), PRESET=$(PRESET))$(if $(OWN_PARAMS), PARAMS='$(PARAMS)')"
 	$(PY) -m mtrec_helpers.course.results_page
 
 lint: setup ## ruff over the package and tests

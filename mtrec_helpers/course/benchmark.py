@@ -48,9 +48,10 @@ def machine() -> dict[str, Any]:
 
 
 def results_name(device: str, dataset: str, preset: str = "default") -> str:
-    """The results files' stem: ``<device>-<dataset>``, with ``-<preset>`` unless the preset is the
-    default (e.g. cpu-ml-100k, cpu-ml-100k-class), as the Makefile's BENCH_NAME names the run."""
-    return f"{device.split(':')[0]}-{dataset}" + ("" if preset == "default" else f"-{preset}")
+    """The results files' stem: ``<cpu|gpu>-<dataset>``, with ``-<preset>`` unless the preset is the
+    default (e.g. cpu-ml-100k, cpu-ml-100k-class, gpu-ml-100k for a run on ``cuda:0``)."""
+    kind = "gpu" if device.startswith("cuda") else device.split(":")[0]
+    return f"{kind}-{dataset}" + ("" if preset == "default" else f"-{preset}")
 
 
 def run_date(timings: Path) -> str:
