@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from mtrec_helpers.core.paths import project_root
 from mtrec_helpers.course.results_page import (
+    GENERATED_PAGES,
     TIMED_PAGES,
     TIMES_END,
     TIMES_START,
     chapter_times,
+    regenerated,
     results_page,
     with_chapter_times,
+    with_results_blocks,
 )
 
 
@@ -48,6 +52,40 @@ def test_the_readme_is_short_and_its_chapter_times_are_generated() -> None:
         assert "| default |" in block and " min** |" in block
     with pytest.raises(ValueError, match="no <!-- chapter-times:start -->"):
         with_chapter_times("# no block\n", project_root() / "benchmarks")
+
+
+def test_every_generated_block_of_the_docs_is_current() -> None:
+    """docs/findings.md quotes its tables from the results files through generated blocks, never typed."""
+    for name in GENERATED_PAGES:
+        page = (project_root() / name).read_text(encoding="utf-8")
+        assert page == regenerated(page, project_root() / "benchmarks"), (
+            f"{name}: a generated block is stale: run `python -m mtrec_helpers.course.results_page`"
+        )
+    findings = (project_root() / "docs" / "findings.md").read_text(encoding="utf-8")
+    parts = re.findall(r"<!-- results: cpu-ml-100k (\S+) -->", findings)
+    assert parts == ["times", "ensemble", "text", "multitask", "rl", "distillation"]
+    outside = re.sub(r"<!-- results: .*?<!-- results:end -->", "", findings, flags=re.S)
+    assert not [line for line in outside.splitlines() if line.startswith("|")], "a table typed by hand"
+
+
+def test_a_results_block_is_rebuilt_from_its_file_and_a_wrong_one_is_named(tmp_path: Path) -> None:
+    times = {"01_data_prep": {"wall_s": 7.94}, "02_transformer_pretraining": {"wall_s": 498.26}}
+    record = {"notebooks": times, "total_wall_s": 506.2, "peak_kernel_rss_mb": 3023.4}
+    (tmp_path / "cpu-x.json").write_text(json.dumps(record))
+    page = "Intro.\n\n<!-- results: cpu-x times -->\nold | 1.0\n<!-- results:end -->\n\nAfter.\n"
+    rebuilt = with_results_blocks(page, tmp_path)
+    assert "| 02_transformer_pretraining | 498.3 |" in rebuilt and "old | 1.0" not in rebuilt
+    assert rebuilt.startswith("Intro.\n\n<!-- results: cpu-x times -->\n\n| notebook |")
+    assert rebuilt.endswith("Peak memory of a notebook kernel: 3023 MB.\n\n<!-- results:end -->\n\nAfter.\n")
+    assert with_results_blocks(rebuilt, tmp_path) == rebuilt  # rebuilding is idempotent
+    with pytest.raises(ValueError, match="no part 'nonsense'; the parts are times, data_prep"):
+        with_results_blocks("<!-- results: cpu-x nonsense -->\n<!-- results:end -->", tmp_path)
+    with pytest.raises(ValueError, match="cpu-x.json holds no section for rl"):
+        with_results_blocks("<!-- results: cpu-x rl -->\n<!-- results:end -->", tmp_path)
+    with pytest.raises(FileNotFoundError, match="no .*cpu-y.json; run `make bench` first"):
+        with_results_blocks("<!-- results: cpu-y times -->\n<!-- results:end -->", tmp_path)
+    with pytest.raises(ValueError, match="no <!-- chapter-times:start --> … <!-- chapter-times:end --> or"):
+        regenerated("# nothing generated\n", tmp_path)
 
 
 def test_chapter_times_mark_a_chapter_one_preset_has_not_benchmarked(tmp_path: Path) -> None:
@@ -100,5 +138,6 @@ def test_every_figure_a_doc_quotes_is_in_the_results_files_it_names(tmp_path: Pa
     page.write_text(
         "<!-- figures: r.json -->\nNDCG 0.1101 and 5.20% in 315.2 s (5.25 min); `0.1234` in code; "
         "but 322 s and 0.1102 drifted; 943 users is a count.\n"
+        "<!-- results: r times -->\n| generated | 0.9999 |\n<!-- results:end -->\n"
     )
     assert stale_figures(page, root=tmp_path) == ["322", "0.1102"]

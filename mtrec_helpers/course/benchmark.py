@@ -100,6 +100,19 @@ def summary(record: dict[str, Any], name: str) -> str:
         f"{record['machine']['memory_mb']} MB, GPU: {record['machine']['gpu'] or 'none'} · torch "
         f"{record['machine']['torch']}",
         "",
+        *wall_times(record),
+    ]
+    final, *chapters = reversed(STAGES)  # the final table first: the run's headline
+    for stage in (final, *reversed(chapters)):
+        section = chapter_bench(stage)
+        if section is not None and has_section(record, stage):
+            lines += section.markdown(record)
+    return "\n".join(lines) + "\n"
+
+
+def wall_times(record: dict[str, Any]) -> list[str]:
+    """The summary's table of each notebook's wall time and the kernels' peak memory."""
+    return [
         "| notebook | wall time (s) |",
         "|---|---|",
         *[f"| {name} | {value['wall_s']:.1f} |" for name, value in record["notebooks"].items()],
@@ -107,12 +120,6 @@ def summary(record: dict[str, Any], name: str) -> str:
         "",
         f"Peak memory of a notebook kernel: {record['peak_kernel_rss_mb']:.0f} MB.",
     ]
-    final, *chapters = reversed(STAGES)  # the final table first: the run's headline
-    for stage in (final, *reversed(chapters)):
-        section = chapter_bench(stage)
-        if section is not None and _has_section(record, stage):
-            lines += section.markdown(record)
-    return "\n".join(lines) + "\n"
 
 
 def chapter_bench(stage: Stage) -> ModuleType | None:
@@ -121,7 +128,7 @@ def chapter_bench(stage: Stage) -> ModuleType | None:
     return importlib.import_module(name) if importlib.util.find_spec(name) is not None else None
 
 
-def _has_section(record: dict[str, Any], stage: Stage) -> bool:
+def has_section(record: dict[str, Any], stage: Stage) -> bool:
     """Whether the results file holds the stage's section (a run may stop before some chapters)."""
     return ("final_table" if stage.name == "ensemble" else stage.name) in record
 

@@ -6,8 +6,9 @@ of its prose and tables with a decimal point and three or more significant digit
 2,631.3, +0.0149), or a whole number of time or throughput ("322 s", "3,761 users/s"), must then
 equal some number of those files rounded to the decimals it is written with — or that number as a
 percentage, seconds as minutes, bytes as KB or MB. Code (spans and blocks) is not prose and is
-skipped. ``python -m mtrec_helpers.course.figures docs/findings.md`` lists the quoted numbers no
-results file holds; the tests run it on every page that names its files.
+skipped, and so are the blocks `make bench` generates (``<!-- results: … -->``, results_page.py).
+``python -m mtrec_helpers.course.figures docs/findings.md`` lists the quoted numbers no results file
+holds; the tests run it on every page that names its files.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from mtrec_helpers.core.paths import project_root
+from mtrec_helpers.course.results_page import RESULTS_BLOCK
 
 SOURCES = re.compile(r"^<!-- figures: (.+?) -->$", re.M)
 CODE = re.compile(r"```.*?```|`[^`\n]*`", re.S)
@@ -44,7 +46,7 @@ def named_sources(page: str) -> list[str]:
 
 def quoted_numbers(page: str) -> list[str]:
     """The numbers of the page's prose and tables that the check applies to, as written."""
-    prose = CODE.sub(" ", SOURCES.sub(" ", page))
+    prose = CODE.sub(" ", SOURCES.sub(" ", RESULTS_BLOCK.sub(" ", page)))
     return [m.group(0) for m in NUMBER.finditer(prose) if _significant(m.group(0)) >= 3]
 
 

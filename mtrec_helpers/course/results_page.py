@@ -3,8 +3,10 @@
 `make bench` and `make bench-scale` write ``benchmarks/<device>-<dataset>.json`` / ``scale-<device>.json``
 and a Markdown summary beside each (machine, command, date, every number); this module gathers those
 summaries into ``RESULTS.md`` at the repository root, full default runs first, then the scale runs,
-and fills the table of chapter times in the README and the book's home page (docs/index.md) from
-the same files.
+and fills the generated blocks of the pages that quote them from the same files: the table of
+chapter times in the README and the book's home page (docs/index.md), and each
+``<!-- results: <results file> <part> -->`` … ``<!-- results:end -->`` block (docs/findings.md): the
+part of that results file's summary that a chapter's bench module writes, or its wall times.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from pathlib import Path
 
 from mtrec_helpers.core.atomic import atomic_write_text
 from mtrec_helpers.core.paths import project_root
-from mtrec_helpers.course.benchmark import results_name
+from mtrec_helpers.core.stages import STAGES
+from mtrec_helpers.course.benchmark import chapter_bench, has_section, results_name, wall_times
 from mtrec_helpers.course.presets import PRESETS
 
 HEADER = """# Results
@@ -95,16 +98,60 @@ def with_chapter_times(readme: str, folder: Path) -> str:
     return pattern.sub(lambda _: f"{TIMES_START}\n{chapter_times(folder)}\n{TIMES_END}", readme)
 
 
+RESULTS_BLOCK = re.compile(r"<!-- results: (?P<stem>\S+) (?P<part>\S+) -->\n.*?<!-- results:end -->", re.S)
+"""A page's generated copy of one part of a results file (``benchmarks/<stem>.json``): a stage's section
+of its summary (e.g. ``rl``) or ``times``, the wall time of each notebook."""
+GENERATED_PAGES = (*TIMED_PAGES, "docs/findings.md")
+"""Every page with a generated block (paths from the repository root)."""
+
+
+def results_part(folder: Path, stem: str, part: str) -> str:
+    """The Markdown of one part of ``folder/<stem>.json``, as its summary writes it."""
+    path = folder / f"{stem}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"<!-- results: {stem} {part} -->: no {path}; run `make bench` first")
+    record = json.loads(path.read_text(encoding="utf-8"))
+    if part == "times":
+        return "\n".join(wall_times(record))
+    stage = next((s for s in STAGES if s.name == part), None)
+    if stage is None:
+        raise ValueError(f"<!-- results: {stem} {part} -->: no part {part!r}; the parts are times, "
+                         + ", ".join(s.name for s in STAGES))  # fmt: skip
+    section = chapter_bench(stage)
+    lines = section.markdown(record) if section is not None and has_section(record, stage) else []
+    if not lines:
+        raise ValueError(f"<!-- results: {stem} {part} -->: {path.name} holds no section for {part}")
+    return "\n".join(lines).strip()
+
+
+def with_results_blocks(page: str, folder: Path) -> str:
+    """``page`` with every ``<!-- results: … -->`` block rebuilt from the results files of ``folder``."""
+    return RESULTS_BLOCK.sub(
+        lambda m: (
+            f"<!-- results: {m['stem']} {m['part']} -->\n\n{results_part(folder, m['stem'], m['part'])}\n\n"
+            "<!-- results:end -->"
+        ),
+        page,
+    )
+
+
+def regenerated(page: str, folder: Path) -> str:
+    """``page`` with its generated blocks rebuilt (chapter times, results parts); an error if it has none."""
+    if TIMES_START not in page and not RESULTS_BLOCK.search(page):
+        raise ValueError(f"the page has no {TIMES_START} … {TIMES_END} or <!-- results: … --> block to fill")
+    return with_results_blocks(with_chapter_times(page, folder) if TIMES_START in page else page, folder)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--benchmarks", default=str(project_root() / "benchmarks"))
     parser.add_argument("--out", default=str(project_root() / "RESULTS.md"))
-    parser.add_argument("--pages", nargs="*", default=[str(project_root() / p) for p in TIMED_PAGES])
+    parser.add_argument("--pages", nargs="*", default=[str(project_root() / p) for p in GENERATED_PAGES])
     args = parser.parse_args(argv)
     atomic_write_text(Path(args.out), results_page(Path(args.benchmarks)))
     for page in map(Path, args.pages):
-        atomic_write_text(page, with_chapter_times(page.read_text(encoding="utf-8"), Path(args.benchmarks)))
-    print(f"wrote {args.out} and the chapter times in {', '.join(args.pages)}")
+        atomic_write_text(page, regenerated(page.read_text(encoding="utf-8"), Path(args.benchmarks)))
+    print(f"wrote {args.out} and the generated blocks of {', '.join(args.pages)}")
     return 0
 
 
