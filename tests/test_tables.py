@@ -6,6 +6,7 @@ import math
 
 import pandas as pd
 
+from mtrec_helpers.core.formatting import fixed, number, with_interval
 from mtrec_helpers.core.tables import header, readable, readable_html
 
 
@@ -35,6 +36,18 @@ def test_an_interval_shares_its_values_cell_and_differences_are_signed() -> None
     assert list(table.index) == ["ensemble_softmax", "pop"]
     tiny = readable(pd.DataFrame({"ndcg@10_change": [-0.00001, 0.0012]}))
     assert list(tiny["NDCG@10 change"]) == ["0.0000", "0.0012"]  # no negative zero
+    # … but an interval's bound keeps its sign: "-0.0000" says the interval reaches below zero
+    gain = readable(pd.DataFrame({"gain": [0.00012], "gain_ci": [[-0.00003, 0.0003]], "flat": [-0.00002]}))
+    assert gain.loc[0, "gain"] == "0.0001 [-0.0000, 0.0003]" and gain.loc[0, "flat"] == "0.0000"
+
+
+def test_the_results_files_format_numbers_the_same_way() -> None:
+    row = {"d": -0.00004, "d_ci": [-0.00009, 0.0003], "n": 1234.56}
+    assert with_interval(row, "d", signed=True) == "+0.0000 [-0.0001, +0.0003]"
+    small = {"d": 0.0001, "d_ci": [-0.00003, 0.0003]}
+    assert with_interval(small, "d", signed=True) == "+0.0001 [-0.0000, +0.0003]"
+    assert number(row, "n", 1) == "1234.6" and number(row, "missing") == "–"
+    assert fixed(1234.56, 1, thousands=True) == "1,234.6" and fixed(-0.00004, 4) == "0.0000"
 
 
 def test_headers_read_as_words_and_the_frame_is_untouched() -> None:

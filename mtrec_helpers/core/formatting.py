@@ -17,16 +17,26 @@ def table(results: dict[str, dict[str, Any]], metrics: Sequence[str]) -> dict[st
     }
 
 
+def fixed(
+    value: float, decimals: int, signed: bool = False, thousands: bool = False, bound: bool = False
+) -> str:
+    """``value`` with ``decimals`` decimals (a sign if ``signed``, commas between thousands if
+    ``thousands``). A value that rounds to zero is written as zero, never "-0.0000" — except an
+    interval's ``bound``, whose "-0.0000" says that the interval reaches below zero."""
+    if abs(value) < 0.5 * 10.0**-decimals and not bound:
+        value = 0.0
+    return f"{value:{'+' if signed else ''}{',' if thousands else ''}.{decimals}f}"
+
+
 def number(row: dict[str, Any], key: str, digits: int = 4) -> str:
     """``row[key]`` with ``digits`` decimals, or a dash where it is absent."""
     value = row.get(key)
-    return "–" if value is None else f"{value:.{digits}f}"
+    return "–" if value is None else fixed(value, digits)
 
 
 def with_interval(row: dict[str, Any], key: str, signed: bool = False, digits: int = 4) -> str:
     """``row[key]`` and its interval ``row[key + "_ci"]`` as "0.1101 [0.0944, 0.1265]" (a dash if absent)."""
     if row.get(key) is None:
         return "–"
-    sign = "+" if signed else ""
-    low, high = row[f"{key}_ci"]
-    return f"{row[key]:{sign}.{digits}f} [{low:{sign}.{digits}f}, {high:{sign}.{digits}f}]"
+    low, high = (fixed(v, digits, signed, bound=True) for v in row[f"{key}_ci"])
+    return f"{fixed(row[key], digits, signed)} [{low}, {high}]"

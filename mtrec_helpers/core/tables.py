@@ -14,6 +14,8 @@ from typing import Any
 
 import pandas as pd
 
+from mtrec_helpers.core.formatting import fixed
+
 CI = "_ci"
 WORDS = {"ndcg": "NDCG", "hr": "HR", "mrr": "MRR", "rmse": "RMSE", "mae": "MAE", "auc": "AUC", "mde": "MDE",
          "diff": "difference", "pct": "%", "ci": "interval", "f1": "F1"}  # fmt: skip
@@ -42,8 +44,9 @@ def _decimals(values: Sequence[float]) -> int:
     return 1 if min(finite) >= 100 else 4
 
 
-def _number(value: Any, decimals: int, signed: bool = False) -> str:
-    """A number with ``decimals`` (thousands separated), a dash for a missing one, anything else as text."""
+def _number(value: Any, decimals: int, signed: bool = False, bound: bool = False) -> str:
+    """A number with ``decimals`` (thousands separated), a dash for a missing one, anything else as text;
+    a pair is an interval, whose bounds keep their sign (formatting.fixed)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return MISSING
     if (
@@ -51,12 +54,10 @@ def _number(value: Any, decimals: int, signed: bool = False) -> str:
         and len(value) == 2
         and all(isinstance(v, (int, float)) for v in value)
     ):
-        return "[" + ", ".join(_number(v, decimals, signed) for v in value) + "]"
+        return "[" + ", ".join(_number(v, decimals, signed, bound=True) for v in value) + "]"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return str(value)
-    if abs(value) < 0.5 * 10.0**-decimals:
-        value = 0.0  # no "-0.0000": a difference that rounds to nothing
-    return f"{value:{'+' if signed else ''},.{decimals}f}"
+    return fixed(value, decimals, signed, thousands=True, bound=bound)
 
 
 def _interval(value: Any, bounds: Any, decimals: int, signed: bool) -> str:
@@ -64,7 +65,7 @@ def _interval(value: Any, bounds: Any, decimals: int, signed: bool) -> str:
     shown = _number(value, decimals, signed)
     if not isinstance(bounds, (list, tuple)) or len(bounds) != 2:
         return shown
-    low, high = (_number(b, decimals, signed) for b in bounds)
+    low, high = (_number(b, decimals, signed, bound=True) for b in bounds)
     return f"{shown} [{low}, {high}]"
 
 

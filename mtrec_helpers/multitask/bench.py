@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mtrec_helpers.core.formatting import number, table, with_interval
+from mtrec_helpers.core.formatting import fixed, number, table, with_interval
 
 METRICS = (
     "ndcg@10", "hr@10", "rating_rmse", "rating_mae", "like_auc", "like_logloss", "genre_micro_f1",
@@ -46,7 +46,8 @@ def markdown(record: dict[str, Any]) -> list[str]:
             f"{with_interval(pair, 'ndcg@10_diff', signed=True) if pair else '–'} |"
         )
     if multitask.get("user_text"):
+        differences = multitask["user_text"].items()
         lines.append("\nUser-interest text features in 03 (with − without): " + ", ".join(
-            f"{name} {row['difference']:+.4f}" for name, row in multitask["user_text"].items()
+            f"{name} {fixed(row['difference'], 4, signed=True)}" for name, row in differences
         ))  # fmt: skip
     return lines
