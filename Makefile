@@ -11,8 +11,8 @@ DEVICE ?= auto
 # PRESET=class: every chapter at settings chosen to run the whole course in minutes (mtrec_helpers/course/presets.py)
 PRESET ?= default
 # `make run DEVICE=cuda` uses the larger GPU settings unless PARAMS is given (docs/running.md, "On a GPU").
-GPU_PARAMS ?= HIDDEN=128 LAYERS=3 HEADS=4 MAX_LEN=200 BATCH_SIZE=256 STUDENT_HIDDEN=[64,48,32,16] ABLATION_HIDDEN=48 \
-	ITERATIONS=400 N_CANDIDATES=100 POLICY_HIDDEN=128
+# (04 keeps its defaults: its simulator and learners run on the CPU whatever DEVICE is; docs/running.md)
+GPU_PARAMS ?= HIDDEN=128 LAYERS=3 HEADS=4 MAX_LEN=200 BATCH_SIZE=256 STUDENT_HIDDEN=[64,48,32,16] ABLATION_HIDDEN=48
 ifeq ($(DEVICE),cuda)
   PARAMS ?= $(GPU_PARAMS)
 endif

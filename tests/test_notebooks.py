@@ -88,6 +88,8 @@ def test_gpu_settings_in_the_makefile_are_declared_by_the_notebooks() -> None:
     line = next(row for row in makefile.splitlines() if row.startswith("GPU_PARAMS ?="))
     settings = dict(parse_assignment(word) for word in line.split("?=", 1)[1].split())
     assert settings["HIDDEN"] == 128 and settings["STUDENT_HIDDEN"] == [64, 48, 32, 16]
+    # 04's simulator and learners run on the CPU whatever DEVICE is: a GPU must not enlarge them
+    assert not {"ITERATIONS", "N_CANDIDATES", "POLICY_HIDDEN", "SLATEQ_ITERATIONS"} & set(settings)
     check_declared_somewhere(NOTEBOOKS, settings)
     with pytest.raises(NotebookParameterError, match="HIDEN"):
         check_declared_somewhere(NOTEBOOKS, {"HIDEN": 128})
