@@ -575,7 +575,8 @@ def test_benchmark_file_reads_the_run(pipeline: Path, tmp_path: Path) -> None:
         == ensemble["results"]["ensemble_softmax"]["ndcg@10"]
     )
     assert record["command"] == "make bench" and record["date"].startswith("20")
-    assert "| ensemble_softmax |" in (tmp_path / "benchmarks" / "cpu-ml-100k.md").read_text()
+    summary = (tmp_path / "benchmarks" / "cpu-ml-100k.md").read_text()
+    assert "| softmax fusion (`ensemble_softmax`) | 06 |" in summary  # the row in words, its key in code
     # `make bench-scenarios`: one chapter's sections only, in a file of its own
     assert benchmark_main([*arguments, "--stages", "multi_scenario", "--suffix", "user_group"]) == 0
     scenario = json.loads((out / "cpu-ml-100k-user_group.json").read_text())
