@@ -58,3 +58,16 @@ def test_headers_read_as_words_and_the_frame_is_untouched() -> None:
     assert list(frame.columns)[1] == "ndcg@10_ci" and frame.loc["pop", "ndcg@10"] == 0.0432
     hierarchy = pd.DataFrame([[1, 2]], columns=pd.MultiIndex.from_tuples([("a", "x"), ("a", "y")]))
     assert readable_html(hierarchy) is None  # pandas draws a column hierarchy itself
+
+
+def test_a_frame_with_one_measure_per_row_reads_row_by_row() -> None:
+    """03's λ explorer shows a run's measures as rows: the row labels in words, each row its decimals."""
+    run = {"ndcg@10": 0.10812, "ndcg@10_ci": [0.0929, 0.1235], "rating_rmse": 1.01894, "n_users": 943.0}
+    reference = {"ndcg@10": 0.1101, "ndcg@10_ci": None, "rating_rmse": 1.0223, "n_users": 943.0}
+    table = readable(pd.DataFrame({"λ run": run, "reference": reference}))
+    assert list(table.index) == ["NDCG@10", "rating RMSE", "users"]
+    assert list(table.columns) == ["λ run", "reference"]
+    assert table.loc["NDCG@10", "λ run"] == "0.1081 [0.0929, 0.1235]"
+    assert table.loc["users", "reference"] == "943"
+    models = pd.DataFrame({"ndcg@10": [0.1, 0.2]}, index=["causal", "ease"])  # models as rows: unchanged
+    assert list(readable(models).index) == ["causal", "ease"]

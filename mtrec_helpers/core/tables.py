@@ -69,9 +69,23 @@ def _interval(value: Any, bounds: Any, decimals: int, signed: bool) -> str:
     return f"{shown} [{low}, {high}]"
 
 
+def _measures(labels: Sequence[Any]) -> int:
+    """How many of ``labels`` are keys of measures (a word of WORDS or HEADERS in them: ``rating_rmse``)."""
+    return sum(
+        isinstance(label, str)
+        and (label in HEADERS or any(word.split("@")[0] in WORDS for word in label.split("_")))
+        for label in labels
+    )
+
+
 def readable(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy of ``frame`` for reading: each ``x`` with its ``x_ci`` in one cell, numbers with the
-    decimals their column needs, differences signed, a dash where a value is missing, headers in words."""
+    decimals their column needs, differences signed, a dash where a value is missing, headers in words.
+    A frame with one measure per row (its row labels are measures' keys, its columns are not) is read
+    row by row: its row labels in words, each row's numbers with the decimals that row needs."""
+    rows_are_measures = _measures(frame.index) > len(frame.index) / 2 and not _measures(frame.columns)
+    if len(frame.index) > 1 and rows_are_measures:
+        return readable(frame.T).T
     out = pd.DataFrame(index=frame.index)
     for key in frame.columns:
         if isinstance(key, str) and key.endswith(CI) and key[: -len(CI)] in frame.columns:
