@@ -15,6 +15,7 @@ import importlib.util
 import json
 import os
 import platform
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
@@ -23,9 +24,10 @@ from typing import Any
 import torch
 
 from mtrec_helpers.core.atomic import atomic_write_text
+from mtrec_helpers.core.errors import DataError
 from mtrec_helpers.core.results import metrics_path, plain, read_metrics
 from mtrec_helpers.core.stages import STAGES, Stage
-from mtrec_helpers.course.runner import TIMINGS
+from mtrec_helpers.course.runner import TIMINGS, numbered_notebooks
 
 
 def machine() -> dict[str, Any]:
@@ -67,6 +69,13 @@ def benchmark_record(
     """Everything the results file holds, read from the run's metrics.json files and timings (of the
     stages ``only``, if given: a run of one chapter on a copy of another run's artifacts)."""
     timings = json.loads((runs / TIMINGS).read_text(encoding="utf-8"))
+    missing = [nb.stem for nb in numbered_notebooks() if nb.stem not in timings["notebooks"]]
+    if only is None and missing:  # a run stopped part-way (or continued with --only) is not a full run
+        numbers = " ".join(name.split("_")[0] for name in missing)
+        raise DataError(
+            f"{runs / TIMINGS}: no wall time for {', '.join(missing)}: finish the run first "
+            f"(`python -m mtrec_helpers.course.runner … --only {numbers}` with the same folders)"
+        )
     stages = {
         s.name: read_metrics(artifacts, s.name)
         for s in STAGES
@@ -144,10 +153,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--stages", nargs="*", help="only these stages' sections (default: every one)")
     parser.add_argument("--suffix", default="", help="appended to the file name, e.g. user_group")
     args = parser.parse_args(argv)
-    record = {
-        **benchmark_record(Path(args.artifacts_dir), Path(args.runs_dir), args.command, args.stages),
-        "preset": args.preset,
-    }
+    try:
+        run = benchmark_record(Path(args.artifacts_dir), Path(args.runs_dir), args.command, args.stages)
+    except DataError as exc:
+        print(f"✗ {exc}", file=sys.stderr)
+        return 1
+    record = {**run, "preset": args.preset}
     name = results_name(record["device"], record["dataset"], args.preset) + (
         f"-{args.suffix}" if args.suffix else ""
     )

@@ -216,15 +216,34 @@ def parameters_for(notebook: Path, common: Mapping[str, Any], overrides: Mapping
     return chosen
 
 
+def record_timing(runs_dir: Path, notebook: str, seconds: float, peak_mb: float, fresh: bool = False) -> None:
+    """Add one finished notebook's wall time to ``runs_dir``'s timings file (rewritten atomically after
+    every notebook, so a run stopped part-way still says what it ran). ``fresh`` starts the file anew
+    (a whole run); otherwise the notebooks already there are kept (`--only`: a run continued in parts)."""
+    path = runs_dir / TIMINGS
+    record: dict[str, Any] = {"notebooks": {}, "peak_kernel_rss_mb": 0.0}
+    if not fresh and path.is_file():
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise DataError(
+                f"{path}: not a timings file ({exc}); delete it to start the run's timings anew"
+            ) from exc
+    record["notebooks"][notebook] = seconds
+    record["peak_kernel_rss_mb"] = max(record["peak_kernel_rss_mb"], peak_mb)
+    atomic_write_text(path, json.dumps(record, indent=2) + "\n")
+
+
 def run_pipeline(
     notebooks: Sequence[Path],
     runs_dir: Path,
     common: Mapping[str, Any],
     overrides: Mapping[str, Any],
     preset: str = "default",
+    continued: bool = False,
 ) -> list[tuple[Path, float]]:
     """Run notebooks in order into ``runs_dir`` with the ``preset``'s settings (the overrides win),
-    stopping at the first failure."""
+    stopping at the first failure; ``continued``: keep the timings of notebooks run before (`--only`)."""
     check_declared_somewhere(notebooks, overrides)
     parameters = {
         notebook: parameters_for(
@@ -245,13 +264,9 @@ def run_pipeline(
         run_notebook(notebook, runs_dir / notebook.name, parameters[notebook], show_progress=True)
         elapsed = time.perf_counter() - start
         print(f"  done in {elapsed:.1f} s → {runs_dir / notebook.name}", flush=True)
+        peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the largest finished kernel
+        record_timing(runs_dir, notebook.stem, elapsed, peak_kb / 1024, fresh=not (timings or continued))
         timings.append((notebook, elapsed))
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the largest finished kernel
-    record = {
-        "notebooks": {nb.stem: seconds for nb, seconds in timings},
-        "peak_kernel_rss_mb": peak_kb / 1024,
-    }
-    atomic_write_text(runs_dir / TIMINGS, json.dumps(record, indent=2) + "\n")
     return timings
 
 
@@ -324,7 +339,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         check_declared_somewhere(numbered_notebooks(), {**common, **overrides})
         notebooks = select_notebooks(numbered_notebooks(), args.only)
-        timings = run_pipeline(notebooks, runs_dir, common, overrides, args.preset)
+        timings = run_pipeline(notebooks, runs_dir, common, overrides, args.preset, continued=bool(args.only))
     except (NotebookFailed, NotebookParameterError, DataError) as exc:
         print(f"✗ {exc}", file=sys.stderr)
         return 1
