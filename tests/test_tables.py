@@ -26,14 +26,15 @@ def _results() -> pd.DataFrame:
 
 
 def test_an_interval_shares_its_values_cell_and_differences_are_signed() -> None:
-    table = readable(_results())
+    table = readable(_results()).rename(index={"softmax fusion (ensemble_softmax)": "ensemble_softmax",
+                                               "most popular (pop)": "pop"})  # fmt: skip
     assert list(table.columns) == ["NDCG@10", "NDCG@10 difference", "P(not better)", "users", "wall time (s)"]
     assert table.loc["ensemble_softmax", "NDCG@10"] == "0.1101 [0.0944, 0.1265]"
     assert table.loc["pop", "NDCG@10 difference"] == "-0.0712 [-0.0801, -0.0623]"
     assert table.loc["ensemble_softmax", "NDCG@10 difference"] == "+0.0149 [+0.0030, +0.0268]"
     assert table.loc["pop", "P(not better)"] == "–"  # NaN: a dash
     assert table.loc["pop", "users"] == "943" and table.loc["pop", "wall time (s)"] == "1,234.5"
-    assert list(table.index) == ["ensemble_softmax", "pop"]
+    assert list(readable(_results()).index) == ["softmax fusion (ensemble_softmax)", "most popular (pop)"]
     tiny = readable(pd.DataFrame({"ndcg@10_change": [-0.00001, 0.0012]}))
     assert list(tiny["NDCG@10 change"]) == ["0.0000", "0.0012"]  # no negative zero
     # … but an interval's bound keeps its sign: "-0.0000" says the interval reaches below zero
@@ -69,5 +70,6 @@ def test_a_frame_with_one_measure_per_row_reads_row_by_row() -> None:
     assert list(table.columns) == ["λ run", "reference"]
     assert table.loc["NDCG@10", "λ run"] == "0.1081 [0.0929, 0.1235]"
     assert table.loc["users", "reference"] == "943"
-    models = pd.DataFrame({"ndcg@10": [0.1, 0.2]}, index=["causal", "ease"])  # models as rows: unchanged
-    assert list(readable(models).index) == ["causal", "ease"]
+    models = pd.DataFrame({"ndcg@10": [0.1, 0.2]}, index=["causal", "mtl_fixed"])  # models as rows stay rows;
+    named = ["causal Transformer (causal)", "mtl_fixed"]  # the final table's models in words
+    assert list(readable(models).index) == named

@@ -23,6 +23,23 @@ WORDS = {"ndcg": "NDCG", "hr": "HR", "mrr": "MRR", "rmse": "RMSE", "mae": "MAE",
 HEADERS = {"p_not_better": "P(not better)", "n_users": "users", "n_items": "items", "wall_s": "wall time (s)"}
 """Whole keys with a header of their own."""
 MISSING = "–"
+MODELS = {
+    "ensemble_softmax": ("softmax fusion", "06"),
+    "ensemble_rrf": ("reciprocal-rank fusion", "06"),
+    "ensemble_uniform": ("uniform average of z-scores", "06"),
+    "causal": ("causal Transformer", "02"),
+    "bert4rec": ("BERT4Rec", "02"),
+    "ease": ("EASE", "02"),
+    "itemknn": ("item-kNN", "02"),
+    "pop": ("most popular", "02"),
+    "text_aware": ("text-aware Transformer", "02b"),
+    "multitask": ("multi-task model", "03"),
+    "multi_scenario": ("multi-scenario model", "03b"),
+    "rl_reranker": ("RL re-ranker of 03's candidates", "04"),
+    "student": ("distilled student", "05"),
+}
+"""The models of the final table (the results contract's keys) in words, with the chapter that trains
+each: a table's row of one of them reads "causal Transformer (causal)"."""
 
 
 def header(key: Any) -> Any:
@@ -78,6 +95,14 @@ def _measures(labels: Sequence[Any]) -> int:
     )
 
 
+def _model_rows(index: pd.Index) -> pd.Index:
+    """The row labels with each final-table model in words ("causal Transformer (causal)")."""
+    if isinstance(index, pd.MultiIndex) or not any(isinstance(k, str) and k in MODELS for k in index):
+        return index
+    return pd.Index([f"{MODELS[k][0]} ({k})" if isinstance(k, str) and k in MODELS else k for k in index],
+                    name=index.name)  # fmt: skip
+
+
 def readable(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy of ``frame`` for reading: each ``x`` with its ``x_ci`` in one cell, numbers with the
     decimals their column needs, differences signed, a dash where a value is missing, headers in words.
@@ -86,7 +111,7 @@ def readable(frame: pd.DataFrame) -> pd.DataFrame:
     rows_are_measures = _measures(frame.index) > len(frame.index) / 2 and not _measures(frame.columns)
     if len(frame.index) > 1 and rows_are_measures:
         return readable(frame.T).T
-    out = pd.DataFrame(index=frame.index)
+    out = pd.DataFrame(index=_model_rows(frame.index))
     for key in frame.columns:
         if isinstance(key, str) and key.endswith(CI) and key[: -len(CI)] in frame.columns:
             continue  # shown with its value

@@ -7,30 +7,14 @@ from __future__ import annotations
 from typing import Any
 
 from mtrec_helpers.core.formatting import TABLE_METRICS, table, with_interval
+from mtrec_helpers.core.tables import MODELS
 
 MEMBERS = {"text_member": "Text-aware member", "scenario_member": "Scenario-aware member (03b)"}
-LABELS = {
-    "ensemble_softmax": ("softmax fusion", "06"),
-    "ensemble_rrf": ("reciprocal-rank fusion", "06"),
-    "ensemble_uniform": ("uniform average of z-scores", "06"),
-    "causal": ("causal Transformer", "02"),
-    "bert4rec": ("BERT4Rec", "02"),
-    "ease": ("EASE", "02"),
-    "itemknn": ("item-kNN", "02"),
-    "pop": ("most popular", "02"),
-    "text_aware": ("text-aware Transformer", "02b"),
-    "multitask": ("multi-task model", "03"),
-    "multi_scenario": ("multi-scenario model", "03b"),
-    "rl_reranker": ("RL re-ranker of 03's candidates", "04"),
-    "student": ("distilled student", "05"),
-}
-"""The final table's rows in words, with the chapter that trains each (the key of ``ensemble/metrics.json``
-follows the words in code)."""
 
 
 def words(name: str) -> str:
     """A final-table model in words (its key where it has none)."""
-    return LABELS[name][0] if name in LABELS else name
+    return MODELS[name][0] if name in MODELS else name
 
 
 def record(stages: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -54,7 +38,7 @@ def markdown(record: dict[str, Any]) -> list[str]:
     lines = ["", header, "|---|---|---|---|---|"]
     for name, row in sorted(record["final_table"].items(), key=lambda kv: -kv[1]["ndcg@10"]):
         low, high = row["ndcg@10_ci"]
-        chapter = LABELS[name][1] if name in LABELS else "–"
+        chapter = MODELS[name][1] if name in MODELS else "–"
         ndcg = f"{row['ndcg@10']:.4f} [{low:.4f}, {high:.4f}]"
         lines.append(f"| {words(name)} (`{name}`) | {chapter} | {ndcg} | {row['hr@10']:.4f} | "
                      f"{row.get('coverage@10', float('nan')):.3f} |")  # fmt: skip
