@@ -139,5 +139,6 @@ def test_every_figure_a_doc_quotes_is_in_the_results_files_it_names(tmp_path: Pa
         "<!-- figures: r.json -->\nNDCG 0.1101 and 5.20% in 315.2 s (5.25 min); `0.1234` in code; "
         "but 322 s and 0.1102 drifted; 943 users is a count.\n"
         "<!-- results: r times -->\n| generated | 0.9999 |\n<!-- results:end -->\n"
+        "A sign is part of a figure: −0.1101 is not 0.11009; minutes only where a page writes min: 5.254.\n"
     )
-    assert stale_figures(page, root=tmp_path) == ["322", "0.1102"]
+    assert stale_figures(page, root=tmp_path) == ["322", "0.1102", "−0.1101", "5.254"]

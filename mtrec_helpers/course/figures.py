@@ -4,8 +4,9 @@ A page that quotes measured figures names the results files it reads in a commen
 ``<!-- figures: benchmarks/cpu-ml-100k.json benchmarks/cpu-ml-100k-class.json -->``. Every number
 of its prose and tables with a decimal point and three or more significant digits (0.1250, 498.3,
 2,631.3, +0.0149), or a whole number of time or throughput ("322 s", "3,761 users/s"), must then
-equal some number of those files rounded to the decimals it is written with — or that number as a
-percentage, seconds as minutes, bytes as KB or MB. Code (spans and blocks) is not prose and is
+equal some number of those files rounded to the decimals it is written with, with the same sign if it
+is written with one — or that number as a percentage, seconds as minutes, bytes as KB or MB, where
+that unit follows it. Code (spans and blocks) is not prose and is
 skipped, and so are the blocks `make bench` generates (``<!-- results: … -->``, results_page.py).
 ``python -m mtrec_helpers.course.figures docs/findings.md`` lists the quoted numbers no results file
 holds; the tests run it on every page that names its files.
@@ -35,8 +36,12 @@ NUMBER = re.compile(
 """A measured number in prose: one with a decimal point, or a whole number of three or more digits
 with a unit of time or throughput ("322 s", "3,761 users/s"); not inside a word, version or path.
 Whole numbers without such a unit (counts, parameters: 943 users, 26,744 items) are not checked."""
-SCALES = (1, 100, 1 / 60, 1 / 1024, 1 / 1024**2)
-"""A results value may be quoted as it is, as a percentage, seconds in minutes, bytes in KB or MB."""
+UNIT_AFTER = re.compile(r"\s?(%|min\b|KB\b|MB\b|GB\b)")
+SCALES = {"": (1,), "%": (1, 100), "min": (1 / 60,), "KB": (1 / 1024,), "MB": (1, 1 / 1024**2),
+          "GB": (1, 1 / 1024, 1 / 1024**3)}  # fmt: skip
+"""How a results value may be quoted, by the unit written after it: as it is; a share as a percentage;
+seconds as minutes; bytes as KB, MB or GB (or megabytes as GB). No other conversion: a number is not
+matched by chance through a scale its text does not name."""
 
 
 def named_sources(page: str) -> list[str]:
@@ -46,8 +51,17 @@ def named_sources(page: str) -> list[str]:
 
 def quoted_numbers(page: str) -> list[str]:
     """The numbers of the page's prose and tables that the check applies to, as written."""
+    return [number for number, _ in quoted(page)]
+
+
+def quoted(page: str) -> list[tuple[str, str]]:
+    """Each number the check applies to, as written, with the unit written after it ("" if none)."""
     prose = CODE.sub(" ", SOURCES.sub(" ", RESULTS_BLOCK.sub(" ", page)))
-    return [m.group(0) for m in NUMBER.finditer(prose) if _significant(m.group(0)) >= 3]
+    return [
+        (m.group(0), unit.group(1) if (unit := UNIT_AFTER.match(prose, m.end())) else "")
+        for m in NUMBER.finditer(prose)
+        if _significant(m.group(0)) >= 3
+    ]
 
 
 def _significant(text: str) -> int:
@@ -74,24 +88,38 @@ def _values(node: Any) -> Iterator[float]:
 
 
 def _written(value: float, decimals: int) -> set[str]:
-    """``value`` rounded to ``decimals`` as a page may write its digits (half up or half even)."""
-    exact, step = abs(Decimal(repr(value))), Decimal(1).scaleb(-decimals)
+    """``value`` rounded to ``decimals`` as a page may write it (half up or half even), with its sign."""
+    exact, step = Decimal(repr(value)), Decimal(1).scaleb(-decimals)
     return {str(exact.quantize(step, rounding=mode)) for mode in (ROUND_HALF_UP, ROUND_HALF_EVEN)}
+
+
+def _matches(number: str, written: set[str]) -> bool:
+    """Whether a quoted number is one of the ``written`` forms of a value: its digits, and its sign
+    where it is written with one (an unsigned number may quote a negative value's size)."""
+    digits = _digits(number)
+    if number[0] in "+-−":
+        return ("-" if number[0] in "-−" else "") + digits in written
+    return digits in written or "-" + digits in written
 
 
 def stale_figures(page_path: Path, root: Path | None = None) -> list[str]:
     """The numbers ``page_path`` quotes that none of its named results files holds."""
     root = root or project_root()
     page = page_path.read_text(encoding="utf-8")
-    sources = named_sources(page)
     values = [
-        v for source in sources for v in _values(json.loads((root / source).read_text(encoding="utf-8")))
+        v
+        for source in named_sources(page)
+        for v in _values(json.loads((root / source).read_text(encoding="utf-8")))
     ]
-    known: set[str] = set()
-    decimals_used = {len(_digits(n).partition(".")[2]) for n in quoted_numbers(page)}
-    for decimals in decimals_used:
-        known |= {text for value in values for scale in SCALES for text in _written(value * scale, decimals)}
-    return [n for n in quoted_numbers(page) if _digits(n) not in known]
+    known: dict[tuple[int, str], set[str]] = {}
+    stale = []
+    for number, unit in quoted(page):
+        key = (len(_digits(number).partition(".")[2]), unit)
+        if key not in known:
+            known[key] = {t for v in values for scale in SCALES[unit] for t in _written(v * scale, key[0])}
+        if not _matches(number, known[key]):
+            stale.append(number)
+    return stale
 
 
 def main(argv: Sequence[str] | None = None) -> int:
