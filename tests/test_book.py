@@ -121,6 +121,14 @@ OVERFLOW = """() => { const article = document.querySelector("article");
 """Elements wider than the text column that no scroll box inside the column holds (clipped content)."""
 
 
+COMMENT_AS_TEXT = """() => {
+  const body = document.body.cloneNode(true);
+  body.querySelectorAll('code, pre, script, style').forEach(e => e.remove());
+  return body.textContent.includes('<!--');
+}"""
+"""Whether "<!--" shows in a page's prose (code excepted): a figure's marker escaped instead of hidden."""
+
+
 def _check_page(browsing: Browsing, path: Path, shots: Path) -> None:
     """Load one page of the book; every check that holds for every page."""
     page = browsing.page
@@ -134,6 +142,7 @@ def _check_page(browsing: Browsing, path: Path, shots: Path) -> None:
     assert missing == [], (path.name, missing)
     assert page.evaluate(DOLLARS) == [], path.name
     assert page.evaluate(OVERFLOW) == [], path.name
+    assert not page.evaluate(COMMENT_AS_TEXT), f"{path.name}: a figure marker shows as text"
     shot = shots / f"{path.parent.name}-{path.stem}.png"
     page.screenshot(path=str(shot), full_page=False)
     print("screenshot:", shot)

@@ -7,7 +7,8 @@ of its prose and tables with a decimal point and three or more significant digit
 equal some number of those files rounded to the decimals it is written with, with the same sign if it
 is written with one — or that number as a percentage, seconds as minutes, bytes as KB or MB, where
 that unit follows it. Code (spans and blocks) is not prose and is
-skipped, and so are the blocks `make bench` generates (``<!-- results: … -->``, results_page.py).
+skipped, and so is what `make bench` generates (``<!-- results: … -->`` blocks, ``<!--= … -->``
+figures: results_page.py).
 ``python -m mtrec_helpers.course.figures docs/findings.md`` lists the quoted numbers no results file
 holds; the tests run it on every page that names its files.
 """
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from mtrec_helpers.core.paths import project_root
-from mtrec_helpers.course.results_page import RESULTS_BLOCK
+from mtrec_helpers.course.results_page import FIGURE, RESULTS_BLOCK
 
 SOURCES = re.compile(r"^<!-- figures: (.+?) -->$", re.M)
 CODE = re.compile(r"```.*?```|`[^`\n]*`", re.S)
@@ -56,7 +57,7 @@ def quoted_numbers(page: str) -> list[str]:
 
 def quoted(page: str) -> list[tuple[str, str]]:
     """Each number the check applies to, as written, with the unit written after it ("" if none)."""
-    prose = CODE.sub(" ", SOURCES.sub(" ", RESULTS_BLOCK.sub(" ", page)))
+    prose = CODE.sub(" ", SOURCES.sub(" ", FIGURE.sub(" ", RESULTS_BLOCK.sub(" ", page))))
     return [
         (m.group(0), unit.group(1) if (unit := UNIT_AFTER.match(prose, m.end())) else "")
         for m in NUMBER.finditer(prose)

@@ -17,8 +17,10 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from mtrec_helpers.core.atomic import atomic_write_text
+from mtrec_helpers.core.formatting import fixed
 from mtrec_helpers.core.paths import project_root
 from mtrec_helpers.core.stages import STAGES
 from mtrec_helpers.course.benchmark import chapter_bench, has_section, results_name, wall_times
@@ -101,8 +103,16 @@ def with_chapter_times(readme: str, folder: Path) -> str:
 RESULTS_BLOCK = re.compile(r"<!-- results: (?P<stem>\S+) (?P<part>\S+) -->\n.*?<!-- results:end -->", re.S)
 """A page's generated copy of one part of a results file (``benchmarks/<stem>.json``): a stage's section
 of its summary (e.g. ``rl``) or ``times``, the wall time of each notebook."""
-GENERATED_PAGES = (*TIMED_PAGES, "docs/findings.md")
-"""Every page with a generated block (paths from the repository root)."""
+FIGURE = re.compile(
+    r"<!--= (?P<stem>\S+) (?P<path>[^>]*?)(?: (?P<scale>×100|/60|/1000))? -->(?P<text>[^<]*)<!--/=-->"
+)
+"""One figure a page's prose quotes from a results file,
+e.g. ``<!--= cpu-ml-100k rl|ope|logger|dr -->0.5276<!--/=-->``: the value at that JSON path of
+``benchmarks/<stem>.json`` (keys joined by ``|``; ``×100`` for a percentage, ``/60`` for minutes,
+``/1000`` for MB as GB), rebuilt with the decimals, sign and thousands separator it is written with."""
+GENERATED_PAGES = (*TIMED_PAGES, "docs/findings.md", "docs/methods.md", "docs/engine.md")
+"""Every page with generated parts (paths from the repository root)."""
+SCALE = {None: 1.0, "×100": 100.0, "/60": 1 / 60, "/1000": 1 / 1000}
 
 
 def results_part(folder: Path, stem: str, part: str) -> str:
@@ -135,11 +145,50 @@ def with_results_blocks(page: str, folder: Path) -> str:
     )
 
 
+def figure_value(folder: Path, stem: str, path: str) -> float:
+    """The number at ``path`` (keys joined by ``|``) of ``folder/<stem>.json``."""
+    node: Any = json.loads((folder / f"{stem}.json").read_text(encoding="utf-8"))
+    for key in path.split("|"):
+        try:
+            node = node[int(key)] if isinstance(node, list) else node[key]
+        except (KeyError, IndexError, ValueError, TypeError):
+            raise ValueError(f"<!--= {stem} {path} -->: {stem}.json has no {key!r} there") from None
+    if isinstance(node, bool) or not isinstance(node, (int, float)):
+        raise ValueError(f"<!--= {stem} {path} -->: not a number in {stem}.json")
+    return float(node)
+
+
+def written_like(value: float, text: str) -> str:
+    """``value`` as ``text`` writes a number: its decimals, a sign if it has one (− for minus where it
+    writes −, or writes +), commas between thousands if it has them."""
+    digits = text.lstrip("+-−").replace(",", "")
+    decimals = len(digits.partition(".")[2])
+    shown = fixed(value, decimals, signed=text[:1] in "+-−", thousands="," in text, bound=True)
+    return shown.replace("-", "−") if text[:1] in "+−" else shown
+
+
+def with_figures(page: str, folder: Path) -> str:
+    """``page`` with every ``<!--= … -->`` figure rebuilt from the results files of ``folder``."""
+
+    def rebuilt(m: re.Match[str]) -> str:
+        if not (folder / f"{m['stem']}.json").is_file():
+            raise FileNotFoundError(f"<!--= {m['stem']} {m['path']} -->: no {m['stem']}.json in {folder}")
+        value = figure_value(folder, m["stem"], m["path"]) * SCALE[m["scale"]]
+        opening = m.group(0)[: m.group(0).index("-->") + 3]
+        return f"{opening}{written_like(value, m['text'])}<!--/=-->"
+
+    return FIGURE.sub(rebuilt, page)
+
+
 def regenerated(page: str, folder: Path) -> str:
-    """``page`` with its generated blocks rebuilt (chapter times, results parts); an error if it has none."""
-    if TIMES_START not in page and not RESULTS_BLOCK.search(page):
-        raise ValueError(f"the page has no {TIMES_START} … {TIMES_END} or <!-- results: … --> block to fill")
-    return with_results_blocks(with_chapter_times(page, folder) if TIMES_START in page else page, folder)
+    """``page`` with its generated parts rebuilt (chapter times, results blocks, figures); an error if it
+    has none."""
+    if TIMES_START not in page and not RESULTS_BLOCK.search(page) and not FIGURE.search(page):
+        raise ValueError(
+            f"the page has no {TIMES_START} … {TIMES_END}, <!-- results: … --> or <!--= … --> to fill"
+        )
+    page = with_chapter_times(page, folder) if TIMES_START in page else page
+    return with_figures(with_results_blocks(page, folder), folder)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
