@@ -145,9 +145,9 @@ def with_results_blocks(page: str, folder: Path) -> str:
     )
 
 
-def figure_value(folder: Path, stem: str, path: str) -> float:
-    """The number at ``path`` (keys joined by ``|``) of ``folder/<stem>.json``."""
-    node: Any = json.loads((folder / f"{stem}.json").read_text(encoding="utf-8"))
+def figure_value(record: Any, stem: str, path: str) -> float:
+    """The number at ``path`` (keys joined by ``|``) of ``record``, the results file ``<stem>.json``."""
+    node = record
     for key in path.split("|"):
         try:
             node = node[int(key)] if isinstance(node, list) else node[key]
@@ -170,10 +170,15 @@ def written_like(value: float, text: str) -> str:
 def with_figures(page: str, folder: Path) -> str:
     """``page`` with every ``<!--= … -->`` figure rebuilt from the results files of ``folder``."""
 
+    records: dict[str, Any] = {}  # each results file read once per page, however many figures it gives
+
     def rebuilt(m: re.Match[str]) -> str:
-        if not (folder / f"{m['stem']}.json").is_file():
-            raise FileNotFoundError(f"<!--= {m['stem']} {m['path']} -->: no {m['stem']}.json in {folder}")
-        value = figure_value(folder, m["stem"], m["path"]) * SCALE[m["scale"]]
+        path = folder / f"{m['stem']}.json"
+        if m["stem"] not in records:
+            if not path.is_file():
+                raise FileNotFoundError(f"<!--= {m['stem']} {m['path']} -->: no {path.name} in {folder}")
+            records[m["stem"]] = json.loads(path.read_text(encoding="utf-8"))
+        value = figure_value(records[m["stem"]], m["stem"], m["path"]) * SCALE[m["scale"]]
         opening = m.group(0)[: m.group(0).index("-->") + 3]
         return f"{opening}{written_like(value, m['text'])}<!--/=-->"
 
