@@ -49,3 +49,21 @@ def distill_config(
     return DistillConfig(
         engine(**settings), batch_size, 0, ce_weight, soft_weight, cluster_weight, temperature, soft_cache_mb
     )
+
+
+def head_gradients(model: Any, batch: Any, without_next: bool) -> tuple[list[Any], dict[str, Any]]:
+    """The auxiliary heads' gradients of one training step of ``model`` (dropout at 0.3, seeded) on the
+    plain sum of its task losses, with or without the next-item loss computed; and the losses."""
+    import torch
+
+    from mtrec_helpers.multitask.finetune import WeightedModel
+    from mtrec_helpers.multitask.weighting import FixedWeights
+
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.3
+    model.train().zero_grad()
+    torch.manual_seed(0)
+    total, losses = WeightedModel(model, FixedWeights(model.loss_names()), without_next).total(batch)
+    total.backward()
+    return [p.grad.clone() for p in model.aux_head_parameters()], losses

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from configs import finetune_config
+from configs import finetune_config, head_gradients
 
 from mtrec_helpers.core.evaluation import Ranker, RankingResult, minimum_detectable_effect
 from mtrec_helpers.core.paths import notebooks_dir
@@ -188,6 +188,20 @@ def test_every_scenario_model_starts_as_03s_and_its_losses_average_to_the_pooled
     for task in TASKS:
         per_scenario = torch.stack([grouped[f"{s}/{task}"] for s in task_data.scenarios.names])
         torch.testing.assert_close((share * per_scenario).sum(), pooled[task], rtol=1e-5, atol=1e-5)
+
+
+def test_refitting_the_heads_skips_every_scenarios_next_item_loss_with_the_same_gradients(
+    encoder_dir: Path, task_data: ScenarioData
+) -> None:
+    nexts = [f"{s}/next" for s in task_data.scenarios.names]
+    for kind in ("shared", "embedding", "experts", "star"):  # STAR's next-item path draws dropout: computed
+        model = _model(encoder_dir, task_data, kind, "mmoe")
+        full, full_losses = head_gradients(model, _batch(task_data, 32), without_next=False)
+        heads, losses = head_gradients(model, _batch(task_data, 32), without_next=True)
+        kept = float(kind == "star")
+        assert all(float(full_losses[n]) > 1.0 for n in nexts)
+        assert all(float(losses[n]) == kept * float(full_losses[n]) for n in nexts)
+        assert all(torch.equal(a, b) for a, b in zip(full, heads, strict=True)) and len(full) > 3
 
 
 def test_with_catalogues_each_positions_softmax_is_over_its_scenarios_items(

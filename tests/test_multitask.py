@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from configs import finetune_config
+from configs import finetune_config, head_gradients
 from interruption import Interrupted, count_calls, interrupt_on_call
 
 from mtrec_helpers.core.evaluation import Ranker, evaluate
@@ -339,6 +339,18 @@ def test_refitting_auxiliary_heads_never_moves_next_item_scores(
     torch.testing.assert_close(after["next"], before["next"])
     assert not torch.allclose(after["rating"], before["rating"])
     assert all(p.requires_grad for p in model.parameters())  # nothing left frozen
+
+
+def test_refitting_the_heads_skips_the_next_item_loss_with_the_same_gradients_to_the_last_bit(
+    encoder_dir: Path, task_data: TaskData
+) -> None:
+    model = _model(encoder_dir, task_data, sharing="mmoe")
+    batch = task_data.batch(task_data.train_windows(MAX_LEN)[:32], False, task_data.profile_users("train"))
+    full, full_losses = head_gradients(model, batch, without_next=False)
+    heads, losses = head_gradients(model, batch, without_next=True)
+    assert float(full_losses["next"]) > 1.0 and float(losses["next"]) == 0.0
+    assert all(torch.equal(a, b) for a, b in zip(full, heads, strict=True)) and len(full) > 5
+    assert all(torch.equal(full_losses[t], losses[t]) for t in TASKS if t != "next")
 
 
 def test_candidate_outputs_match_the_heads_on_the_target(encoder_dir: Path, task_data: TaskData) -> None:

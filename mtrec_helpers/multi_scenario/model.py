@@ -204,14 +204,19 @@ class ScenarioModel(MultiTaskModel):
     def loss_names(self) -> list[str]:
         return [f"{s}/{t}" for s in self.config.scenario_names for t in self.config.tasks]
 
-    def task_losses(self, batch: Batch) -> dict[str, torch.Tensor]:
-        """L_{s,t} for every scenario × task, keyed ``"<scenario>/<task>"`` (see the module docstring)."""
+    def task_losses(self, batch: Batch, without_next: bool = False) -> dict[str, torch.Tensor]:
+        """L_{s,t} for every scenario × task, keyed ``"<scenario>/<task>"`` (see the module docstring);
+        ``without_next``: each scenario's next-item loss is a constant 0, not computed (as 03's) —
+        except in STAR, whose auxiliary network draws dropout masks on the next-item path (skipping
+        it would change every later draw)."""
         states, rows, positions = self.labelled_states(batch)
         target, scenario = batch.next_item[rows, positions], batch.scenario[rows, positions]
         share = F.one_hot(scenario, self.config.n_codes)[:, 1:].float()
         share = share / share.sum(0).clamp(min=1)  # column s averages over scenario s's positions
         grouped: dict[str, torch.Tensor] = {}
-        if "next" in states:
+        if "next" in states and without_next and self.config.scenario_model != "star":
+            grouped["next"] = torch.zeros(share.shape[1], device=share.device)
+        elif "next" in states:
             state = states["next"][rows, positions]
 
             def terms(part: slice) -> torch.Tensor:

@@ -107,13 +107,14 @@ class WeightedModel(nn.Module):
     """The multi-task model and its loss weighting as one module: the weighting's learned
     parameters train, and are checkpointed, with the model."""
 
-    def __init__(self, model: MultiTaskModel, weighting: LossWeighting) -> None:
+    def __init__(self, model: MultiTaskModel, weighting: LossWeighting, without_next: bool = False) -> None:
         super().__init__()
-        self.model, self.weighting = model, weighting
+        self.model, self.weighting, self.without_next = model, weighting, without_next
 
     def total(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """The weighted sum of the task losses, and the losses."""
-        losses = self.model.task_losses(batch)
+        """The weighted sum of the task losses, and the losses (``without_next``: the next-item loss
+        is 0, not computed — see :func:`train_only`)."""
+        losses = self.model.task_losses(batch, self.without_next)
         return self.weighting.combine(losses, self.model.shared_parameters()), losses
 
 
@@ -180,12 +181,15 @@ def train_only(
         name: 0.0 for name, weight in objective.weighting.weights().items() if weight == 0
     }  # never trained
     plain = replace(objective, weighting=FixedWeights(model.loss_names(), off).to(objective.device))
+    # the auxiliary heads alone: the next-item loss cannot reach them (its full softmax is skipped;
+    # their gradients, and the dropout draws, are the same to the last bit)
+    heads_only = chosen <= {id(p) for p in model.aux_head_parameters()}
     settings = dataclasses.replace(
         config.engine, epochs=epochs, lr=config.head_lr, schedule="constant", select_best=False
     )
     try:
         fitted = fit(
-            WeightedModel(model, plain.weighting), [{"params": parameters}], plain, settings,
+            WeightedModel(model, plain.weighting, heads_only), [{"params": parameters}], plain, settings,
             accelerator_for(str(objective.device)), progress=False, generator=generator,
         )  # fmt: skip
     finally:

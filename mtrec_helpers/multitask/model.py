@@ -217,17 +217,19 @@ class MultiTaskModel(SeqRecModel):
         states, rows, positions = self.labelled_states(batch)
         return self.next_scores(batch, states["next"], rows, positions)
 
-    def task_outputs(self, batch: Batch, next_scores: bool = True) -> dict[str, torch.Tensor]:
+    def task_outputs(
+        self, batch: Batch, next_scores: bool = True, next_loss: bool = True
+    ) -> dict[str, torch.Tensor]:
         """Predictions at the labelled positions: ``next`` scores (N, V), ``rating`` (N,), ``like``
         logits (N,), ``genre`` logits (N, G); ``profile_<k>`` logits at each row's last position.
         With ``next_scores=False`` the (N, V) scores are left out and ``next_loss`` (the chunked
-        full-softmax cross-entropy) is given instead."""
+        full-softmax cross-entropy) is given instead — unless ``next_loss=False`` too."""
         states, rows, positions = self.labelled_states(batch)
         target = batch.next_item[rows, positions]
         outputs: dict[str, torch.Tensor] = {}
         if "next" in states and next_scores:
             outputs["next"] = self.next_scores(batch, states["next"], rows, positions)
-        elif "next" in states:
+        elif "next" in states and next_loss:
             outputs["next_loss"] = self.next_item_loss(batch.items, states["next"], rows, positions, target)
         return {**outputs, **self.head_outputs(batch, states, rows, positions)}
 
@@ -277,15 +279,19 @@ class MultiTaskModel(SeqRecModel):
             outputs["rating"] = outputs["rating"] + self.config.rating_mean
         return outputs
 
-    def task_losses(self, batch: Batch) -> dict[str, torch.Tensor]:
+    def task_losses(self, batch: Batch, without_next: bool = False) -> dict[str, torch.Tensor]:
         """One loss per task: cross-entropy, MSE, binary cross-entropy, mean per-genre BCE, and the
-        mean profile cross-entropy over attributes (0 when the batch has no profile label)."""
-        outputs = self.task_outputs(batch, next_scores=False)
+        mean profile cross-entropy over attributes (0 when the batch has no profile label).
+        ``without_next``: the next-item loss (the full softmax) is not computed but given as a
+        constant 0 — for training that only moves the auxiliary heads, which it cannot reach."""
+        outputs = self.task_outputs(batch, next_scores=False, next_loss=not without_next)
         labelled = batch.next_item != IGNORE
         target = batch.next_item[labelled]
         losses: dict[str, torch.Tensor] = {}
         if "next_loss" in outputs:
             losses["next"] = outputs["next_loss"]
+        elif "next" in self.config.tasks:
+            losses["next"] = torch.zeros((), device=target.device)
         if "rating" in outputs:
             losses["rating"] = F.mse_loss(outputs["rating"].float(), batch.rating[labelled])
         if "like" in outputs:
