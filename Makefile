@@ -20,6 +20,12 @@ PARAMS ?=
 # PARAMS unless they are the GPU_PARAMS that DEVICE=cuda implies (so a results file names only what was typed)
 OWN_PARAMS := $(if $(and $(filter cuda,$(DEVICE)),$(if $(subst x$(GPU_PARAMS),,x$(PARAMS)),,same)),,$(PARAMS))
 PYTEST_ARGS ?=
+# TRAIN_WORKERS=N: trainings of a chapter that do not depend on each other, N at once (default: 2 on a CPU, 1 on a GPU;
+# the same numbers as one after another; mtrec_helpers/core/workers.py)
+TRAIN_WORKERS ?=
+ifneq ($(strip $(TRAIN_WORKERS)),)
+  export MTREC_TRAIN_WORKERS := $(TRAIN_WORKERS)
+endif
 TEST_WORKERS ?= 2  # pytest-xdist processes for `make test` (0: one process; auto: one per core)
 BENCH_NAME ?= $(DATASET)$(if $(filter-out default,$(PRESET)),-$(PRESET))
 BENCH_DIR ?= data/artifacts/bench/$(BENCH_NAME)

@@ -66,4 +66,4 @@ def head_gradients(model: Any, batch: Any, without_next: bool) -> tuple[list[Any
     torch.manual_seed(0)
     total, losses = WeightedModel(model, FixedWeights(model.loss_names()), without_next).total(batch)
     total.backward()
-    return [p.grad.clone() for p in model.aux_head_parameters()], losses
+    return [p.grad.clone() for p in model.aux_head_parameters()], {k: v.detach() for k, v in losses.items()}

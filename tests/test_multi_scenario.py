@@ -395,3 +395,33 @@ def test_the_plan_names_models_separate_runs_and_weightings_once_a_model_is_chos
     with pytest.raises(ValueError, match="profile task belongs to users"):
         scenario_tasks(["next", "profile"], ["next", "profile"])
     assert scenario_tasks(["like", "next", "genre"], ["next", "like"]) == ("next", "like")
+
+
+def test_runs_trained_ahead_side_by_side_are_read_back_equal_to_runs_trained_here(
+    encoder_dir: Path, task_data: ScenarioData, tmp_path: Path
+) -> None:
+    import functools
+    import shutil
+
+    from mtrec_helpers.multi_scenario.settings import Reference, train_run
+
+    cell = declared_parameters(notebooks_dir() / "03b_multi_scenario.ipynb")
+    cell.update(MODELS=["embedding"], SEPARATE=False, WEIGHTINGS=[], EPOCHS=2, MAX_STEPS=3, BATCH_SIZE=32,
+                REFIT_EPOCHS=1, N_BOOT=20)  # fmt: skip
+    settings = MultiScenarioSettings.of(cell)
+    reference = Reference("shared", 0, {"next": 1.0, "rating": 0.3, "like": 0.3}, "mtl_fixed")
+    outcomes = []
+    for workers in (1, 2):
+        artifacts = tmp_path / f"workers{workers}"
+        shutil.copytree(encoder_dir, artifacts / "pretrained" / "causal")
+        train = functools.partial(
+            train_run, settings=settings, data=task_data, reference=reference, artifacts=artifacts,
+            device=torch.device("cpu"),
+        )  # fmt: skip
+        outcomes.append(run_plan(settings, task_data.scenarios.names, train, {}, workers=workers))
+    serial, ahead = outcomes
+    assert list(serial) == list(ahead) == ["shared", "embedding"]
+    for name, outcome in serial.items():
+        assert outcome.valid == ahead[name].valid and outcome.training.history == ahead[name].training.history
+        weights, others = outcome.model.state_dict(), ahead[name].model.state_dict()
+        assert all(torch.equal(weights[k], others[k]) for k in weights), name

@@ -463,3 +463,40 @@ def test_one_pass_gives_next_item_ranks_and_head_predictions_on_a_validation_sam
     ranks = evaluate(multitask_scorer(model, task_data, "valid"), data, "valid", users=sample)
     assert part["ndcg@10"] == pytest.approx(float(ranks.ndcg(10).mean()))
     assert part["rating_rmse"] != full["rating_rmse"]
+
+
+def test_runs_trained_side_by_side_equal_runs_trained_one_after_another_to_the_last_bit(
+    encoder_dir: Path, task_data: TaskData, tmp_path: Path
+) -> None:
+    import functools
+    import shutil
+
+    from mtrec_helpers.core.paths import notebooks_dir
+    from mtrec_helpers.course.parameters import declared_parameters
+    from mtrec_helpers.multitask.settings import MultitaskSettings, run_plan, train_experiment
+
+    cell = declared_parameters(notebooks_dir() / "03_multitask_finetuning.ipynb")
+    cell.update(TASKS=["next", "rating"], EPOCHS=2, MAX_STEPS=3, BATCH_SIZE=32, HEAD_EPOCHS=1,
+                REFIT_EPOCHS=1, N_BOOT=20, AUX_LAMBDAS=[0.3], ADAPTIVE=[], USER_TEXT=False)  # fmt: skip
+    settings = MultitaskSettings.of(cell)
+    outcomes = []
+    for workers in (1, 2):
+        artifacts = tmp_path / f"workers{workers}"
+        shutil.copytree(encoder_dir, artifacts / "pretrained" / "causal")
+        cpu = torch.device("cpu")
+        train = functools.partial(train_experiment, settings=settings, task_data=task_data, device=cpu)
+        train = functools.partial(train, artifacts=artifacts)
+        outcomes.append(run_plan(settings, settings.tasks, train, {}, ["single", "sweep"], workers))
+        phases = sorted(p.parent.relative_to(artifacts).as_posix() for p in artifacts.rglob("checkpoint"))
+        expected = [f"{n}{p}" for n in sorted(outcomes[-1]) for p in ("", "/heads", "/refit")]
+        assert phases == [f"multitask/runs/{e}" for e in expected if e != "single_next/refit"]  # no aux head
+    serial, parallel = outcomes
+    assert list(serial) == list(parallel) == ["single_next", "single_rating", "fixed_aux=0.3"]
+    for name, outcome in serial.items():
+        timed = {"train_seconds"}  # the one difference: wall time
+        assert {k: v for k, v in outcome.test.items() if k not in timed} == {
+            k: v for k, v in parallel[name].test.items() if k not in timed
+        }, name
+        assert outcome.training.history == parallel[name].training.history, name
+        weights, others = outcome.model.state_dict(), parallel[name].model.state_dict()
+        assert all(torch.equal(weights[k], others[k]) for k in weights), name

@@ -27,6 +27,7 @@ from mtrec_helpers.core.atomic import atomic_write_text
 from mtrec_helpers.core.errors import DataError
 from mtrec_helpers.core.results import metrics_path, plain, read_metrics
 from mtrec_helpers.core.stages import STAGES, Stage
+from mtrec_helpers.core.workers import train_workers
 from mtrec_helpers.course.runner import TIMINGS, numbered_notebooks
 
 
@@ -91,6 +92,7 @@ def benchmark_record(
         "notebooks": {name: {"wall_s": round(s, 1)} for name, s in timings["notebooks"].items()},
         "total_wall_s": round(sum(timings["notebooks"].values()), 1),
         "peak_kernel_rss_mb": timings["peak_kernel_rss_mb"],
+        "train_workers": train_workers(stages.get("pretraining", first)["device"]),
         "stage_wall_s": {name: metrics["wall_time_s"] for name, metrics in stages.items()},
     }
     for stage in STAGES:  # each chapter's own section of the file (its bench module), for the stages that ran
@@ -128,6 +130,14 @@ def wall_times(record: dict[str, Any]) -> list[str]:
         f"| **all** | **{record['total_wall_s']:.1f}** |",
         "",
         f"Peak memory of a notebook kernel: {record['peak_kernel_rss_mb']:.0f} MB.",
+        *(
+            [
+                f"Trainings that do not depend on each other ran {record['train_workers']} at a time "
+                "(`TRAIN_WORKERS`; the peak above is one process's)."
+            ]
+            if record.get("train_workers", 1) > 1
+            else []
+        ),
     ]
 
 

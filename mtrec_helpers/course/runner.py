@@ -48,7 +48,7 @@ DEFAULT_KERNEL = "mtrec"
 MAKEFILE_VARIABLES = (
     "PYTHON", "DATASET", "ARTIFACTS_DIR", "RUNS_DIR", "DEVICE", "GPU_PARAMS", "PARAMS", "PYTEST_ARGS",
     "BENCH_DIR", "TORCH_SPEC", "PRESET", "BENCH_NAME", "SCENARIO_BENCH", "SCENARIO_MODELS",
-    "SIZES", "PROFILE", "TEST_WORKERS",
+    "SIZES", "PROFILE", "TEST_WORKERS", "TRAIN_WORKERS",
 )  # fmt: skip
 """The Makefile's own variables; any other upper-case `make run NAME=VALUE` is a notebook override."""
 CELL_TIMEOUT_ENV = "MTREC_CELL_TIMEOUT"

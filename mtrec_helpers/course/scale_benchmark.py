@@ -6,7 +6,8 @@ and ``synthetic-20m`` with one fixed, small training budget (:data:`BUDGET`: one
 the default strength only, which reuses the learners trained before it), so the figures measure
 data, evaluation, fusion and the cost of a step rather than how many epochs a dataset needs. Each
 notebook runs in its own process, so its peak memory is its kernel's own (``ru_maxrss`` of the
-finished kernel; CUDA's peak is in each stage's metrics on a GPU). A synthetic release is generated
+finished kernel; CUDA's peak is in each stage's metrics on a GPU), with one training at a time
+(``MTREC_TRAIN_WORKERS=1``: a run's memory, not two runs' side by side). A synthetic release is generated
 before its first stage (``generate_s``: finding or generating the raw files, seconds), so
 ``data_prep`` measures reading the official file format and preprocessing. The results file is
 rewritten after every stage, so a run cut short keeps what it measured; ``--only`` re-runs some
@@ -43,6 +44,7 @@ from mtrec_helpers.core.atomic import atomic_write_text
 from mtrec_helpers.core.profiling import PROFILE_ENV
 from mtrec_helpers.core.results import metrics_path, read_metrics
 from mtrec_helpers.core.stages import STAGES
+from mtrec_helpers.core.workers import ENV as WORKERS_ENV
 from mtrec_helpers.course.benchmark import machine
 from mtrec_helpers.course.parameters import declared_parameters
 from mtrec_helpers.course.runner import TIMINGS, numbered_notebooks
@@ -116,7 +118,7 @@ def run_size(
                     "--device", device, "--artifacts-dir", str(artifacts), "--runs-dir", str(folder),
                     *overrides, "--only", stage.number,
                 ],
-                {**os.environ, PROFILE_ENV: str(stats.resolve())} if profile else None,
+                {**os.environ, WORKERS_ENV: "1", **({PROFILE_ENV: str(stats.resolve())} if profile else {})},
             )  # fmt: skip
         timings = json.loads((folder / TIMINGS).read_text(encoding="utf-8"))
         finished = datetime.datetime.fromtimestamp((folder / TIMINGS).stat().st_mtime, datetime.UTC)

@@ -17,6 +17,7 @@ once, with the same names (the notebook then finds the runs finished).
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from accelerate.utils import set_seed
 from mtrec_helpers.core.engine import EngineConfig
 from mtrec_helpers.core.settings import Settings
 from mtrec_helpers.core.stages import missing_artifact
+from mtrec_helpers.core.workers import train_ahead
 from mtrec_helpers.multi_scenario.evaluation import measure, scenario_means
 from mtrec_helpers.multi_scenario.model import SCENARIO_MODELS, SCENARIO_TASKS, ScenarioModel
 from mtrec_helpers.multi_scenario.scenarios import ScenarioData
@@ -197,9 +199,12 @@ def run_plan(
     train: Callable[[ScenarioRun], ScenarioOutcome],
     done: dict[str, ScenarioOutcome],
     sections: Sequence[str] = SECTIONS,
+    workers: int = 1,
 ) -> dict[str, ScenarioOutcome]:
     """Train the plan's runs of ``sections`` not yet in ``done`` (which gains them), choosing the
-    model for the weighting section (:func:`choose`) once the models are done; returns those trained now."""
+    model for the weighting section (:func:`choose`) once the models are done; returns those trained now.
+    With ``workers`` > 1 the runs of a round train ahead in worker processes first
+    (:func:`~mtrec_helpers.core.workers.train_ahead`: ``train`` picklable, taking ``progress``)."""
     trained: dict[str, ScenarioOutcome] = {}
 
     def chosen() -> str | None:
@@ -208,6 +213,7 @@ def run_plan(
 
     while todo := [r for r in plan(settings, scenarios, chosen())
                    if r.section in sections and r.name not in done]:  # fmt: skip
+        train_ahead(functools.partial(train, progress=False), todo, workers)
         for run in todo:
             done[run.name] = trained[run.name] = train(run)
     return trained

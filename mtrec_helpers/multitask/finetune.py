@@ -160,6 +160,11 @@ class FinetuneObjective(Objective):
         self.weighting.load_extra_state(state)
 
 
+def chosen_names(model: nn.Module, chosen: set[int]) -> list[str]:
+    """The names of ``model``'s parameters whose ids are in ``chosen`` (what a phase trains)."""
+    return [name for name, p in model.named_parameters() if id(p) in chosen]
+
+
 def train_only(
     model: MultiTaskModel,
     parameters: list[torch.nn.Parameter],
@@ -167,10 +172,11 @@ def train_only(
     config: FinetuneConfig,
     epochs: int,
     generator: torch.Generator,
+    run_dir: Path | None = None,
 ) -> float:
     """Train ``parameters`` alone (everything else frozen) on the plain sum of the task losses (less
-    those the run's weighting leaves out, weight 0), at a constant ``head_lr``, keeping the last epoch;
-    returns the training seconds."""
+    those the run's weighting leaves out, weight 0), at a constant ``head_lr``, keeping the last epoch
+    (checkpointed in ``run_dir``, if given, and read back finished there); returns the training seconds."""
     if not parameters or not epochs:
         return 0.0
     chosen = {id(p) for p in parameters}
@@ -187,10 +193,12 @@ def train_only(
     settings = dataclasses.replace(
         config.engine, epochs=epochs, lr=config.head_lr, schedule="constant", select_best=False
     )
+    phase = [dataclasses.asdict(settings), chosen_names(model, chosen), off, objective.batch_size]
+    key = run_key([*phase, objective.task_data.data.manifest["fingerprint"]], model)  # and every weight
     try:
         fitted = fit(
             WeightedModel(model, plain.weighting, heads_only), [{"params": parameters}], plain, settings,
-            accelerator_for(str(objective.device)), progress=False, generator=generator,
+            accelerator_for(str(objective.device)), run_dir, key, progress=False, generator=generator,
         )  # fmt: skip
     finally:
         for parameter in frozen:
@@ -209,7 +217,8 @@ def finetune(
     run_dir: Path | None = None,
 ) -> FinetuneResult:
     """Warm up the new heads, then train ``model`` (on ``device``) with ``weighting`` on the shared
-    engine (resuming from ``run_dir``), then refit the auxiliary heads; returns the best epoch's model."""
+    engine, then refit the auxiliary heads — each phase resuming from its checkpoint in ``run_dir``
+    (``heads/``, the run's own, ``refit/``); returns the best epoch's model."""
     settings = [dataclasses.asdict(config), type(weighting).__name__, task_data.data.manifest["fingerprint"]]
     key = run_key(settings, model, weighting)
     accelerator = accelerator_for(str(device))
@@ -222,8 +231,9 @@ def finetune(
     objective = FinetuneObjective(task_data, examples, config.batch_size, device, weighting, sample)
     result = FinetuneResult(model=model)
     model.to(device).train()
+    heads, refit = (run_dir / "heads", run_dir / "refit") if run_dir is not None else (None, None)
     result.train_seconds += train_only(
-        model, model.new_parameters(), objective, config, config.head_epochs, generator
+        model, model.new_parameters(), objective, config, config.head_epochs, generator, heads
     )
     trainable = [p for p in model.parameters() if p.requires_grad]
     new = {id(p) for p in model.new_parameters()}
@@ -242,7 +252,7 @@ def finetune(
     if config.refit_epochs and model.aux_head_parameters():
         model.train()
         result.train_seconds += train_only(
-            model, model.aux_head_parameters(), objective, config, config.refit_epochs, generator
+            model, model.aux_head_parameters(), objective, config, config.refit_epochs, generator, refit
         )
         result.refit = validation_metrics(model, task_data, sample)
         result.genre_threshold = result.refit["genre_threshold"]

@@ -12,6 +12,7 @@ runs finished).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ import torch
 
 from mtrec_helpers.core.engine import EngineConfig
 from mtrec_helpers.core.settings import Settings
+from mtrec_helpers.core.workers import train_ahead
 from mtrec_helpers.multitask.experiments import (
     Experiment,
     Outcome,
@@ -137,12 +139,16 @@ def run_plan(
     train: Callable[[Experiment], Outcome],
     done: dict[str, Outcome],
     sections: Sequence[str] = SECTIONS,
+    workers: int = 1,
 ) -> dict[str, Outcome]:
     """Train the plan's experiments of ``sections`` not yet in ``done`` (which gains them), in order,
-    until the plan names nothing new; returns those trained now."""
+    until the plan names nothing new; returns those trained now. With ``workers`` > 1 the experiments
+    of a round train ahead in worker processes first (:func:`~mtrec_helpers.core.workers.train_ahead`:
+    ``train`` picklable, taking ``progress``)."""
     trained: dict[str, Outcome] = {}
     while todo := [p.experiment for p in plan(settings, tasks, done)
                    if p.section in sections and p.experiment.name not in done]:  # fmt: skip
+        train_ahead(functools.partial(train, progress=False), todo, workers)
         for experiment in todo:
             done[experiment.name] = trained[experiment.name] = train(experiment)
     return trained

@@ -18,15 +18,14 @@ import torch
 from mtrec_helpers.course.launch import stage_command
 from mtrec_helpers.data import load_processed
 from mtrec_helpers.pretraining import MODEL_NAMES
-from mtrec_helpers.pretraining.settings import PretrainingSettings, plan
-from mtrec_helpers.pretraining.train import train
+from mtrec_helpers.pretraining.settings import PretrainingSettings, train_planned
 
 
 def train_objectives(params: dict[str, Any], artifacts: Path, device: torch.device, main: bool) -> None:
     """Train notebook 02's objectives; print each run's best epoch and validation NDCG@10."""
-    data = load_processed(artifacts / "processed")
-    for objective, (model_config, config) in plan(PretrainingSettings.of(params), data).items():
-        run = train(model_config, config, data, artifacts / "pretrained" / "runs" / objective, device, main)
+    data, settings = load_processed(artifacts / "processed"), PretrainingSettings.of(params)
+    for objective in settings.objectives:
+        run = train_planned(objective, settings, data, artifacts, device, main)
         if main:
             print(
                 f"{MODEL_NAMES[objective]}: best epoch {run.best_epoch} of {len(run.history)}, "

@@ -1,16 +1,19 @@
 """Chapter 02's settings (one field per parameter of the notebook) and the runs they plan: one
-sequence model per objective. The notebook and ``python -m mtrec_helpers.pretraining`` iterate the
-same :func:`plan`."""
+sequence model per objective. The notebook and ``python -m mtrec_helpers.pretraining`` train the
+same :func:`plan` with :func:`train_planned`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+
+import torch
 
 from mtrec_helpers.core.engine import EngineConfig
 from mtrec_helpers.core.settings import Settings
 from mtrec_helpers.data.store import ProcessedData
 from mtrec_helpers.pretraining.models import SeqRecConfig, build_config
-from mtrec_helpers.pretraining.train import TrainConfig
+from mtrec_helpers.pretraining.train import TrainConfig, TrainResult, train
 
 YEAR_BUCKETS = 13
 """Release decades 1900s … 2020s (store.decade_buckets), the side information's vocabulary."""
@@ -67,3 +70,17 @@ def plan(settings: PretrainingSettings, data: ProcessedData) -> dict[str, tuple[
         )  # fmt: skip
         for objective in settings.objectives
     }
+
+
+def train_planned(
+    objective: str,
+    settings: PretrainingSettings,
+    data: ProcessedData,
+    artifacts: Path,
+    device: torch.device,
+    progress: bool = True,
+) -> TrainResult:
+    """Train (or resume, or read back finished) the plan's run of ``objective`` into
+    ``<artifacts>/pretrained/runs/<objective>``."""
+    model_config, config = plan(settings, data)[objective]
+    return train(model_config, config, data, artifacts / "pretrained" / "runs" / objective, device, progress)

@@ -1,0 +1,84 @@
+"""Independent trainings side by side: the runs of a chapter that do not depend on each other (02's two
+objectives, 02b's folds, 03's single-task runs and λ sweep, 03b's models) train in worker processes at
+the same time.
+
+The workers write each run's checkpoint; the chapter's own loop then reads every run back finished,
+as it does after an interrupted run. Why it is exact: each worker computes with the thread count the
+chapter's own process has, so every kernel splits its work the same way and every number — weights,
+histories, test rankings — is the same to the last bit as when the runs train one after another
+(tests compare). Only the wall time changes:
+a model of ML-100k's size keeps two cores busy only part of the time (small matrices, Python between
+kernels), so two runs at once finish sooner than one after the other. The workers wait for work
+without spinning (``OMP_WAIT_POLICY=PASSIVE``), else two processes of two threads on two cores slow
+each other down tenfold.
+
+How many: ``MTREC_TRAIN_WORKERS`` (``make run TRAIN_WORKERS=N``), else two on a CPU with two or more cores
+and one on a GPU. Each worker holds its own copy of the data and its model: at ML-20M's size set
+``MTREC_TRAIN_WORKERS=1`` on a machine with less than twice the memory one run needs (the scale
+benchmark measures with one). A run's training throughput is measured while it shares the CPU.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from typing import TypeVar
+
+import torch
+
+ENV = "MTREC_TRAIN_WORKERS"
+
+Item = TypeVar("Item")
+
+
+def train_workers(device: torch.device | str) -> int:
+    """How many runs train at once on ``device``: ``MTREC_TRAIN_WORKERS`` if set, else 2 on a CPU with at
+    least two cores, 1 on a GPU (its kernels already fill it)."""
+    value = os.environ.get(ENV, "").strip()
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            raise ValueError(f"{ENV}={value!r}: expected a whole number ≥ 1 (1: one run after another)")
+        return int(value)
+    return 1 if torch.device(device).type == "cuda" else min(2, os.cpu_count() or 1)
+
+
+def _same_threads(threads: int) -> None:
+    """A worker computes with its parent's thread count: the same splits, the same numbers."""
+    torch.set_num_threads(threads)
+
+
+@contextmanager
+def _passive_waiting() -> Iterator[None]:
+    """Workers started inside this block wait for work without spinning (set before OpenMP loads)."""
+    previous = os.environ.get("OMP_WAIT_POLICY")
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("OMP_WAIT_POLICY", None)
+        else:
+            os.environ["OMP_WAIT_POLICY"] = previous
+
+
+def train_ahead(function: Callable[[Item], object], items: Sequence[Item], workers: int) -> None:
+    """Run ``function(item)`` for every item, up to ``workers`` at once in fresh processes, for what it
+    leaves on disk: each run's finished checkpoint. The chapter's own loop then calls the same function
+    in its process and reads every run back finished (:func:`~mtrec_helpers.core.engine.fit` returns a
+    finished run without training), so its models, logs and progress are its own, exactly as if it had
+    trained them. ``function`` must be picklable (a module's function, or a ``functools.partial`` of
+    one); a worker's error is raised here. With one worker, or one item, nothing runs ahead."""
+    if workers <= 1 or len(items) <= 1:
+        return
+    context = multiprocessing.get_context("spawn")  # never fork a process that holds OpenMP threads
+    with (
+        _passive_waiting(),
+        ProcessPoolExecutor(
+            min(workers, len(items)), context, _same_threads, (torch.get_num_threads(),)
+        ) as pool,
+    ):
+        for _ in pool.map(function, items):  # results stay in the workers: only the checkpoints count
+            pass
