@@ -140,25 +140,6 @@ def test_seen_items_respect_each_objective() -> None:
     assert torch.nonzero(seen_masked[0]).flatten().tolist() == [3, 4, 6]  # the whole row
 
 
-def test_seen_bias_is_added_in_one_pass_with_the_values_and_gradient_of_the_plain_formula() -> None:
-    torch.manual_seed(0)
-    model = SeqRecModel(build_config(N_ITEMS, "causal", hidden=16, layers=1, max_len=12, seen_bias=True))
-    with torch.no_grad():
-        model.seen_weight.fill_(-0.37)
-    hidden, seen = torch.randn(64, 16), (torch.rand(64, N_ITEMS + 2) < 0.3).float()
-    targets = torch.randint(1, N_ITEMS + 1, (64,))
-    values, grads = [], []
-    for fused in (True, False):
-        model.zero_grad()
-        head = model.cls.predictions
-        plain = head.decoder(head.transform(hidden)) + model.seen_weight * seen
-        logits = model.scores(hidden, seen) if fused else plain
-        torch.nn.functional.cross_entropy(logits, targets).backward()
-        values.append(logits.detach())
-        grads.append(model.seen_weight.grad.clone())
-    assert torch.equal(values[0], values[1]) and torch.equal(grads[0], grads[1]) and float(grads[0]) != 0.0
-
-
 def test_seen_bias_moves_only_items_in_the_input(tmp_path: Path) -> None:
     model = SeqRecModel(
         build_config(N_ITEMS, "causal", hidden=16, layers=1, max_len=12, seen_bias=True)

@@ -250,7 +250,7 @@ class SeqRecModel(BertPreTrainedModel):
         seen-item bias where ``seen`` marks the items already in the input."""
         logits = self.cls.predictions.decoder(self.cls.predictions.transform(hidden))
         if self.config.seen_bias and seen is not None:
-            logits = torch.addcmul(logits, seen, self.seen_weight)  # + w·seen in one pass over (N, V)
+            logits = logits + self.seen_weight * seen
         return logits
 
     def loss(
