@@ -17,10 +17,10 @@ from hostile import Payload
 from safetensors.numpy import save_file
 from transformers import BertConfig, BertModel
 
-from mtrec_helpers.core.evaluation import RankingResult, minimum_detectable_effect
+from mtrec_helpers.core.evaluation import RankingResult, evaluate, minimum_detectable_effect
 from mtrec_helpers.data.store import ProcessedData, prepare_dataset
 from mtrec_helpers.data.synthetic import SyntheticConfig
-from mtrec_helpers.pretraining.models import SeqRecModel, build_config
+from mtrec_helpers.pretraining.models import SeqRecModel, build_config, scorer
 from mtrec_helpers.pretraining.sequences import causal_batch
 from mtrec_helpers.text.coldstart import (
     fold_splits,
@@ -40,7 +40,7 @@ from mtrec_helpers.text.mapping import (
     training_positions,
     with_mapped_items,
 )
-from mtrec_helpers.text.protocol import choose_on_validation, choose_prior, mean_ndcg, pooled
+from mtrec_helpers.text.protocol import choose_on_validation, choose_prior, fold_rankings, mean_ndcg, pooled
 from mtrec_helpers.text.report import slice_comparisons
 
 
@@ -301,6 +301,24 @@ def test_item_folds_cover_the_catalogue_and_make_every_user_cold_once(data: Proc
     assert len({split.data.manifest["fingerprint"] for split in splits} | {data.manifest["fingerprint"]}) == 5
     with pytest.raises(ValueError, match="COLD_FOLDS=1"):
         item_folds(data.n_items, 1)
+
+
+def test_fold_rankings_rank_only_the_folds_cold_users_as_a_ranking_of_everyone_would(
+    data: ProcessedData,
+) -> None:
+    torch.manual_seed(0)
+    model = SeqRecModel(build_config(data.n_items, "causal", hidden=8, layers=1, max_len=20)).eval()
+    split = fold_splits(data, 4, seed=3)[1]
+    content = content_scorer(np.random.default_rng(0).normal(size=(data.n_items + 2, 5)), 3)
+    rankings = fold_rankings({"id_only": model}, split, content)
+    for s in ("valid", "test"):
+        cold = split.cold_users(s)
+        assert 0 < len(cold) < data.n_users
+        for name, ranking in rankings[s].items():
+            score = content if name == "content_only" else scorer(model)
+            everyone = evaluate(score, split.data, s).select(cold)
+            np.testing.assert_array_equal(ranking.ranks, everyone.ranks)
+            np.testing.assert_array_equal(ranking.top, everyone.top)
 
 
 def test_pooled_folds_join_each_folds_cold_users_and_compare_with_the_mde() -> None:

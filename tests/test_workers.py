@@ -48,6 +48,20 @@ def test_nothing_runs_ahead_with_one_worker_or_one_item_and_a_workers_error_is_r
         train_ahead(fails_on_three, [1, 2, 3], workers=2)
 
 
+def count_ones(item: int, table: torch.Tensor) -> None:
+    assert int(table.sum()) == item
+
+
+def test_the_function_reaches_the_workers_as_a_copy_and_this_processs_tensors_stay_put() -> None:
+    table = torch.ones(1000, dtype=torch.int64)
+    view = table.numpy()  # a NumPy array on the tensor's memory, as notebook 05's cluster labels are
+    address = table.data_ptr()
+    train_ahead(functools.partial(count_ones, table=table), [1000, 1000], workers=2)
+    assert table.data_ptr() == address and not table.is_shared()  # not moved into shared memory
+    view[:] = 7  # still the tensor's own memory (a moved storage would leave this array dangling)
+    assert int(table.sum()) == 7000
+
+
 def test_worker_count_from_the_environment_or_the_device(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(ENV, raising=False)
     assert train_workers("cuda") == 1

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -45,9 +46,20 @@ def train_workers(device: torch.device | str) -> int:
     return 1 if torch.device(device).type == "cuda" else min(2, os.cpu_count() or 1)
 
 
-def _same_threads(threads: int) -> None:
-    """A worker computes with its parent's thread count: the same splits, the same numbers."""
+_JOB: Callable[[object], object] | None = None  # a worker's function, unpickled once per worker
+
+
+def _start_worker(threads: int, job: bytes) -> None:
+    """A worker computes with its parent's thread count (the same splits, the same numbers) and keeps
+    the function it runs."""
+    global _JOB
     torch.set_num_threads(threads)
+    _JOB = pickle.loads(job)
+
+
+def _run(item: bytes) -> None:
+    assert _JOB is not None, "a worker runs only after _start_worker"
+    _JOB(pickle.loads(item))
 
 
 @contextmanager
@@ -74,11 +86,14 @@ def train_ahead(function: Callable[[Item], object], items: Sequence[Item], worke
     if workers <= 1 or len(items) <= 1:
         return
     context = multiprocessing.get_context("spawn")  # never fork a process that holds OpenMP threads
+    # Plain pickle, not multiprocessing's: that one would move every tensor the function holds (a model,
+    # the data) into shared memory in place, and a NumPy array viewing the old memory would dangle.
+    job = pickle.dumps(function)
     with (
         _passive_waiting(),
         ProcessPoolExecutor(
-            min(workers, len(items)), context, _same_threads, (torch.get_num_threads(),)
+            min(workers, len(items)), context, _start_worker, (torch.get_num_threads(), job)
         ) as pool,
     ):
-        for _ in pool.map(function, items):  # results stay in the workers: only the checkpoints count
+        for _ in pool.map(_run, [pickle.dumps(item) for item in items]):  # results stay in the workers
             pass

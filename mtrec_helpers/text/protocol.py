@@ -11,8 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mtrec_helpers.core.comparison import evaluate_protocols
-from mtrec_helpers.core.evaluation import RankingResult, ScoreFn, paired_bootstrap
+from mtrec_helpers.core.evaluation import RankingResult, ScoreFn, evaluate, paired_bootstrap
 from mtrec_helpers.pretraining.models import SeqRecModel, scorer
 from mtrec_helpers.text.coldstart import ColdStartSplit, train_popularity
 from mtrec_helpers.text.mapping import MapperConfig, train_mapper, training_positions, with_mapped_items
@@ -57,11 +56,12 @@ def fold_rankings(
     content: ScoreFn,
     device: torch.device | str = "cpu",
 ) -> Rankings:
-    """One fold's ``models`` and the content-only baseline, ranked on its cold validation and test users."""
+    """One fold's ``models`` and the content-only baseline, ranked on its cold validation and test users
+    only (a fifth of the users with five folds: the other users' rankings were never read)."""
     scorers: dict[str, ScoreFn] = {name: scorer(m) for name, m in models.items()}
     scorers["content_only"] = content
-    return {s: {name: ranking.select(split.cold_users(s))
-                for name, ranking in evaluate_protocols(scorers, split.data, s, device=device)[0].items()}
+    return {s: {name: evaluate(score, split.data, s, device=device, users=split.cold_users(s))
+                for name, score in scorers.items()}
             for s in SPLITS}  # fmt: skip
 
 
