@@ -136,6 +136,42 @@ def test_the_planning_oracle_prices_the_budget_and_is_the_myopic_one_at_strength
     assert satisfaction.gather(1, planned).mean() > satisfaction.gather(1, myopic).mean()
 
 
+def random_learner(factory, seed: int) -> dict:
+    """A picklable learner whose choices depend on its seed and on every draw before (stateful)."""
+    return {"learner": Random(3, torch.Generator().manual_seed(seed))}
+
+
+def test_the_sweeps_points_side_by_side_give_the_same_records(world) -> None:  # noqa: F811
+    data, model, _, _ = world
+    table, *_, n_users = _planted(world)
+    config = SimulatorConfig(n_candidates=20, slate_size=3, horizon=8)
+    simulators = {
+        "tuning": (model, config),
+        "heldout": (model, dataclasses.replace(config, no_click_utility=0.0)),
+    }
+    references = {MYOPIC: MyopicOracle(3), "greedy": Greedy(3)}
+    rl_world, users = World.build(data, table), np.arange(n_users)
+    records = [
+        sweep(
+            [0.0, 30.0],
+            [0, 100],
+            simulators,
+            random_learner,
+            references,
+            rl_world,
+            users,
+            200,
+            1,
+            trained={(0.0, 0): {"learner": Random(3, torch.Generator().manual_seed(5))}},  # fresh per run
+            workers=workers,
+        )  # fmt: skip
+        for workers in (1, 2)
+    ]
+    assert records[0] == records[1]
+    by_seed = [p[s]["learner"]["return_by_seed"] for p in records[0] for s in simulators]
+    assert len({tuple(seeds) for seeds in by_seed}) == len(by_seed)  # the seeds and strengths do differ
+
+
 def test_the_sweep_averages_seeds_pairs_with_the_oracle_and_reuses_trained_learners(world) -> None:  # noqa: F811
     data, model, _, _ = world
     table, *_, n_users = _planted(world)

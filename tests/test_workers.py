@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mtrec_helpers.core.workers import ENV, train_ahead, train_workers
+from mtrec_helpers.core.workers import ENV, side_by_side, train_ahead, train_workers
 
 
 def leave_a_note(value: int, folder: Path) -> None:
@@ -60,6 +60,19 @@ def test_the_function_reaches_the_workers_as_a_copy_and_this_processs_tensors_st
     assert table.data_ptr() == address and not table.is_shared()  # not moved into shared memory
     view[:] = 7  # still the tensor's own memory (a moved storage would leave this array dangling)
     assert int(table.sum()) == 7000
+
+
+def square_and_where(value: int) -> tuple[int, int]:
+    return value * value, os.getpid()
+
+
+def test_side_by_side_returns_each_items_result_in_order_from_the_workers() -> None:
+    results = side_by_side(square_and_where, [3, 1, 4, 5], workers=2)
+    assert [square for square, _ in results] == [9, 1, 16, 25]
+    assert os.getpid() not in {pid for _, pid in results}
+    assert side_by_side(square_and_where, [2, 6], workers=1) == [(4, os.getpid()), (36, os.getpid())]
+    with pytest.raises(ValueError, match="item 3 is bad"):
+        side_by_side(fails_on_three, [1, 2, 3], workers=2)
 
 
 def test_worker_count_from_the_environment_or_the_device(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,6 +16,7 @@ seeds; each learner's difference to each of :data:`REFERENCES` is paired over th
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from mtrec_helpers.core.evaluation import paired_bootstrap
+from mtrec_helpers.core.workers import side_by_side
 from mtrec_helpers.rl.agents import Agent, LearnedAgent, Reinforce, train_reinforce
 from mtrec_helpers.rl.env import SimulatorConfig
 from mtrec_helpers.rl.experiments import World, run_sessions, session_factory
@@ -44,25 +46,59 @@ Learners = Callable[[Callable, int], dict[str, Agent]]
 """(a session factory of the tuning simulator, a seed) → freshly trained learners by name."""
 
 
-def learners_for(settings: RLSettings, world: World, train_users: np.ndarray) -> Learners:
+def train_learners(
+    factory: Callable, seed: int, settings: RLSettings, world: World, train_users: np.ndarray
+) -> dict[str, Agent]:
     """The chapter's three learners — REINFORCE on its own sessions, SlateQ, and REINFORCE from the
-    softened greedy logger's sessions with the top-K correction — trained with ``settings``."""
+    softened greedy logger's sessions with the top-K correction — trained with ``settings`` and ``seed``
+    in the simulator ``factory`` starts."""
     table, genres, k = world.table, world.genres, settings.slate_size
+    network = Reinforce(settings.reinforce(seed))
+    train_reinforce(network, factory, table, genres, train_users, k)
+    slateq = SlateQAgent(k, SlateQ(settings.slateq(seed)), table, genres)
+    train_slateq(slateq, factory, train_users)
+    logs = log_sessions(factory, table, genres, train_users, k, settings.gamma, settings.offpolicy(seed))
+    offline, _ = train_from_logs(logs, k, settings.reinforce(seed), settings.offpolicy(seed))
+    return {
+        "reinforce": LearnedAgent(k, network, table, genres),
+        "slateq": slateq,
+        "reinforce_offpolicy": LearnedAgent(k, offline, table, genres),
+    }
 
-    def train(factory: Callable, seed: int) -> dict[str, Agent]:
-        network = Reinforce(settings.reinforce(seed))
-        train_reinforce(network, factory, table, genres, train_users, k)
-        slateq = SlateQAgent(k, SlateQ(settings.slateq(seed)), table, genres)
-        train_slateq(slateq, factory, train_users)
-        logs = log_sessions(factory, table, genres, train_users, k, settings.gamma, settings.offpolicy(seed))
-        offline, _ = train_from_logs(logs, k, settings.reinforce(seed), settings.offpolicy(seed))
-        return {
-            "reinforce": LearnedAgent(k, network, table, genres),
-            "slateq": slateq,
-            "reinforce_offpolicy": LearnedAgent(k, offline, table, genres),
-        }
 
-    return train
+def learners_for(settings: RLSettings, world: World, train_users: np.ndarray) -> Learners:
+    """:func:`train_learners` with the chapter's ``settings``, as the sweep's :data:`Learners`
+    (picklable, so the sweep's points can train in worker processes)."""
+    return functools.partial(train_learners, settings=settings, world=world, train_users=train_users)
+
+
+def point_returns(
+    point: tuple[float, int],
+    simulators: Mapping[str, tuple[UserModel, SimulatorConfig]],
+    learners: Learners,
+    references: Mapping[str, Agent],
+    world: World,
+    users: np.ndarray,
+    eval_seed: int,
+    trained: Mapping[str, Agent] | None = None,
+) -> dict[str, dict[str, np.ndarray]]:
+    """One (strength, training seed) of the sweep: the learners trained at that strength in the tuning
+    simulator (or ``trained``), then every agent's per-session returns in each simulator."""
+    strength, seed = point
+    factories = {name: session_factory(world, model, replace(config, horizon_strength=strength))
+                 for name, (model, config) in simulators.items()}  # fmt: skip
+    agents = {**references, **(trained if trained is not None else learners(factories["tuning"], seed))}
+    return {name: {agent: stats.returns
+                   for agent, stats in run_sessions(agents, factory, world, users, eval_seed + seed).items()}
+            for name, factory in factories.items()}  # fmt: skip
+
+
+def _point(
+    point: tuple[float, int],
+    run: Callable[..., dict[str, dict[str, np.ndarray]]],
+    trained: Mapping[tuple[float, int], Mapping[str, Agent]],
+) -> dict[str, dict[str, np.ndarray]]:
+    return run(point, trained=trained.get(point))
 
 
 def sweep(
@@ -76,25 +112,29 @@ def sweep(
     n_boot: int,
     eval_seed: int,
     trained: Mapping[tuple[float, int], Mapping[str, Agent]] | None = None,
+    workers: int = 1,
 ) -> list[dict[str, Any]]:
     """One record per strength: per simulator (``simulators``: name → user model and configuration,
     ``"tuning"`` first, where the learners train), every agent's return averaged over ``seeds`` and
     its paired difference to each of :data:`REFERENCES` (see the module docstring). ``trained``:
-    learners already trained at (strength, seed) — the chapter's own — used instead of retraining."""
-    points = []
+    learners already trained at (strength, seed) — the chapter's own — used instead of retraining.
+    The (strength, seed) points are independent — each trains and evaluates from its own seeds, and
+    the references hold no state between sessions — so with ``workers`` > 1 they run side by side in
+    worker processes (:func:`~mtrec_helpers.core.workers.side_by_side`), with the same results."""
+    points = [(float(strength), seed) for strength in strengths for seed in seeds]
+    one = functools.partial(point_returns, simulators=simulators, learners=learners, references=references,
+                            world=world, users=users, eval_seed=eval_seed)  # fmt: skip
+    finished = side_by_side(functools.partial(_point, run=one, trained=dict(trained or {})), points, workers)
+    records = []
     for strength in strengths:
-        factories = {name: session_factory(world, model, replace(config, horizon_strength=strength))
-                     for name, (model, config) in simulators.items()}  # fmt: skip
-        returns: dict[str, dict[str, list[np.ndarray]]] = {name: {} for name in factories}
+        returns: dict[str, dict[str, list[np.ndarray]]] = {name: {} for name in simulators}
         for seed in seeds:
-            done = (trained or {}).get((float(strength), seed))
-            agents = {**references, **(done if done is not None else learners(factories["tuning"], seed))}
-            for name, factory in factories.items():
-                for agent, stats in run_sessions(agents, factory, world, users, eval_seed + seed).items():
-                    returns[name].setdefault(agent, []).append(stats.returns)
+            for name, by_agent in finished[points.index((float(strength), seed))].items():
+                for agent, values in by_agent.items():
+                    returns[name].setdefault(agent, []).append(values)
         summaries = {name: summarise(runs, n_boot, eval_seed) for name, runs in returns.items()}
-        points.append({"strength": float(strength), "seeds": list(seeds), **summaries})
-    return points
+        records.append({"strength": float(strength), "seeds": list(seeds), **summaries})
+    return records
 
 
 def summarise(runs: Mapping[str, list[np.ndarray]], n_boot: int, seed: int) -> dict[str, dict[str, Any]]:
