@@ -166,9 +166,11 @@ def train_run(
     artifacts: Path,
     device: torch.device,
     progress: bool = True,
-) -> ScenarioOutcome:
+    measured: bool = True,
+) -> ScenarioOutcome | None:
     """Finetune one run from 02's ``ENCODER`` into ``<artifacts>/multi_scenario/runs/<name>`` (or read
-    it back finished)."""
+    it back finished) and measure it on the validation sample (unless not ``measured``: None, for a
+    worker that trains ahead)."""
     set_seed(settings.engine.seed)
     names = data.scenarios.names
     sharing = "shared" if run.model == "experts" else reference.sharing  # CGC replaces 03's MMoE
@@ -188,6 +190,8 @@ def train_run(
     runs_dir = artifacts / "multi_scenario" / "runs" / run.name.replace(":", "-")
     config = settings.finetune_config()
     training = finetune(model, weighting, focused, config, device, progress, run.name, runs_dir)
+    if not measured:
+        return None
     sample = data.validation_sample(settings.valid_users, settings.engine.seed)
     valid = scenario_means(measure(model, data, "valid", sample), data)
     return ScenarioOutcome(run, training.model, training, valid)
@@ -204,7 +208,8 @@ def run_plan(
     """Train the plan's runs of ``sections`` not yet in ``done`` (which gains them), choosing the
     model for the weighting section (:func:`choose`) once the models are done; returns those trained now.
     With ``workers`` > 1 the runs of a round train ahead in worker processes first
-    (:func:`~mtrec_helpers.core.workers.train_ahead`: ``train`` picklable, taking ``progress``)."""
+    (:func:`~mtrec_helpers.core.workers.train_ahead`: ``train`` picklable, taking ``progress`` and
+    ``measured``: the workers only train)."""
     trained: dict[str, ScenarioOutcome] = {}
 
     def chosen() -> str | None:
@@ -213,7 +218,7 @@ def run_plan(
 
     while todo := [r for r in plan(settings, scenarios, chosen())
                    if r.section in sections and r.name not in done]:  # fmt: skip
-        train_ahead(functools.partial(train, progress=False), todo, workers)
+        train_ahead(functools.partial(train, progress=False, measured=False), todo, workers)
         for run in todo:
             done[run.name] = trained[run.name] = train(run)
     return trained

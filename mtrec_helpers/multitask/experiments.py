@@ -106,11 +106,13 @@ def run_experiment(
     progress: bool = True,
     runs_dir: Path | None = None,
     text: np.ndarray | None = None,
-) -> Outcome:
+    measured: bool = True,
+) -> Outcome | None:
     """Finetune ``experiment`` from the pretrained encoder and measure it on the test split; with
     ``runs_dir``, its checkpoints go to ``runs_dir/<name>`` and a re-run resumes from them. The new
     heads start from the engine's seed, so a configuration trains alike whatever ran before it.
-    ``text``: the item text vectors (02b), needed by an experiment with ``user_text``."""
+    ``text``: the item text vectors (02b), needed by an experiment with ``user_text``. Not
+    ``measured``: only trained (into ``runs_dir``, by a worker that trains ahead), and None returned."""
     if experiment.user_text and text is None:
         raise ValueError(f"{experiment.name}: user_text needs the item text vectors (text=...)")
     set_seed(config.engine.seed)
@@ -127,6 +129,8 @@ def run_experiment(
     weighting = make_weighting(experiment.weighting, model.config.tasks, **dict(experiment.options))
     run_dir = runs_dir / experiment.name if runs_dir is not None else None
     training = finetune(model, weighting, task_data, config, device, progress, experiment.name, run_dir)
+    if not measured:
+        return None
     if wrapped is not None:
         model = merge_lora(wrapped).eval()
         training.model = model

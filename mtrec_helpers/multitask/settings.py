@@ -144,11 +144,11 @@ def run_plan(
     """Train the plan's experiments of ``sections`` not yet in ``done`` (which gains them), in order,
     until the plan names nothing new; returns those trained now. With ``workers`` > 1 the experiments
     of a round train ahead in worker processes first (:func:`~mtrec_helpers.core.workers.train_ahead`:
-    ``train`` picklable, taking ``progress``)."""
+    ``train`` picklable, taking ``progress`` and ``measured``: the workers only train)."""
     trained: dict[str, Outcome] = {}
     while todo := [p.experiment for p in plan(settings, tasks, done)
                    if p.section in sections and p.experiment.name not in done]:  # fmt: skip
-        train_ahead(functools.partial(train, progress=False), todo, workers)
+        train_ahead(functools.partial(train, progress=False, measured=False), todo, workers)
         for experiment in todo:
             done[experiment.name] = trained[experiment.name] = train(experiment)
     return trained
@@ -161,10 +161,11 @@ def train_experiment(
     artifacts: Path,
     device: torch.device,
     progress: bool = True,
-) -> Outcome:
+    measured: bool = True,
+) -> Outcome | None:
     """Finetune one planned experiment from 02's ``ENCODER`` into ``<artifacts>/multitask/runs/<name>``
-    (or read it back finished) and measure it on test; an experiment with user text reads 02b's
-    cached item text vectors (or embeds the texts)."""
+    (or read it back finished) and measure it on test (unless not ``measured``: None); an experiment
+    with user text reads 02b's cached item text vectors (or embeds the texts)."""
     text = None
     if experiment.user_text:
         cache = artifacts / "text" / "embeddings"
@@ -172,5 +173,5 @@ def train_experiment(
     encoder, runs = artifacts / "pretrained" / settings.encoder, artifacts / "multitask" / "runs"
     config = settings.finetune_config()
     return run_experiment(
-        experiment, encoder, task_data, config, device, settings.n_boot, progress, runs, text
+        experiment, encoder, task_data, config, device, settings.n_boot, progress, runs, text, measured
     )
