@@ -115,6 +115,19 @@ def test_the_reward_model_learns_the_click_and_the_reward(world) -> None:  # noq
     assert abs(float(fitted.mean() - logs.reward.mean())) < 0.05
 
 
+def test_the_reward_model_does_not_jump_when_the_features_move_by_rounding_noise(world) -> None:  # noqa: F811
+    logs, _ = _logged(world, repeats=20)
+    logs.features[..., -1] = 0.0  # a feature that never varies (a first slate's fatigue): rank-deficient
+    base = fit_reward_model(logs)
+    for seed in range(4):
+        noise = torch.randn(logs.features.shape, generator=torch.Generator().manual_seed(seed))
+        noise[..., logs.features.flatten(0, 1).std(0) == 0] = 0.0  # rounding noise keeps a constant constant
+        moved = fit_reward_model(dataclasses.replace(logs, features=logs.features * (1 + 1e-6 * noise)))
+        torch.testing.assert_close(moved.choice, base.choice, atol=1e-4, rtol=0)
+        torch.testing.assert_close(moved.reward, base.reward, atol=1e-4, rtol=0)
+    assert base.choice[-2] == 0 and base.reward[-2] == 0  # minimum norm: nothing on the constant feature
+
+
 def test_dinkelbach_is_exact_when_every_reward_is_negative() -> None:
     generator = torch.Generator().manual_seed(1)
     weights, rewards = torch.rand(30, 7, generator=generator) * 3, -torch.rand(30, 7, generator=generator)
