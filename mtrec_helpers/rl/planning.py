@@ -80,25 +80,19 @@ def point_returns(
     world: World,
     users: np.ndarray,
     eval_seed: int,
-    trained: Mapping[str, Agent] | None = None,
+    trained: Mapping[tuple[float, int], Mapping[str, Agent]],
 ) -> dict[str, dict[str, np.ndarray]]:
     """One (strength, training seed) of the sweep: the learners trained at that strength in the tuning
-    simulator (or ``trained``), then every agent's per-session returns in each simulator."""
+    simulator (or those ``trained`` at that point), then every agent's per-session returns in each
+    simulator."""
     strength, seed = point
     factories = {name: session_factory(world, model, replace(config, horizon_strength=strength))
                  for name, (model, config) in simulators.items()}  # fmt: skip
-    agents = {**references, **(trained if trained is not None else learners(factories["tuning"], seed))}
+    done = trained.get(point)
+    agents = {**references, **(done if done is not None else learners(factories["tuning"], seed))}
     return {name: {agent: stats.returns
                    for agent, stats in run_sessions(agents, factory, world, users, eval_seed + seed).items()}
             for name, factory in factories.items()}  # fmt: skip
-
-
-def _point(
-    point: tuple[float, int],
-    run: Callable[..., dict[str, dict[str, np.ndarray]]],
-    trained: Mapping[tuple[float, int], Mapping[str, Agent]],
-) -> dict[str, dict[str, np.ndarray]]:
-    return run(point, trained=trained.get(point))
 
 
 def sweep(
@@ -123,8 +117,9 @@ def sweep(
     worker processes (:func:`~mtrec_helpers.core.workers.side_by_side`), with the same results."""
     points = [(float(strength), seed) for strength in strengths for seed in seeds]
     one = functools.partial(point_returns, simulators=simulators, learners=learners, references=references,
-                            world=world, users=users, eval_seed=eval_seed)  # fmt: skip
-    finished = side_by_side(functools.partial(_point, run=one, trained=dict(trained or {})), points, workers)
+                            world=world, users=users, eval_seed=eval_seed,
+                            trained=dict(trained or {}))  # fmt: skip
+    finished = side_by_side(one, points, workers)
     records = []
     for strength in strengths:
         returns: dict[str, dict[str, list[np.ndarray]]] = {name: {} for name in simulators}
