@@ -266,11 +266,16 @@ def test_interrupted_distillation_resumes_to_the_same_student(
     with pytest.raises(Interrupted):
         distill(student(), teacher, task_data, config, CPU, clusters, False, run_dir=tmp_path / "cut")
     validations = count_calls(monkeypatch, distill_train, "validation_metrics")
+    scored, teacher_scores = [], distill_train.teacher_scores
+    monkeypatch.setattr(distill_train, "teacher_scores", lambda *a: scored.append(1) or teacher_scores(*a))
     resumed_student = student()
     resumed = distill(
         resumed_student, teacher, task_data, config, CPU, clusters, False, run_dir=tmp_path / "cut"
     )
     assert len(validations) == 2, "epochs 1 and 2 came from the checkpoint, only 3 and 4 were trained"
+    assert len(scored) == 1  # the soft targets, once, for the epochs it trained
+    again = distill(student(), teacher, task_data, config, CPU, clusters, False, run_dir=tmp_path / "whole")
+    assert len(scored) == 1 and again.history == whole.history  # read back finished: no teacher pass
     assert len(resumed.history) == 4 and resumed.history == whole.history
     for name, value in whole.model.state_dict().items():
         assert torch.equal(value, resumed_student.state_dict()[name]), name

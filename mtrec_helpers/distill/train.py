@@ -14,6 +14,7 @@ NDCG@10, as every other stage does.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -160,6 +161,7 @@ class DistillObjective(Objective):
     clusters: Clusters | None
     device: torch.device
     teacher: MultiTaskModel | None = None  # soft targets computed per batch (when not cached)
+    cache_from: Callable[[], list[torch.Tensor]] | None = None  # fills ``cached`` at the first batch
 
     def __post_init__(self) -> None:
         self.lengths = np.array([len(w) for w in self.examples])
@@ -186,6 +188,8 @@ class DistillObjective(Objective):
     def soft_targets(self, batch, indices: np.ndarray) -> SoftTargets | None:
         """This batch's soft targets: rows of the cache, or the teacher scoring a slice of the
         labelled positions when asked (the same scores, never the whole batch at once)."""
+        if self.cached is None and self.cache_from is not None:
+            self.cached = self.cache_from()  # only a run that trains: one read back finished never does
         if self.cached:  # a row's first position is labelled only when the batch pads it
             counts = (batch.next_item != IGNORE).sum(1).tolist()
             rows = torch.cat([self.cached[i][-n:] for i, n in zip(indices, counts, strict=True)])
@@ -233,15 +237,14 @@ def distill(
     set_seed(config.engine.seed)
     examples = task_data.train_windows(student.config.max_len)
     cache_mb = sum(len(w) for w in examples) * teacher.config.vocab_size * 2 / 2**20
-    cached = None
-    if config.soft_weight > 0 and cache_mb <= config.soft_cache_mb:
-        cached = teacher_scores(teacher, task_data, examples, device)
-    per_batch = teacher.to(device).eval() if config.soft_weight > 0 and cached is None else None
+    cache = config.soft_weight > 0 and cache_mb <= config.soft_cache_mb
+    cache_from = functools.partial(teacher_scores, teacher, task_data, examples, device) if cache else None
+    per_batch = teacher.to(device).eval() if config.soft_weight > 0 and not cache else None
     clusters = Clusters(clusters.labels.to(device), clusters.centroids.to(device)) if clusters else None
     probe = nn.Linear(student.config.hidden_size, teacher.config.hidden_size)
     module = StudentWithProbe(student, probe)
     trained = list(student.parameters()) + (list(probe.parameters()) if config.cluster_weight > 0 else [])
-    objective = DistillObjective(task_data, config, examples, cached, clusters, device, per_batch)
+    objective = DistillObjective(task_data, config, examples, None, clusters, device, per_batch, cache_from)
     fitted = fit(
         module, [{"params": trained}], objective, config.engine, accelerator,
         run_dir, key, label, progress,
