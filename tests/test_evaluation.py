@@ -170,5 +170,6 @@ def test_nan_or_inf_scores_are_refused_at_once(bad: float) -> None:
     ):
         rank_targets(scores, torch.tensor([1, 2, 3, 4]), None, top_k=3)
     scores[2, 5] = -float("inf")
+    scores[:, [0, -1]] = bad  # PAD and MASK never compete: not checked
     rank, _ = rank_targets(scores, torch.tensor([1, 2, 3, 4]), None, top_k=3)
     assert (rank >= 0).all()

@@ -17,7 +17,7 @@ from hostile import Payload
 from safetensors.numpy import save_file
 from transformers import BertConfig, BertModel
 
-from mtrec_helpers.core.evaluation import RankingResult, evaluate, minimum_detectable_effect
+from mtrec_helpers.core.evaluation import RankingResult, evaluate, minimum_detectable_effect, validation_users
 from mtrec_helpers.data.store import ProcessedData, prepare_dataset
 from mtrec_helpers.data.synthetic import SyntheticConfig
 from mtrec_helpers.pretraining.models import SeqRecModel, build_config, scorer
@@ -36,11 +36,19 @@ from mtrec_helpers.text.mapping import (
     MapperConfig,
     Positions,
     item_rows,
+    positions_read,
     train_mapper,
     training_positions,
     with_mapped_items,
 )
-from mtrec_helpers.text.protocol import choose_on_validation, choose_prior, fold_rankings, mean_ndcg, pooled
+from mtrec_helpers.text.protocol import (
+    choose_on_validation,
+    choose_prior,
+    fit_mappers,
+    fold_rankings,
+    mean_ndcg,
+    pooled,
+)
 from mtrec_helpers.text.report import slice_comparisons
 
 
@@ -240,6 +248,25 @@ def test_a_step_budget_caps_the_mapper_batches_and_no_budget_is_every_batch() ->
     assert not torch.equal(weights(0), weights(1))
 
 
+def test_under_a_step_budget_only_the_positions_the_mappers_read_are_encoded_and_learn_the_same() -> None:
+    model, features = _planted_model()
+    generator = np.random.default_rng(0)
+    sequences = [generator.integers(1, 41, size=n) for n in [3, 30, 8, 1, 12, 25] * 5]
+    config = MapperConfig(epochs=2, batch_size=16, max_batches=2)
+    every = training_positions(model, sequences)
+    read = positions_read(features.shape[1], model.config.hidden_size, len(every), len(features), config)
+    assert 0 < len(read) <= 2 * 2 * 16 < len(every)  # two epochs of two batches of 16
+    part = training_positions(model, sequences, read=read)
+    assert len(part) == len(every) and len(part.targets) == len(read)
+    torch.testing.assert_close(part.states, every.states[read])
+    assert torch.equal(part.targets, every.targets[read])
+    exclude = torch.zeros(42, dtype=torch.bool)
+    exclude[[0, 41]] = True
+    budgeted = fit_mappers(model, sequences, None, {"x": features}, config)["x"]  # encodes only `read`
+    torch.testing.assert_close(budgeted.weight, train_mapper(features, model, every, exclude, config).weight)
+    assert budgeted.weight.abs().sum() > 0
+
+
 def test_mapped_rows_replace_only_items_without_evidence_unless_a_prior_lends_text() -> None:
     model, features = _planted_model()
     mapper = torch.nn.Linear(features.shape[1], model.config.hidden_size + 1)
@@ -319,6 +346,14 @@ def test_fold_rankings_rank_only_the_folds_cold_users_as_a_ranking_of_everyone_w
             everyone = evaluate(score, split.data, s).select(cold)
             np.testing.assert_array_equal(ranking.ranks, everyone.ranks)
             np.testing.assert_array_equal(ranking.top, everyone.top)
+    sample = validation_users(data.n_users, data.n_users // 2, seed=0)  # VALID_USERS below the user count
+    sampled = fold_rankings({"id_only": model}, split, content, valid_sample=sample)
+    in_sample = np.isin(split.cold_users("valid"), sample)
+    assert 0 < in_sample.sum() < len(in_sample)
+    for name, ranking in sampled["valid"].items():  # validation: the fold's cold users in the sample
+        np.testing.assert_array_equal(ranking.ranks, rankings["valid"][name].select(in_sample).ranks)
+    for name, ranking in sampled["test"].items():  # test: never sampled
+        np.testing.assert_array_equal(ranking.ranks, rankings["test"][name].ranks)
 
 
 def test_pooled_folds_join_each_folds_cold_users_and_compare_with_the_mde() -> None:

@@ -21,7 +21,7 @@ move; k > 0 lends rare items some of the text (chosen on validation).
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,18 +47,48 @@ class MapperConfig:
 
 @dataclass
 class Positions:
-    """The frozen id model's training positions: transformed states (N, H) and next items (N,)."""
+    """The frozen id model's training positions: transformed states and next items of all ``count``
+    positions, or (``index``, sorted) only of those a budgeted training reads."""
 
     states: torch.Tensor
     targets: torch.Tensor
+    count: int = -1  # every position's number (-1: len(targets), all held)
+    index: torch.Tensor | None = None  # (n,) the held positions' numbers; None: all
+
+    def rows(self, positions: torch.Tensor) -> torch.Tensor:
+        """Where ``positions`` (numbers in 0..count-1, all held) are in ``states`` and ``targets``."""
+        return positions if self.index is None else torch.searchsorted(self.index, positions)
+
+    def __len__(self) -> int:
+        return len(self.targets) if self.count < 0 else self.count
+
+
+def usable_sequences(model: SeqRecModel, sequences: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """The part of each sequence with a next item that the model reads: its last ``max_len`` + 1
+    items (a sequence of n gives n − 1 positions, numbered on from the previous one's)."""
+    max_len = model.config.max_len
+    return [np.asarray(s[-(max_len + 1) :], dtype=np.int64) for s in sequences if len(s) > 1]
+
+
+def n_positions(model: SeqRecModel, sequences: Sequence[np.ndarray]) -> int:
+    """How many next-item positions ``sequences`` give the model."""
+    return sum(len(s) - 1 for s in usable_sequences(model, sequences))
 
 
 @torch.no_grad()
-def training_positions(model: SeqRecModel, sequences: Sequence[np.ndarray], batch: int = 128) -> Positions:
+def training_positions(
+    model: SeqRecModel, sequences: Sequence[np.ndarray], batch: int = 128, read: np.ndarray | None = None
+) -> Positions:
     """Every next-item position of ``sequences`` (each one's last ``max_len`` + 1 items) as the frozen
-    ``model`` sees it: the state its output layer scores (after the head's transform) and the target."""
+    ``model`` sees it: the state its output layer scores (after the head's transform) and the target.
+    ``read`` (sorted position numbers): only the sequences holding them are encoded, those kept."""
     max_len, states, targets = model.config.max_len, [], []
-    usable = [np.asarray(s[-(max_len + 1) :], dtype=np.int64) for s in sequences if len(s) > 1]
+    usable = usable_sequences(model, sequences)
+    starts = np.cumsum([0, *(len(s) - 1 for s in usable)])
+    if read is not None:
+        owners = np.unique(np.searchsorted(starts, read, side="right") - 1)
+        usable = [usable[o] for o in owners]
+        held = np.concatenate([np.arange(starts[o], starts[o + 1]) for o in owners])
     for start in range(0, len(usable), batch):
         part = usable[start : start + batch]
         inputs = torch.zeros((len(part), max_len), dtype=torch.long)
@@ -70,7 +100,12 @@ def training_positions(model: SeqRecModel, sequences: Sequence[np.ndarray], batc
         rows, columns = torch.nonzero(labels != IGNORE, as_tuple=True)
         states.append(model.cls.predictions.transform(hidden[rows, columns.to(hidden.device)]).float().cpu())
         targets.append(labels[rows, columns])
-    return Positions(torch.cat(states), torch.cat(targets))
+    if read is None:
+        return Positions(torch.cat(states), torch.cat(targets))
+    kept = torch.from_numpy(np.searchsorted(held, read))
+    return Positions(
+        torch.cat(states)[kept], torch.cat(targets)[kept], int(starts[-1]), torch.from_numpy(read)
+    )
 
 
 def item_rows(model: SeqRecModel) -> tuple[torch.Tensor, torch.Tensor]:
@@ -90,25 +125,45 @@ def train_mapper(
 ) -> nn.Linear:
     """f: features (V, D) → rows (H + 1) trained against the frozen ``model`` (module docstring);
     ``exclude`` (V,) marks the items out of the softmax (PAD, MASK, items absent from training)."""
-    torch.manual_seed(config.seed)
     x = torch.as_tensor(features, dtype=torch.float32)
     embeddings, biases = item_rows(model)
-    mapper = nn.Linear(x.shape[1], embeddings.shape[1] + 1)
-    nn.init.zeros_(mapper.weight), nn.init.zeros_(mapper.bias)
+    mapper = new_mapper(x.shape[1], embeddings.shape[1], config)
     optimiser = torch.optim.Adam(mapper.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    for _ in range(config.epochs):
-        batches = torch.randperm(len(positions.targets)).split(config.batch_size)
-        for batch in batches[: config.max_batches or None]:
-            handed = torch.rand(len(x)) < config.dropout  # D: this batch's items placed by f
-            mapped = mapper(x)
-            table = torch.where(handed[:, None], mapped[:, :-1], embeddings)
-            bias = torch.where(handed, mapped[:, -1], biases)
-            logits = (positions.states[batch] @ table.T + bias).masked_fill(exclude, float("-inf"))
-            loss = nn.functional.cross_entropy(logits, positions.targets[batch])
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
+    for batch, handed in steps(len(positions), len(x), config):  # handed: D, this batch's items placed by f
+        rows = positions.rows(batch)
+        mapped = mapper(x)
+        table = torch.where(handed[:, None], mapped[:, :-1], embeddings)
+        bias = torch.where(handed, mapped[:, -1], biases)
+        logits = (positions.states[rows] @ table.T + bias).masked_fill(exclude, float("-inf"))
+        loss = nn.functional.cross_entropy(logits, positions.targets[rows])
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
     return mapper.eval()
+
+
+def new_mapper(features: int, hidden: int, config: MapperConfig) -> nn.Linear:
+    """A mapper of zeros, made after seeding the RNG its training then draws from (:func:`steps`)."""
+    torch.manual_seed(config.seed)
+    mapper = nn.Linear(features, hidden + 1)  # its initialisation draws, as it always did
+    nn.init.zeros_(mapper.weight), nn.init.zeros_(mapper.bias)
+    return mapper
+
+
+def steps(count: int, n_items: int, config: MapperConfig) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Each training step's positions (of ``count``) and the items handed to the mapper, drawn from the
+    global RNG in the order training uses them (a permutation per epoch, then one draw per batch)."""
+    for _ in range(config.epochs):
+        batches = torch.randperm(count).split(config.batch_size)
+        for batch in batches[: config.max_batches or None]:
+            yield batch, torch.rand(n_items) < config.dropout
+
+
+def positions_read(features: int, hidden: int, count: int, n_items: int, config: MapperConfig) -> np.ndarray:
+    """The sorted positions a mapper's training reads under a step budget: its draws replayed (the RNG
+    is left as a training would leave it)."""
+    new_mapper(features, hidden, config)
+    return np.unique(np.concatenate([batch.numpy() for batch, _ in steps(count, n_items, config)]))
 
 
 @torch.no_grad()

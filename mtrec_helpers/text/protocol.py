@@ -14,7 +14,14 @@ from torch import nn
 from mtrec_helpers.core.evaluation import RankingResult, ScoreFn, evaluate, paired_bootstrap
 from mtrec_helpers.pretraining.models import SeqRecModel, scorer
 from mtrec_helpers.text.coldstart import ColdStartSplit, train_popularity
-from mtrec_helpers.text.mapping import MapperConfig, train_mapper, training_positions, with_mapped_items
+from mtrec_helpers.text.mapping import (
+    MapperConfig,
+    n_positions,
+    positions_read,
+    train_mapper,
+    training_positions,
+    with_mapped_items,
+)
 
 SPLITS = ("valid", "test")
 Key = TypeVar("Key")
@@ -30,8 +37,14 @@ def fit_mappers(
     config: MapperConfig,
 ) -> dict[str, nn.Linear]:
     """One mapper per feature set, each trained against ``model`` on its own training ``sequences``;
-    the ``withheld`` items (V,) bool (if any), PAD and MASK are out of the mapper's softmax."""
-    positions = training_positions(model, sequences)
+    the ``withheld`` items (V,) bool (if any), PAD and MASK are out of the mapper's softmax. Under a step
+    budget (MAX_STEPS) only the positions the mappers read are encoded."""
+    read = None
+    if config.max_batches:
+        count, hidden = n_positions(model, sequences), model.config.hidden_size
+        drawn = [positions_read(x.shape[1], hidden, count, len(x), config) for x in features.values()]
+        read = np.unique(np.concatenate(drawn))
+    positions = training_positions(model, sequences, read=read)
     exclude = torch.zeros(model.config.vocab_size, dtype=torch.bool)
     exclude[[0, model.config.mask_id]] = True
     if withheld is not None:
@@ -55,12 +68,17 @@ def fold_rankings(
     split: ColdStartSplit,
     content: ScoreFn,
     device: torch.device | str = "cpu",
+    valid_sample: np.ndarray | None = None,
 ) -> Rankings:
     """One fold's ``models`` and the content-only baseline, ranked on its cold validation and test users
-    only (a fifth of the users with five folds: the other users' rankings were never read)."""
+    only (a fifth of the users with five folds: the other users' rankings were never read); validation,
+    which only chooses the features, on those of ``valid_sample`` (VALID_USERS; None: all)."""
     scorers: dict[str, ScoreFn] = {name: scorer(m) for name, m in models.items()}
     scorers["content_only"] = content
-    return {s: {name: evaluate(score, split.data, s, device=device, users=split.cold_users(s))
+    users = {s: split.cold_users(s) for s in SPLITS}
+    if valid_sample is not None:
+        users["valid"] = np.intersect1d(users["valid"], valid_sample)
+    return {s: {name: evaluate(score, split.data, s, device=device, users=users[s])
                 for name, score in scorers.items()}
             for s in SPLITS}  # fmt: skip
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from mtrec_helpers.core.engine import EngineConfig
+from mtrec_helpers.core.evaluation import validation_users
 from mtrec_helpers.core.settings import Settings
 from mtrec_helpers.pretraining.models import SeqRecConfig
 from mtrec_helpers.pretraining.train import TrainConfig, TrainResult, train
@@ -46,6 +48,11 @@ class TextSettings(Settings):
         return TrainConfig(
             self.engine, self.batch_size, mask_prob=0.0, negatives=0, valid_users=self.valid_users
         )
+
+    def validation_sample(self, n_users: int) -> np.ndarray:
+        """The users every validation choice of the chapter ranks (at most VALID_USERS, a seeded sample
+        beyond: the same sample as the fold models' early stopping)."""
+        return validation_users(n_users, self.valid_users, self.engine.seed)
 
     def mapper(self) -> MapperConfig:
         """How every mapper trains."""
