@@ -103,7 +103,11 @@ def test_item_item_models_on_the_catalogue_head_beyond_max_items(data) -> None:
     after = multi_hot.clone()
     after[torch.arange(5), clicked] = 1.0
     fresh = (multi_hot[torch.arange(5), clicked] == 0)[:, None]
-    assert torch.allclose(ease.apply(after), ease.apply(multi_hot) + ease.rows(clicked) * fresh, atol=1e-5)
+    own = ease.own_scores(multi_hot)  # the head's columns only: what the simulator keeps per session
+    assert own.shape == (5, len(head))
+    assert torch.allclose(ease.own_scores(after), own + ease.own_rows(clicked) * fresh, atol=1e-5)
+    every = torch.arange(data.n_items + 2).expand(5, -1)
+    assert torch.equal(ease.read(own, every), ease.apply(multi_hot))  # read back over the catalogue
     knn = fit_itemknn(data, 5, max_items=30)
     assert knn.weights.shape == (30, 30) and knn.score(users, histories)[:, tail].abs().max() == 0
     with pytest.raises(ValueError, match="ITEM_ITEM_MAX=0"):

@@ -61,3 +61,26 @@ def test_without_the_variable_nothing_is_profiled(tmp_path: Path, monkeypatch: p
     path = tmp_path / "n.ipynb"
     nbformat.write(notebook, path)
     assert "functions" not in profiling.summary(path, tmp_path / "absent.prof")
+
+
+def test_each_cells_peak_memory_names_the_cell_that_allocated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    notebook = nbformat.v4.new_notebook()
+    big = "import numpy as np\nbig = np.ones(100_000_000)  # 800 MB\ndel big"
+    sources = ("import mtrec_helpers", "x = 1", big, "y = 2")
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in sources]
+    notebook.cells[1].metadata["tags"] = ["parameters"]
+    notebook.metadata["kernelspec"] = {"name": "mtrec", "display_name": "mtrec", "language": "python"}
+    path, memory = tmp_path / "98_memory.ipynb", tmp_path / "m.json"
+    executed = tmp_path / "runs" / path.name
+    nbformat.write(notebook, path)
+    monkeypatch.delenv(profiling.PROFILE_ENV, raising=False)
+    monkeypatch.setenv(profiling.MEMORY_ENV, str(memory))
+    run_notebook(path, executed, {"x": 3})  # papermill adds the injected parameters as cell 2
+    record = profiling.summary(executed, None, memory_file=memory)
+    top = record["memory_cells"][0]
+    assert top["cell"] == 3 and top["first_line"] == "import numpy as np" and 700 < top["rise_mb"] < 900
+    assert all(row["rise_mb"] < 50 for row in record["memory_cells"][1:])
+    size = {"stages": {"rl": {"wall_s": 9.0, "peak_rss_mb": top["peak_rss_mb"], **record}}}
+    assert "raised most by cell 3" in profile_markdown({"sizes": {"ml-100k": size}})

@@ -12,6 +12,8 @@ from mtrec_helpers.rl.calibration import (
     choice_log_likelihood,
     choices,
     fit_attraction_scale,
+    log_likelihood,
+    masked,
     mean_log_likelihoods,
     rating_calibration,
     uniform_log_likelihood,
@@ -105,6 +107,9 @@ def test_the_search_evaluates_half_as_often_and_lands_on_the_same_bits(world, mo
 
     held = _choices_at_scale(world, 1.5, repeats=2)
     cached = list(choices(world[1], held))
+    kept = list(masked(cached))
+    assert all(torch.equal(values, attraction.masked_fill(~candidates, -torch.inf))
+               for (_, values), (_, attraction, candidates) in zip(kept, cached, strict=True))  # fmt: skip
     ratio, a, b = (5**0.5 - 1) / 2, 0.0, 5.0
     for _ in range(40):  # the search as it was: both points evaluated every round
         left, right = b - ratio * (b - a), a + ratio * (b - a)
@@ -116,9 +121,9 @@ def test_the_search_evaluates_half_as_often_and_lands_on_the_same_bits(world, mo
 
     def counted(*args):
         calls.append(1)
-        return mean_log_likelihoods(*args)
+        return log_likelihood(*args)
 
-    monkeypatch.setattr(calibration, "mean_log_likelihoods", counted)
-    scale, value = calibration._fitted_scale(cached, held, 0.0, 5.0)
+    monkeypatch.setattr(calibration, "log_likelihood", counted)
+    scale, value = calibration._fitted_scale(kept, held, 0.0, 5.0)
     assert scale == (a + b) / 2 and len(calls) <= 60  # 81 before (80 in the search, 1 for the value)
     assert value == mean_log_likelihoods(cached, held, [scale])[0]

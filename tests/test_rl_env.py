@@ -173,3 +173,26 @@ def test_attraction_is_read_where_needed_and_a_shared_start_changes_nothing(worl
     assert fresh.history.sum() > histories[users].sum()  # clicks happened and moved the attraction
     untouched = SessionStart.of(model, histories[users]).raw_scores
     assert torch.equal(start.raw_scores, untouched)  # the sessions ran on a copy
+
+
+def test_a_head_fitted_user_model_keeps_scores_on_its_head_with_the_catalogues_attraction(world) -> None:
+    from mtrec_helpers.rl.user_model import standardise
+
+    data, _, histories, genres = world
+    head = fit_user_model(data, l2=50.0, dim=8, max_items=30)  # EASE on the 30 most popular of 80 items
+    assert head.ease.items is not None and len(head.ease.items) == 30
+    users = np.arange(60)
+    config = SimulatorConfig(leave_base=0.0, leave_slope=0.0, horizon=8, n_candidates=40)
+    sessions = Sessions(head, config, genres, torch.from_numpy(users), histories[users],
+                        _popular_unseen(config.n_candidates), torch.Generator().manual_seed(3))  # fmt: skip
+    assert sessions.raw_scores.shape == (60, 30)  # the head's columns only, not the catalogue's 82
+    everything = torch.arange(data.n_items + 2).expand(len(users), -1)
+    clicked_outside = clicked_inside = 0
+    for _ in range(8):
+        whole = standardise(head.scores(sessions.history.float()))  # over the catalogue, zeros included
+        torch.testing.assert_close(sessions.attraction_at(everything), whole, rtol=1e-5, atol=1e-5)
+        outcome = sessions.step(sessions.candidates[:, :5])
+        inside = head.ease.position[outcome["item"]] >= 0
+        clicked_inside += int((outcome["click"] & inside).sum())
+        clicked_outside += int((outcome["click"] & ~inside).sum())
+    assert clicked_inside > 0 and clicked_outside > 0  # both kinds of click moved the state

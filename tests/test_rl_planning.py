@@ -16,7 +16,7 @@ from mtrec_helpers.rl.agents import ByFeature, Greedy, Random
 from mtrec_helpers.rl.env import SimulatorConfig
 from mtrec_helpers.rl.experiments import World, run_sessions, session_factory
 from mtrec_helpers.rl.offpolicy import behaviour_logits
-from mtrec_helpers.rl.ope import fit_reward_model, log_first_slates, off_policy_evaluation
+from mtrec_helpers.rl.ope import first_slates, fit_reward_model, log_first_slates, off_policy_evaluation
 from mtrec_helpers.rl.oracle import MyopicOracle, PlanningOracle, best_slate, expected_reward, slate_values
 from mtrec_helpers.rl.planning import MYOPIC, sweep
 
@@ -80,8 +80,27 @@ def test_the_time_budget_is_the_horizon_at_strength_zero_and_moves_with_satisfac
 
 def _logged(world, repeats: int = 10, temperature: float = 0.5):  # noqa: F811
     table, new_sessions, genres, _, n_users = _planted(world)
-    sessions = new_sessions(np.tile(np.arange(n_users), repeats), 3)
-    return log_first_slates(sessions, table, genres, 3, temperature, torch.Generator().manual_seed(4)), table
+    users = np.tile(np.arange(n_users), repeats)
+    return log_first_slates(
+        new_sessions, users, 3, table, genres, 3, temperature, torch.Generator().manual_seed(4)
+    ), table
+
+
+def test_first_slates_are_logged_in_groups_of_sessions(world) -> None:  # noqa: F811
+    table, new_sessions, genres, _, n_users = _planted(world)
+    users = np.tile(np.arange(n_users), 3)
+
+    def logged(group: int):
+        return log_first_slates(
+            new_sessions, users, 3, table, genres, 3, 0.5, torch.Generator().manual_seed(4), group
+        )
+
+    whole, alone = logged(len(users)), first_slates(new_sessions(users, 3), table, genres, 3, 0.5,
+                                                    torch.Generator().manual_seed(4))  # fmt: skip
+    assert all(torch.equal(getattr(whole, f.name), getattr(alone, f.name)) for f in dataclasses.fields(whole))
+    parts = logged(n_users)  # three groups, each from its own simulator seed
+    assert len(parts.reward) == len(users) and torch.equal(parts.features[:, :, 0], whole.features[:, :, 0])
+    assert not torch.equal(parts.clicked, whole.clicked)  # the groups' sessions are drawn afresh
 
 
 def test_the_logger_evaluated_on_its_own_logs_has_weight_one_and_is_covered(world) -> None:  # noqa: F811
@@ -185,12 +204,28 @@ def test_the_sweeps_points_side_by_side_give_the_same_records(world) -> None:  #
     assert len({tuple(seeds) for seeds in by_seed}) == len(by_seed)  # the seeds and strengths do differ
 
 
-def test_the_sweep_averages_seeds_pairs_with_the_oracle_and_reuses_trained_learners(world) -> None:  # noqa: F811
+def _sweep_world(world):  # noqa: F811
+    """The planted table, two simulators (the held-out one without the no-click utility), the sweep's
+    references, the world and the number of users."""
     data, model, _, _ = world
     table, *_, n_users = _planted(world)
     config = SimulatorConfig(n_candidates=20, slate_size=3, horizon=8)
-    other = dataclasses.replace(config, no_click_utility=0.0)
-    simulators = {"tuning": (model, config), "heldout": (model, other)}
+    simulators = {
+        "tuning": (model, config),
+        "heldout": (model, dataclasses.replace(config, no_click_utility=0.0)),
+    }
+    return (
+        table,
+        simulators,
+        {MYOPIC: MyopicOracle(3), "greedy": Greedy(3)},
+        World.build(data, table),
+        n_users,
+    )
+
+
+def test_the_sweep_averages_seeds_pairs_with_the_oracle_and_reuses_trained_learners(world) -> None:  # noqa: F811
+    table, simulators, references, rl_world, n_users = _sweep_world(world)
+    model, config = simulators["tuning"]
     trained_seeds = []
 
     def learners(factory, seed: int) -> dict:
@@ -198,8 +233,7 @@ def test_the_sweep_averages_seeds_pairs_with_the_oracle_and_reuses_trained_learn
         return {"learner": ByFeature(3, table, "like")}
 
     chapter = {"learner": Random(3, torch.Generator().manual_seed(0))}
-    references = {MYOPIC: MyopicOracle(3), "greedy": Greedy(3)}
-    rl_world, users = World.build(data, table), np.tile(np.arange(n_users), 2)
+    users = np.tile(np.arange(n_users), 2)
     points = sweep([0.0, 30.0], [0, 100], simulators, learners, references, rl_world, users, 300, 1,
                    trained={(0.0, 0): chapter})  # fmt: skip
     assert trained_seeds == [100, 0, 100]  # (strength 0, seed 0) was the chapter's own learner
@@ -223,3 +257,27 @@ def test_the_sweep_averages_seeds_pairs_with_the_oracle_and_reuses_trained_learn
     )
     # greedy shows popular films of planted quality unrelated to popularity: the budget cuts its sessions
     assert points[1]["tuning"]["greedy"]["return_mean"] < points[0]["tuning"]["greedy"]["return_mean"]
+
+
+def test_the_sweep_takes_the_chapters_measured_returns_as_they_are_and_they_are_the_same(world) -> None:  # noqa: F811
+    table, simulators, references, rl_world, n_users = _sweep_world(world)
+    users = np.tile(np.arange(n_users), 2)
+    chapter = {"learner": ByFeature(3, table, "like")}
+
+    def run(seed: int, measured: dict | None) -> list:
+        return sweep([0.0, 30.0], [seed, seed + 100], simulators, random_learner, references, rl_world, users,
+                     300, seed + 1, trained={(0.0, seed): chapter}, measured=measured)  # fmt: skip
+
+    for seed in (0, 7):  # the chapter's point is evaluated on the chapter's sessions (seed + 1) for any SEED
+        factories = {name: session_factory(rl_world, m, c) for name, (m, c) in simulators.items()}
+        stats = {name: run_sessions({**references, **chapter}, factory, rl_world, users, seed + 1)
+                 for name, factory in factories.items()}  # fmt: skip
+        measured = {(0.0, seed): {name: {a: run.returns for a, run in runs.items()}
+                                  for name, runs in stats.items()}}  # fmt: skip
+        assert run(seed, measured) == run(seed, None)
+    # what is measured is used as it is: a marked copy shows up in the records, and nothing else moves
+    marked = {(0.0, 0): {"tuning": {"greedy": np.zeros(len(users))}}}
+    plain, taken = run(0, None), run(0, marked)
+    (zero, other), (before, same) = (p[0]["tuning"]["greedy"]["return_by_seed"] for p in (taken, plain))
+    assert zero == 0.0 < before and other == same
+    assert taken[0]["heldout"] == plain[0]["heldout"] and taken[1] == plain[1]

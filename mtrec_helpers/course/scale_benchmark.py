@@ -41,7 +41,7 @@ from typing import Any
 
 from mtrec_helpers.core import profiling
 from mtrec_helpers.core.atomic import atomic_write_text
-from mtrec_helpers.core.profiling import PROFILE_ENV
+from mtrec_helpers.core.profiling import MEMORY_ENV, PROFILE_ENV
 from mtrec_helpers.core.results import metrics_path, read_metrics
 from mtrec_helpers.core.stages import STAGES
 from mtrec_helpers.core.workers import ENV as WORKERS_ENV
@@ -81,11 +81,12 @@ def run_size(
     profile: bool = False,
 ) -> dict[str, Any]:
     """Every notebook (or those numbered in ``only``) on ``size`` in its own process: each stage's
-    wall time, kernel peak RSS and slowest cells; ``save`` is called with the record after every
-    stage, so a run cut short keeps what it measured. ``collect``: run nothing, read the timings an
-    earlier run of this harness left in its runs folders (e.g. after the process was stopped before
-    writing). ``profile``: each kernel runs under cProfile (:mod:`mtrec_helpers.core.profiling`) and
-    each stage's record gains its slowest functions."""
+    wall time, kernel peak RSS, slowest cells and the cells that raised the peak most; ``save`` is
+    called with the record after every stage, so a run cut short keeps what it measured.
+    ``collect``: run nothing, read the timings an earlier run of this harness left in its runs folders
+    (e.g. after the process was stopped before writing). ``profile``: each kernel runs under
+    cProfile (:mod:`mtrec_helpers.core.profiling`) and each stage's record gains its slowest
+    functions."""
     artifacts, runs = root / "artifacts" / size, root / "runs" / size
     if not only and not collect:
         shutil.rmtree(artifacts, ignore_errors=True)
@@ -109,16 +110,18 @@ def run_size(
         folder = runs / notebook.stem
         if collect and not (folder / TIMINGS).is_file():
             continue
-        stats = folder / f"{stage.name}.prof"
+        stats, memory = folder / f"{stage.name}.prof", folder / f"{stage.name}.memory.json"
         if not collect:
             stats.unlink(missing_ok=True)
+            memory.unlink(missing_ok=True)
             _run(
                 [
                     sys.executable, "-m", "mtrec_helpers.course.runner", "--dataset", size,
                     "--device", device, "--artifacts-dir", str(artifacts), "--runs-dir", str(folder),
                     *overrides, "--only", stage.number,
                 ],
-                {**os.environ, WORKERS_ENV: "1", **({PROFILE_ENV: str(stats.resolve())} if profile else {})},
+                {**os.environ, WORKERS_ENV: "1", MEMORY_ENV: str(memory.resolve()),
+                 **({PROFILE_ENV: str(stats.resolve())} if profile else {})},
             )  # fmt: skip
         timings = json.loads((folder / TIMINGS).read_text(encoding="utf-8"))
         finished = datetime.datetime.fromtimestamp((folder / TIMINGS).stat().st_mtime, datetime.UTC)
@@ -126,7 +129,7 @@ def run_size(
             "wall_s": round(timings["notebooks"][notebook.stem], 1),
             "peak_rss_mb": round(timings["peak_kernel_rss_mb"], 1),
             "finished": finished.isoformat(timespec="seconds"),  # when this measurement was taken
-            **profiling.summary(folder / notebook.name, stats if profile else None),
+            **profiling.summary(folder / notebook.name, stats if profile else None, memory_file=memory),
         }
         if metrics_path(artifacts, stage.name).is_file():
             cuda = read_metrics(artifacts, stage.name).get("cuda_peak_mb")
@@ -232,6 +235,11 @@ def profile_markdown(record: dict[str, Any], functions: int = 8) -> str:
             cells = "; ".join(f"cell {c['cell']} {c['seconds']:,.1f} s (`{c['first_line']}`)"
                               for c in measured["cells"][:3])  # fmt: skip
             lines.append(f"- **{size} · {stage}** ({measured['wall_s']:,.1f} s): {cells}")
+            if measured.get("memory_cells"):
+                top = measured["memory_cells"][0]
+                peak, rise = f"{measured['peak_rss_mb']:,.0f}", f"{top['rise_mb']:,.0f}"
+                lines.append(f"  - peak RSS {peak} MB; raised most by cell {top['cell']} (+{rise} MB, "
+                             f"`{top['first_line']}`)")  # fmt: skip
             for row in measured.get("functions", {}).get("package_by_cumulative_time", [])[:functions]:
                 lines.append(f"  - `{row['function']}` {row['cumulative_s']:,.1f} s ({row['calls']:,} calls)")
     return "\n".join(lines) + "\n" if len(lines) > 3 else ""

@@ -94,18 +94,33 @@ class ItemItemModel:
         if self.items is None:
             return multi_hot @ self.weights
         scores = torch.zeros(len(multi_hot), self.n_columns, dtype=self.weights.dtype)
-        # a history holds a few hundred of the head's items: a sparse product is 4x faster here
-        scores[:, self.items] = torch.sparse.mm(multi_hot[:, self.items].to_sparse(), self.weights)
+        scores[:, self.items] = self.own_scores(multi_hot)
         return scores
 
-    def rows(self, items: torch.Tensor) -> torch.Tensor:
-        """W's rows for ``items`` over the catalogue (n, V): what clicking each adds to x W."""
-        if self.items is None or self.position is None:
+    def own_scores(self, multi_hot: torch.Tensor) -> torch.Tensor:
+        """x W on the columns W covers — the head (B, H), or the catalogue (B, V) without one — for
+        multi-hot rows x (B, V), bool or float; every other column scores 0 (:meth:`read`)."""
+        if self.items is None:
+            return multi_hot.to(self.weights.dtype) @ self.weights
+        # a history holds a few hundred of the head's items: a sparse product is 4x faster here
+        return torch.sparse.mm(multi_hot[:, self.items].to(self.weights.dtype).to_sparse(), self.weights)
+
+    def own_rows(self, items: torch.Tensor) -> torch.Tensor:
+        """W's rows for ``items`` on the columns W covers (n, H): what clicking each adds to
+        :meth:`own_scores` (a zero row for an item outside the head)."""
+        if self.position is None:
             return self.weights[items]
-        rows = torch.zeros(len(items), self.n_columns, dtype=self.weights.dtype)
+        rows = torch.zeros(len(items), self.weights.shape[1], dtype=self.weights.dtype)
         inside = self.position[items] >= 0
-        rows[inside.nonzero().flatten()[:, None], self.items] = self.weights[self.position[items[inside]]]
+        rows[inside] = self.weights[self.position[items[inside]]]
         return rows
+
+    def read(self, own: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """The scores (B, K) at catalogue columns ``items`` (B, K) from :meth:`own_scores` rows (B, H)."""
+        if self.position is None:
+            return own.gather(1, items)
+        at = self.position[items]
+        return own.gather(1, at.clamp(min=0)).masked_fill(at < 0, 0.0)
 
     def score(self, users: np.ndarray, histories: list[np.ndarray]) -> torch.Tensor:
         """x_u W for each user's multi-hot history x_u."""

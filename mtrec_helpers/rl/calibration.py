@@ -30,6 +30,8 @@ from mtrec_helpers.rl.user_model import HeldOut, UserModel, click_auc, fit_recor
 
 Choice = tuple[slice, torch.Tensor, torch.Tensor]
 """(rows, attraction (B, V), candidates (B, V)) of one batch of held-out users."""
+Masked = tuple[slice, torch.Tensor]
+"""(rows, attraction (B, V) with −inf at every item the user cannot pick) of one batch."""
 
 
 def choices(model: UserModel, held: HeldOut) -> Iterator[Choice]:
@@ -38,15 +40,33 @@ def choices(model: UserModel, held: HeldOut) -> Iterator[Choice]:
         yield rows, model.attraction(seen.float()), candidates
 
 
+def masked(batches: Iterable[Choice]) -> Iterator[Masked]:
+    """Each batch's attraction with −inf outside its candidates (what every positive scale needs)."""
+    for rows, attraction, candidates in batches:
+        yield rows, attraction.masked_fill(~candidates, -torch.inf)
+
+
+def target_log_probabilities(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """(B,) log softmax(logits)[row, target] of each row."""
+    return torch.log_softmax(logits, dim=1)[torch.arange(len(logits)), targets]
+
+
+def log_likelihood(batches: Iterable[Masked], held: HeldOut, scale: float) -> float:
+    """Mean log P(held-out item) under softmax(scale · attraction) over the candidates, for scale > 0:
+    s · (−inf) = −inf, so the logits are, bit for bit, s · attraction masked afterwards."""
+    parts = [target_log_probabilities(scale * values, held.items[rows]) for rows, values in batches]
+    return float(torch.cat(parts).mean())
+
+
 def mean_log_likelihoods(batches: Iterable[Choice], held: HeldOut, scales: Sequence[float]) -> list[float]:
     """Mean log P(held-out item) under softmax(s · attraction) over the unseen catalogue, for each
-    s in ``scales``, from one pass over ``batches``."""
+    s in ``scales`` (≥ 0), from one pass over ``batches``."""
     parts: list[list[torch.Tensor]] = [[] for _ in scales]
     for rows, attraction, candidates in batches:
-        index = torch.arange(len(attraction))
-        for part, scale in zip(parts, scales, strict=True):
-            logits = (scale * attraction).masked_fill(~candidates, -torch.inf)
-            part.append(torch.log_softmax(logits, dim=1)[index, held.items[rows]])
+        values = attraction.masked_fill(~candidates, -torch.inf)
+        for part, scale in zip(parts, scales, strict=True):  # at s = 0 every candidate's logit is 0
+            logits = scale * values if scale > 0 else values.isfinite().log()  # (0 · −inf is NaN)
+            part.append(target_log_probabilities(logits, held.items[rows]))
     return [float(torch.cat(part).mean()) for part in parts]
 
 
@@ -63,20 +83,21 @@ def uniform_log_likelihood(held: HeldOut) -> float:
 
 def fit_attraction_scale(model: UserModel, held: HeldOut, low: float = 0.0, high: float = 5.0) -> float:
     """The maximum-likelihood scale (golden-section search; the log-likelihood is concave in s)."""
-    return _fitted_scale(list(choices(model, held)), held, low, high)[0]
+    return _fitted_scale(list(masked(choices(model, held))), held, low, high)[0]
 
 
-def _fitted_scale(cached: list[Choice], held: HeldOut, low: float, high: float) -> tuple[float, float]:
-    """The golden-section search over ``cached`` attraction scores (computed once: the validation
-    sample of 10,000 users × 26,744 items is 1.3 GB at ML-20M's shape) and the log-likelihood at the
-    scale found. Each point is computed from the interval exactly as in the textbook two-point
-    round, then looked up: where it equals, to the last bit, the point the previous round kept (most
-    rounds), that evaluation is saved, and the search is the same as evaluating both every round."""
+def _fitted_scale(cached: list[Masked], held: HeldOut, low: float, high: float) -> tuple[float, float]:
+    """The golden-section search over ``cached`` attraction scores (computed and masked once: the
+    validation sample of 10,000 users × 26,744 items is 1.1 GB at ML-20M's shape) and the
+    log-likelihood at the scale found. Each point is computed from the interval exactly as in the
+    textbook two-point round, then looked up: where it equals, to the last bit, the point the
+    previous round kept (most rounds), that evaluation is saved, and the search is the same as
+    evaluating both every round. Every point lies inside (low, high), so above 0 when low ≥ 0."""
     values: dict[float, float] = {}
 
     def loglik(scale: float) -> float:
         if scale not in values:
-            values[scale] = mean_log_likelihoods(cached, held, [scale])[0]
+            values[scale] = log_likelihood(cached, held, scale)
         return values[scale]
 
     ratio = (math.sqrt(5) - 1) / 2
@@ -107,7 +128,10 @@ def calibrate(model: UserModel, data: ProcessedData, valid_users: np.ndarray | N
     (``fit``: rating error and click AUC, :func:`~.user_model.held_out_fit`'s figures) — from the
     validation scores the search keeps and one pass over the test users."""
     valid, test = HeldOut.of(data, "valid", valid_users), HeldOut.of(data, "test")
-    cached = list(choices(model, valid))
+    cached, valid_aucs = [], []
+    for rows, attraction, candidates in choices(model, valid):
+        valid_aucs.append(click_auc(attraction, candidates, valid.items[rows]))
+        cached.append((rows, attraction.masked_fill_(~candidates, -torch.inf)))  # in place: kept once
     scale, on_valid = _fitted_scale(cached, valid, 0.0, 5.0)
     test_aucs: list[torch.Tensor] = []
 
@@ -117,9 +141,6 @@ def calibrate(model: UserModel, data: ProcessedData, valid_users: np.ndarray | N
             yield rows, attraction, candidates
 
     on_test = mean_log_likelihoods(test_choices(), test, [scale, 1.0])
-    valid_aucs = [
-        click_auc(attraction, candidates, valid.items[rows]) for rows, attraction, candidates in cached
-    ]
     return {
         "fit": {"valid": fit_record(model, valid, valid_aucs), "test": fit_record(model, test, test_aucs)},
         "attraction_scale": scale,

@@ -57,9 +57,10 @@ class SimulatorConfig:
 
 
 SESSION_BATCH = 8192
-"""Sessions simulated together. Each holds a history and raw scores over the catalogue (1 + 4 B ×
-catalogue: 0.13 MB at ML-20M's shape), so logging or evaluating 100,000 users' sessions at once
-would need 13 GB; beyond this many they run in consecutive groups."""
+"""Sessions simulated together. Each holds a history over the catalogue and raw scores over the
+columns the user model's EASE covers (1 B × catalogue + 4 B × head: 47 KB at ML-20M's shape, where
+EASE covers the 5,000-item head), so logging or evaluating 100,000 users' sessions at once would
+need 4.7 GB; beyond this many they run in consecutive groups."""
 
 
 def session_groups(users: np.ndarray, seed: int, size: int = SESSION_BATCH) -> list[tuple[np.ndarray, int]]:
@@ -73,9 +74,11 @@ def session_groups(users: np.ndarray, seed: int, size: int = SESSION_BATCH) -> l
 
 @dataclass
 class SessionStart:
-    """What a batch of sessions starts from: the multi-hot histories (B, V), their raw EASE scores
-    (B, V) and each row's mean and standard deviation (B, 1) — attraction is (raw − mean) / std, read
-    at the items a step needs (:meth:`Sessions.attraction_at`), never written out over the catalogue.
+    """What a batch of sessions starts from: the multi-hot histories (B, V), their raw EASE scores on
+    the columns EASE covers (B, H: the catalogue's head at a large catalogue, every item otherwise;
+    the other items score 0) and each row's mean and standard deviation over the catalogue (B, 1) —
+    attraction is (raw − mean) / std, read at the items a step needs (:meth:`Sessions.attraction_at`),
+    never written out over the catalogue.
     Computed once per batch of users and copied for every policy run on them
     (:func:`~mtrec_helpers.rl.experiments.session_factory`)."""
 
@@ -86,8 +89,8 @@ class SessionStart:
 
     @classmethod
     def of(cls, model: UserModel, histories: torch.Tensor) -> SessionStart:
-        raw = model.scores(histories.float())
-        return cls(histories.bool().clone(), raw, *row_moments(raw))
+        raw = model.ease.own_scores(histories)
+        return cls(histories.bool().clone(), raw, *row_moments(raw, histories.shape[1]))
 
     def copy(self) -> SessionStart:
         """An independent copy (sessions write their state in place)."""
@@ -125,7 +128,7 @@ class Sessions:
 
     def attraction_at(self, items: torch.Tensor) -> torch.Tensor:
         """Standardised attraction (B, K) of each row's ``items`` (B, K) in the current state."""
-        return (self.raw_scores.gather(1, items) - self.centre) / self.spread
+        return (self.model.ease.read(self.raw_scores, items) - self.centre) / self.spread
 
     def choice_probabilities(self, slates: torch.Tensor) -> torch.Tensor:
         """(B, K + 1) probabilities of picking each slate item, and no click in the last column."""
@@ -150,8 +153,10 @@ class Sessions:
         self.fatigue = self.config.fatigue_decay * self.fatigue + self.genres[item] * clicked[:, None]
         if clicked.any():
             self.history[rows[clicked], item[clicked]] = True
-            self.raw_scores[clicked] += self.model.ease.rows(item[clicked])
-            self.centre[clicked], self.spread[clicked] = row_moments(self.raw_scores[clicked])
+            self.raw_scores[clicked] += self.model.ease.own_rows(item[clicked])
+            self.centre[clicked], self.spread[clicked] = row_moments(
+                self.raw_scores[clicked], self.history.shape[1]
+            )
         leave = torch.rand(len(slates), generator=self.generator) < (
             self.config.leave_base + self.config.leave_slope * (1.0 - reward)
         )

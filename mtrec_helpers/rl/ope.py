@@ -30,7 +30,7 @@ the formulas are written out here, a screen each.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -43,6 +43,8 @@ from mtrec_helpers.rl.agents import (
     candidate_features,
     plackett_luce_log_prob,
 )
+from mtrec_helpers.rl.env import SESSION_BATCH, session_groups
+from mtrec_helpers.rl.experiments import SessionFactory
 from mtrec_helpers.rl.exploration import boltzmann
 from mtrec_helpers.rl.offpolicy import behaviour_logits
 from mtrec_helpers.rl.oracle import expected_reward, slate_values
@@ -64,8 +66,36 @@ class FirstSlates:
     true_weights: torch.Tensor  # (B, N) the simulator's choice weights (for the truth only)
     true_rewards: torch.Tensor  # (B, N) the simulator's satisfaction (for the truth only)
 
+    @classmethod
+    def joined(cls, parts: list[FirstSlates]) -> FirstSlates:
+        """The logs of consecutive groups of sessions as one."""
+        return cls(*(torch.cat([getattr(part, f.name) for part in parts]) for f in fields(cls)))
+
 
 def log_first_slates(
+    factory: SessionFactory,
+    users: np.ndarray,
+    seed: int,
+    table,
+    genres: torch.Tensor,
+    slate_size: int,
+    temperature: float,
+    generator: torch.Generator,
+    group: int = SESSION_BATCH,
+) -> FirstSlates:
+    """One logged session per entry of ``users`` (the simulator ``factory`` starts them from ``seed``),
+    in groups of at most ``group`` sessions (:func:`~mtrec_helpers.rl.env.session_groups`: one group
+    with ``seed`` itself when they fit), so memory does not grow with the number of sessions."""
+    groups = session_groups(users, seed, group)
+    return FirstSlates.joined(
+        [
+            first_slates(factory(part, at), table, genres, slate_size, temperature, generator)
+            for part, at in groups
+        ]
+    )
+
+
+def first_slates(
     sessions, table, genres: torch.Tensor, slate_size: int, temperature: float, generator: torch.Generator
 ) -> FirstSlates:
     """Show each session's first slate from the logger β and record the round (see the module docstring)."""

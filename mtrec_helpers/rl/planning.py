@@ -72,6 +72,10 @@ def learners_for(settings: RLSettings, world: World, train_users: np.ndarray) ->
     return functools.partial(train_learners, settings=settings, world=world, train_users=train_users)
 
 
+Returns = Mapping[str, Mapping[str, np.ndarray]]
+"""Per-session returns by simulator and agent (one point of the sweep)."""
+
+
 def point_returns(
     point: tuple[float, int],
     simulators: Mapping[str, tuple[UserModel, SimulatorConfig]],
@@ -81,18 +85,25 @@ def point_returns(
     users: np.ndarray,
     eval_seed: int,
     trained: Mapping[tuple[float, int], Mapping[str, Agent]],
+    measured: Mapping[tuple[float, int], Returns] | None = None,
 ) -> dict[str, dict[str, np.ndarray]]:
     """One (strength, training seed) of the sweep: the learners trained at that strength in the tuning
     simulator (or those ``trained`` at that point), then every agent's per-session returns in each
-    simulator."""
+    simulator from evaluation seed ``eval_seed`` — those ``measured`` at that point (on the same
+    users and seed: the chapter's own evaluation) are taken as they are, not simulated again."""
     strength, seed = point
     factories = {name: session_factory(world, model, replace(config, horizon_strength=strength))
                  for name, (model, config) in simulators.items()}  # fmt: skip
     done = trained.get(point)
     agents = {**references, **(done if done is not None else learners(factories["tuning"], seed))}
-    return {name: {agent: stats.returns
-                   for agent, stats in run_sessions(agents, factory, world, users, eval_seed + seed).items()}
-            for name, factory in factories.items()}  # fmt: skip
+    known = (measured or {}).get(point, {})
+    returns: dict[str, dict[str, np.ndarray]] = {}
+    for name, factory in factories.items():
+        have = known.get(name, {})
+        missing = {agent: policy for agent, policy in agents.items() if agent not in have}
+        ran = run_sessions(missing, factory, world, users, eval_seed) if missing else {}
+        returns[name] = {agent: have[agent] if agent in have else ran[agent].returns for agent in agents}
+    return returns
 
 
 def sweep(
@@ -107,19 +118,23 @@ def sweep(
     eval_seed: int,
     trained: Mapping[tuple[float, int], Mapping[str, Agent]] | None = None,
     workers: int = 1,
+    measured: Mapping[tuple[float, int], Returns] | None = None,
 ) -> list[dict[str, Any]]:
     """One record per strength: per simulator (``simulators``: name → user model and configuration,
     ``"tuning"`` first, where the learners train), every agent's return averaged over ``seeds`` and
     its paired difference to each of :data:`REFERENCES` (see the module docstring). ``trained``:
     learners already trained at (strength, seed) — the chapter's own — used instead of retraining.
+    Seed k of ``seeds`` is evaluated on the sessions of seed ``eval_seed + seeds[k] − seeds[0]``, so
+    the first seed's point at the chapter's strength is the chapter's own evaluation; ``measured``:
+    per-session returns already simulated at a point (by simulator and agent), used as they are.
     The (strength, seed) points are independent — each trains and evaluates from its own seeds, and
     the references hold no state between sessions — so with ``workers`` > 1 they run side by side in
     worker processes (:func:`~mtrec_helpers.core.workers.side_by_side`), with the same results."""
     points = [(float(strength), seed) for strength in strengths for seed in seeds]
-    one = functools.partial(point_returns, simulators=simulators, learners=learners, references=references,
-                            world=world, users=users, eval_seed=eval_seed,
-                            trained=dict(trained or {}))  # fmt: skip
-    finished = side_by_side(one, points, workers)
+    one = functools.partial(_point, simulators=simulators, learners=learners, references=references,
+                            world=world, users=users, trained=dict(trained or {}),
+                            measured=dict(measured or {}))  # fmt: skip
+    finished = side_by_side(one, [(point, eval_seed + point[1] - seeds[0]) for point in points], workers)
     records = []
     for strength in strengths:
         returns: dict[str, dict[str, list[np.ndarray]]] = {name: {} for name in simulators}
@@ -130,6 +145,12 @@ def sweep(
         summaries = {name: summarise(runs, n_boot, eval_seed) for name, runs in returns.items()}
         records.append({"strength": float(strength), "seeds": list(seeds), **summaries})
     return records
+
+
+def _point(job: tuple[tuple[float, int], int], **shared: Any) -> dict[str, dict[str, np.ndarray]]:
+    """:func:`point_returns` of one (point, evaluation seed) job of :func:`sweep`."""
+    point, eval_seed = job
+    return point_returns(point, eval_seed=eval_seed, **shared)
 
 
 def summarise(runs: Mapping[str, list[np.ndarray]], n_boot: int, seed: int) -> dict[str, dict[str, Any]]:

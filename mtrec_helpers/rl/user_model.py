@@ -114,9 +114,16 @@ def fit_rating_model(
     return RatingModel(mean, user_side[:, dim], item_side[:, dim], user_side[:, :dim], item_side[:, :dim])
 
 
-def row_moments(scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each row's mean and standard deviation (B, 1) (at least 1e-6)."""
-    return scores.mean(1, keepdim=True), scores.std(1, keepdim=True).clamp(min=1e-6)
+def row_moments(scores: torch.Tensor, width: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each row's mean and standard deviation (B, 1) (at least 1e-6) over ``width`` columns (default:
+    those of ``scores``): ``scores`` and a 0 in every column beyond them — the catalogue of an EASE
+    fitted on its head, from the head's scores alone."""
+    width = width or scores.shape[1]
+    if width == scores.shape[1]:
+        return scores.mean(1, keepdim=True), scores.std(1, keepdim=True).clamp(min=1e-6)
+    centre = scores.sum(1, keepdim=True) / width
+    squares = (scores - centre).square().sum(1, keepdim=True) + (width - scores.shape[1]) * centre.square()
+    return centre, (squares / (width - 1)).sqrt().clamp(min=1e-6)
 
 
 def standardise(scores: torch.Tensor) -> torch.Tensor:
@@ -134,7 +141,7 @@ class UserModel:
     rating_scale: tuple[float, float]
 
     def scores(self, history: torch.Tensor) -> torch.Tensor:
-        """Raw EASE scores (B, V) of multi-hot histories (B, V); a click on i adds ``ease.rows(i)``."""
+        """Raw EASE scores (B, V) of multi-hot histories (B, V); a click on i adds W's row i."""
         return self.ease.apply(history)
 
     def attraction(self, history: torch.Tensor) -> torch.Tensor:
