@@ -13,13 +13,12 @@ from mtrec_helpers.rl.calibration import (
     choices,
     fit_attraction_scale,
     log_likelihood,
-    masked,
     mean_log_likelihoods,
     rating_calibration,
     uniform_log_likelihood,
 )
 from mtrec_helpers.rl.env import SimulatorConfig
-from mtrec_helpers.rl.user_model import HeldOut, held_out_fit
+from mtrec_helpers.rl.user_model import HeldOut, fit_user_model, held_out_fit
 
 
 def _choices_at_scale(world, scale: float, repeats: int = 10) -> HeldOut:  # noqa: F811
@@ -93,7 +92,7 @@ def test_calibration_fits_on_a_validation_sample_and_checks_on_every_test_user(w
     assert held.users.tolist() == sample.tolist() and len(held.histories) == len(sample)
     full = HeldOut.of(data, "valid")
     assert all(np.array_equal(held.histories[i], full.histories[u]) for i, u in enumerate(sample))
-    several = mean_log_likelihoods(choices(model, held), held, [0.5, 1.3])
+    several = mean_log_likelihoods(choices(model, held), [0.5, 1.3])
     assert several == [choice_log_likelihood(model, held, 0.5), choice_log_likelihood(model, held, 1.3)]
     report = calibrate(model, data, sample)
     assert report["attraction_scale"] == fit_attraction_scale(model, held)
@@ -102,18 +101,31 @@ def test_calibration_fits_on_a_validation_sample_and_checks_on_every_test_user(w
     assert report["choice_loglik_test_scale1"] == choice_log_likelihood(model, test, 1.0)
 
 
+def _by_definition(model, held: HeldOut, scale: float) -> float:
+    """Mean log softmax over each user's whole unseen catalogue, written out as the definition."""
+    parts = []
+    for rows, seen, candidates in held.batches():
+        logits = (scale * model.attraction(seen.float())).masked_fill(~candidates, -torch.inf)
+        parts.append(torch.log_softmax(logits, dim=1)[torch.arange(len(logits)), held.items[rows]])
+    return float(torch.cat(parts).mean())
+
+
+def test_the_likelihood_is_its_definition_to_the_last_bit(world) -> None:  # noqa: F811
+    data, model, _, _ = world
+    held = HeldOut.of(data, "test")
+    for scale in (0.0, 0.5, 1.3):
+        assert choice_log_likelihood(model, held, scale) == _by_definition(model, held, scale)
+
+
 def test_the_search_evaluates_half_as_often_and_lands_on_the_same_bits(world, monkeypatch) -> None:  # noqa: F811
     from mtrec_helpers.rl import calibration
 
     held = _choices_at_scale(world, 1.5, repeats=2)
     cached = list(choices(world[1], held))
-    kept = list(masked(cached))
-    assert all(torch.equal(values, attraction.masked_fill(~candidates, -torch.inf))
-               for (_, values), (_, attraction, candidates) in zip(kept, cached, strict=True))  # fmt: skip
     ratio, a, b = (5**0.5 - 1) / 2, 0.0, 5.0
     for _ in range(40):  # the search as it was: both points evaluated every round
         left, right = b - ratio * (b - a), a + ratio * (b - a)
-        if mean_log_likelihoods(cached, held, [left])[0] < mean_log_likelihoods(cached, held, [right])[0]:
+        if _by_definition(world[1], held, left) < _by_definition(world[1], held, right):
             a = left
         else:
             b = right
@@ -124,6 +136,29 @@ def test_the_search_evaluates_half_as_often_and_lands_on_the_same_bits(world, mo
         return log_likelihood(*args)
 
     monkeypatch.setattr(calibration, "log_likelihood", counted)
-    scale, value = calibration._fitted_scale(kept, held, 0.0, 5.0)
+    scale, value = calibration._fitted_scale(cached, 0.0, 5.0)
     assert scale == (a + b) / 2 and len(calls) <= 60  # 81 before (80 in the search, 1 for the value)
-    assert value == mean_log_likelihoods(cached, held, [scale])[0]
+    assert value == _by_definition(world[1], held, scale)
+
+
+def test_on_a_catalogues_head_the_choice_sets_hold_the_head_and_give_the_same_figures(world) -> None:  # noqa: F811
+    from mtrec_helpers.rl.calibration import _fitted_scale
+
+    data, _, _, _ = world
+    model = fit_user_model(data, l2=50.0, dim=8, max_items=30)  # EASE on 30 of the 80 items
+    for split in ("valid", "test"):
+        held = HeldOut.of(data, split)
+        head, every = list(choices(model, held)), list(choices(model, held, head=False))
+        assert head[0].values.shape[1] == 30 and every[0].values.shape[1] == data.n_items + 2
+        assert (head[0].column == 30).any() and (head[0].column < 30).any()  # held-out items in both parts
+        for scale in (0.0, 0.7, 2.0):
+            assert log_likelihood(head, scale) == pytest.approx(_by_definition(model, held, scale), rel=1e-5)
+        aucs = torch.cat([batch.auc() for batch in head])
+        torch.testing.assert_close(aucs, torch.cat([batch.auc() for batch in every]))
+    report, sample = calibrate(model, data), HeldOut.of(data, "valid")
+    reference, _ = _fitted_scale(list(choices(model, sample, head=False)), 0.0, 5.0)
+    assert report["attraction_scale"] == pytest.approx(reference, rel=1e-4)
+    assert report["fit"]["test"] == pytest.approx(held_out_fit(model, data), rel=1e-6)
+    assert report["choice_loglik_test"] == pytest.approx(
+        _by_definition(model, HeldOut.of(data, "test"), report["attraction_scale"]), rel=1e-5
+    )
