@@ -47,3 +47,31 @@ def test_a_partial_or_profiled_run_never_overwrites_the_full_results_file() -> N
         results_name("cuda", ["ml-100k", "synthetic-1m"], False, True)
         == "scale-cuda-ml-100k-synthetic-1m-profile"
     )
+
+
+def test_a_stages_peak_is_its_kernels_own_record_not_a_stale_timings_file(tmp_path) -> None:
+    import json
+    import shutil
+
+    from mtrec_helpers.core.profiling import code_cells
+    from mtrec_helpers.course.runner import TIMINGS
+    from mtrec_helpers.course.scale_benchmark import run_size
+
+    folder = tmp_path / "runs" / "synthetic-1m" / "04_rl_ranking"
+    folder.mkdir(parents=True)
+    executed = folder / "04_rl_ranking.ipynb"
+    shutil.copy("notebooks/04_rl_ranking.ipynb", executed)
+    timings = {"notebooks": {"04_rl_ranking": 12.5}, "peak_kernel_rss_mb": 21020.8}  # an earlier run's peak
+    (folder / TIMINGS).write_text(json.dumps(timings), encoding="utf-8")
+    lines = [cell["first_line"] for cell in code_cells(executed)]
+    entries = [
+        {"first_line": line, "peak_rss_mb": peak}
+        for line, peak in zip(lines[:3], (500.0, 4300.0, 7009.7), strict=True)
+    ]
+    (folder / "rl.memory.json").write_text(json.dumps(entries), encoding="utf-8")
+    record = run_size("synthetic-1m", tmp_path, [], "cpu", only=["04"], collect=True)
+    stage = record["stages"]["rl"]
+    assert stage["wall_s"] == 12.5 and stage["peak_rss_mb"] == 7009.7
+    assert (
+        stage["memory_cells"][0]["rise_mb"] == 3800.0 and stage["memory_cells"][0]["first_line"] == lines[1]
+    )

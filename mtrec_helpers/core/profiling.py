@@ -93,6 +93,14 @@ def _append_peak(path: Path, source: str) -> None:
     atomic_write_text(path, json.dumps(entries))
 
 
+def recorded_peak(memory_file: Path) -> float | None:
+    """The kernel's peak RSS in MB after its last recorded cell, or None without a record."""
+    if not memory_file.is_file():
+        return None
+    entries = json.loads(memory_file.read_text(encoding="utf-8"))
+    return max((entry["peak_rss_mb"] for entry in entries), default=None)
+
+
 def record_memory_from_environment() -> bool:
     """If :data:`MEMORY_ENV` names a file, append this kernel's peak RSS to it after every cell (once
     per process): where the peak rises is the cell that reached it. Returns whether it records."""

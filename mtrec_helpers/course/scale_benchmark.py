@@ -5,13 +5,16 @@ and ``synthetic-20m`` with one fixed, small training budget (:data:`BUDGET`: one
 ``MAX_STEPS`` batches per run, one grid value per baseline, few RL updates, 04's planning sweep at
 the default strength only, which reuses the learners trained before it), so the figures measure
 data, evaluation, fusion and the cost of a step rather than how many epochs a dataset needs. Each
-notebook runs in its own process, so its peak memory is its kernel's own (``ru_maxrss`` of the
-finished kernel; CUDA's peak is in each stage's metrics on a GPU), with one training at a time
-(``MTREC_TRAIN_WORKERS=1``: a run's memory, not two runs' side by side). A synthetic release is generated
-before its first stage (``generate_s``: finding or generating the raw files, seconds), so
-``data_prep`` measures reading the official file format and preprocessing. The results file is
-rewritten after every stage, so a run cut short keeps what it measured; ``--only`` re-runs some
-stages of a size on its existing artifacts.
+notebook runs in its own process, so its peak memory is its kernel's own (its VmHWM after the last
+cell, from the per-cell record of :mod:`mtrec_helpers.core.profiling`; ``ru_maxrss`` of the finished
+kernel where there is none; CUDA's peak is in each stage's metrics on a GPU; each stage's timings
+file is removed before it runs, so nothing an earlier run left in its folder counts — the runner keeps
+the largest peak of a run continued in parts, and a stale 21.0 GB once stood for 04's 7.0 GB), with
+one training at a time (``MTREC_TRAIN_WORKERS=1``: a run's memory, not two runs' side by side). A
+synthetic release is generated before its first stage (``generate_s``: finding or generating the raw
+files, seconds), so ``data_prep`` measures reading the official file format and preprocessing. The
+results file is rewritten after every stage, so a run cut short keeps what it measured; ``--only``
+re-runs some stages of a size on its existing artifacts.
 
 Also measured: reading a ratings file of ML-25M's shape (25,000,095 rows of the ``ratings.csv``
 format) through the real reader, in a fresh process.
@@ -112,8 +115,8 @@ def run_size(
             continue
         stats, memory = folder / f"{stage.name}.prof", folder / f"{stage.name}.memory.json"
         if not collect:
-            stats.unlink(missing_ok=True)
-            memory.unlink(missing_ok=True)
+            for stale in (stats, memory, folder / TIMINGS):
+                stale.unlink(missing_ok=True)
             _run(
                 [
                     sys.executable, "-m", "mtrec_helpers.course.runner", "--dataset", size,
@@ -127,7 +130,7 @@ def run_size(
         finished = datetime.datetime.fromtimestamp((folder / TIMINGS).stat().st_mtime, datetime.UTC)
         record["stages"][stage.name] = {
             "wall_s": round(timings["notebooks"][notebook.stem], 1),
-            "peak_rss_mb": round(timings["peak_kernel_rss_mb"], 1),
+            "peak_rss_mb": round(profiling.recorded_peak(memory) or timings["peak_kernel_rss_mb"], 1),
             "finished": finished.isoformat(timespec="seconds"),  # when this measurement was taken
             **profiling.summary(folder / notebook.name, stats if profile else None, memory_file=memory),
         }
