@@ -13,7 +13,7 @@ import torch
 from configs import distill_config
 from interruption import Interrupted, count_calls, interrupt_on_call
 from sklearn.cluster import KMeans
-from sklearn.metrics import adjusted_rand_score, silhouette_score
+from sklearn.metrics import adjusted_rand_score, silhouette_samples, silhouette_score
 
 from mtrec_helpers.core import chunked
 from mtrec_helpers.data import SyntheticConfig, prepare_dataset
@@ -79,6 +79,15 @@ def test_silhouette_matches_sklearn_and_sweep_reports_it() -> None:
     sweep = sweep_k(points, [2, 5, 8])
     assert list(sweep["k"]) == [2, 5, 8] and sweep["inertia"].is_monotonic_decreasing
     assert int(sweep.loc[sweep["silhouette"].idxmax(), "k"]) == 5  # the planted number of blobs
+    every = torch.arange(len(points))
+    assert silhouette(points, labels, chunk=97, rows=every) == silhouette(points, labels, chunk=97)
+    rows = torch.arange(0, len(points), 7)  # a sample's points, each against every point
+    each = silhouette_samples(points.numpy(), labels.numpy())[rows.numpy()]
+    assert silhouette(points, labels, chunk=97, rows=rows) == pytest.approx(float(each.mean()), abs=1e-4)
+    sampled = sweep_k(points, [2, 5, 8], rows=rows)
+    assert int(sampled.loc[sampled["silhouette"].idxmax(), "k"]) == 5 and sampled["inertia"].equals(
+        sweep["inertia"]
+    )
 
 
 def test_soft_target_loss_is_temperature_squared_kl() -> None:

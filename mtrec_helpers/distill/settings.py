@@ -11,6 +11,7 @@ import pandas as pd
 import torch
 
 from mtrec_helpers.core.engine import EngineConfig
+from mtrec_helpers.core.evaluation import validation_users
 from mtrec_helpers.core.settings import Settings
 from mtrec_helpers.distill.clusters import user_representations
 from mtrec_helpers.distill.experiments import StudentRun, chosen_k
@@ -67,12 +68,14 @@ class Clustering:
 def cluster_users(
     settings: DistillSettings, teacher: MultiTaskModel, task_data: TaskData, device: torch.device
 ) -> Clustering:
-    """The teacher's next-item states of every user, k-means for every k in ``K_RANGE`` (inertia and
-    silhouette), and the fit at ``N_CLUSTERS`` (0: the best silhouette)."""
+    """The teacher's next-item states of every user, k-means for every k in ``K_RANGE`` (inertia, and
+    silhouette over the ``VALID_USERS`` users — every user up to ML-1M — each against every user: it
+    chooses k, as validation chooses), and the fit at ``N_CLUSTERS`` (0: the best silhouette)."""
     seed = settings.engine.seed
     representations = user_representations(teacher, task_data, "valid")
     low, high = settings.k_range
-    sweep = sweep_k(representations, range(low, high + 1), n_init=settings.kmeans_init, seed=seed)
+    rows = torch.from_numpy(validation_users(len(representations), settings.valid_users, seed))
+    sweep = sweep_k(representations, range(low, high + 1), n_init=settings.kmeans_init, seed=seed, rows=rows)
     k = chosen_k(sweep, settings.n_clusters)
     fitted = kmeans(representations.to(device), k, n_init=settings.kmeans_init, seed=seed)
     return Clustering(representations, sweep, k, fitted)
