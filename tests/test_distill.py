@@ -233,6 +233,19 @@ def test_student_round_trip_size_and_throughput(setup, tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="save_pretrained"):
         size_on_disk(tmp_path)
     assert scoring_throughput(student, task_data, repeats=1) > 0
+    timed, split_batch = [], task_data.split_batch
+
+    def recorded(users, *args):
+        timed.append(np.asarray(users))
+        return split_batch(users, *args)
+
+    task_data.split_batch = recorded  # the rate is timed on the users given (a sample), in batches
+    try:
+        sample = np.arange(3, task_data.data.n_users, 2)
+        assert scoring_throughput(student, task_data, batch_size=7, repeats=1, users=sample) > 0
+    finally:
+        del task_data.split_batch
+    assert np.array_equal(np.concatenate(timed), sample) and max(len(t) for t in timed) == 7
 
 
 def test_dominant_genres_and_choice_of_student(setup) -> None:

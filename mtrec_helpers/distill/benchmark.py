@@ -22,15 +22,21 @@ def size_on_disk(folder: Path) -> int:
 
 
 def scoring_throughput(
-    model: MultiTaskModel, task_data: TaskData, split: str = "test", batch_size: int = 256, repeats: int = 3
+    model: MultiTaskModel,
+    task_data: TaskData,
+    split: str = "test",
+    batch_size: int = 256,
+    repeats: int = 3,
+    users: np.ndarray | None = None,
 ) -> float:
     """Users per second scored over the whole catalogue on the CPU (fp32, no autocast), the best of
-    ``repeats`` passes over every user; batches are built before the clock starts."""
+    ``repeats`` passes over every user (or over ``users``: a rate needs no more than a sample of
+    them); batches are built before the clock starts."""
     cpu = copy.deepcopy(model).to("cpu").eval()
-    n_users = task_data.data.n_users
+    timed = np.arange(task_data.data.n_users) if users is None else np.asarray(users)
     batches = [
-        task_data.split_batch(np.arange(start, min(start + batch_size, n_users)), split, cpu.config.max_len)
-        for start in range(0, n_users, batch_size)
+        task_data.split_batch(timed[start : start + batch_size], split, cpu.config.max_len)
+        for start in range(0, len(timed), batch_size)
     ]
     best = np.inf
     with torch.inference_mode():
@@ -40,4 +46,4 @@ def scoring_throughput(
             for batch in batches:
                 cpu.next_item_outputs(batch)
             best = min(best, time.perf_counter() - start)
-    return n_users / best
+    return len(timed) / best

@@ -81,8 +81,9 @@ def measure(
     throughput_repeats: int = 3,
     valid_users: np.ndarray | None = None,
 ) -> tuple[dict[str, Any], RankingResult]:
-    """Serving cost (parameters, bytes on disk, CPU users/s) and test quality of a saved model,
-    with its NDCG@10 in every teacher cluster (and on the validation ``valid_users``, default all)."""
+    """Serving cost (parameters, bytes on disk, CPU users/s, timed on the ``valid_users``) and test
+    quality of a saved model, with its NDCG@10 in every teacher cluster (and on the validation
+    ``valid_users``, default all)."""
     ranking = evaluate(
         multitask_scorer(model, task_data, "test"), task_data.data, "test", device=model.device
     )
@@ -96,7 +97,9 @@ def measure(
     record = {
         "params": scoring_parameters(model),
         "size_bytes": size_on_disk(folder),
-        "throughput_users_per_s": scoring_throughput(model, task_data, repeats=throughput_repeats),
+        "throughput_users_per_s": scoring_throughput(
+            model, task_data, repeats=throughput_repeats, users=valid_users
+        ),
         **ranking_record(ranking, n_boot),
         "valid_ndcg@10": float(valid.ndcg(10).mean()),
         "per_cluster_ndcg@10": per_cluster_mean(ranking.ndcg(10), labels),
