@@ -125,6 +125,8 @@ def test_reciprocal_rank_fusion_by_hand_and_its_depth() -> None:
 def test_top_ranks_are_the_full_rankings_head_ties_and_short_rows_included(monkeypatch) -> None:
     gen = torch.Generator().manual_seed(3)
     scores = torch.randint(0, 6, (9, 50), generator=gen).float()  # few values: many ties
+    scores[5:] = torch.randn(4, 50, generator=gen)  # no ties: top-k's own choice stands
+    scores[8, 30:] = scores[8, 4]  # a tie across the cut in a row of otherwise distinct scores
     eligible = torch.rand(9, 50, generator=gen) > 0.3
     eligible[0] = False
     eligible[0, :4] = True  # fewer eligible items than the depth
@@ -190,11 +192,10 @@ def test_streaming_fusion_equals_the_dense_computation(data) -> None:
     scorers = {"pop": fit_popularity(data).score, "ease": fit_ease(data, 50.0).score,
                "itemknn": fit_itemknn(data, 20).score}  # fmt: skip
     names = list(scorers)
-    valid = validation_pass(score_batches(scorers, data, "valid", batch_size=32), data, names)
+    batches = {split: score_batches(scorers, data, split, batch_size=96) for split in ("valid", "test")}
+    valid = validation_pass(batches["valid"], data, names)  # 96 users: fused in blocks of 64 and 32
     fits = fit_fusions(valid, names, leave_one_out=True)
-    tested = evaluation_pass(
-        score_batches(scorers, data, "test", batch_size=32), data, names, fits, {"pop": 5}
-    )
+    tested = evaluation_pass(batches["test"], data, names, fits, {"pop": 5})
     assert len(valid.users) == data.n_users  # small: every validation user is in the fit
     z = {split: {m: zscore(_dense(fn, data, split), eligible_items(data, split)) for m, fn in scorers.items()}
          for split in ("valid", "test")}  # fmt: skip

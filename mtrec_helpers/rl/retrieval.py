@@ -16,6 +16,7 @@ import torch
 
 from mtrec_helpers.core.device import autocast
 from mtrec_helpers.core.evaluation import history_mask
+from mtrec_helpers.core.memory import reusing_heap
 from mtrec_helpers.multitask.model import MultiTaskModel
 from mtrec_helpers.multitask.tasks import TaskData
 
@@ -77,7 +78,7 @@ def retrieve(
     with torch.no_grad(), autocast(model.device):
         parts = [
             retrieve_batch(model, task_data, np.arange(start, min(start + batch_size, n_users)), n, split)[1]
-            for start in range(0, n_users, batch_size)
+            for start in reusing_heap(range(0, n_users, batch_size))
         ]
     return CandidateTable(
         *(torch.cat([getattr(p, f) for p in parts]) for f in ("items", "scores", "like", "rating"))
