@@ -9,6 +9,7 @@ user, far below that). The probe itself is checked on a planted users × catalog
 
 from __future__ import annotations
 
+import json
 import platform
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from mtrec_helpers.core import memory
 from mtrec_helpers.core.memory import MMAP_THRESHOLD, bound_heap, fix_mmap_threshold, needs_bounded_heap
+from mtrec_helpers.course import heap_benchmark
 from mtrec_helpers.data import SyntheticConfig, prepare_dataset
 from mtrec_helpers.ensemble.experiments import evaluation_pass, fit_fusions, validation_pass
 from mtrec_helpers.ensemble.scores import score_batches
@@ -140,7 +142,12 @@ def test_reusing_heap_keeps_blocks_in_the_heap_trims_every_few_items_and_restore
     assert heap_calls == [reuse, mapped, "trim"] and not memory._state["reusing"]
 
 
-def test_reusing_heap_does_nothing_where_the_heap_is_not_bounded(heap_calls, monkeypatch) -> None:
+def test_reusing_heap_does_nothing_where_the_heap_is_not_bounded_or_when_switched_off(
+    heap_calls, monkeypatch
+) -> None:
+    monkeypatch.setenv(memory.REUSE_ENV, "0")  # a machine short of memory: the bounded heap's peak
+    assert list(memory.reusing_heap(iter("abc"))) == ["a", "b", "c"] and heap_calls == []
+    monkeypatch.delenv(memory.REUSE_ENV)
     monkeypatch.setitem(memory._state, "bounded", False)
     assert list(memory.reusing_heap(iter("abc"))) == ["a", "b", "c"] and heap_calls == []
 
@@ -166,3 +173,22 @@ def test_reusing_heap_saves_the_page_faults_of_mapping_every_batch_afresh() -> N
     run = subprocess.run([sys.executable, "-c", FAULTS], capture_output=True, text=True, check=True)
     mapped, reused = (int(n) for n in run.stdout.split())
     assert mapped > 40 * 4 * 1600 and reused < mapped / 4, (mapped, reused)
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
+def test_the_heap_benchmark_measures_a_loop_and_writes_its_table() -> None:
+    """`make bench-heap`'s worker, two iterations of 06's fusion in a fresh process, and its table."""
+    code = (
+        "import json; from mtrec_helpers.course import heap_benchmark as h; "
+        "h.ITERATIONS['fusion_batch'] = 2; "
+        "print(json.dumps(h.measure('fusion_batch', 'reused')))"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    measured = json.loads(run.stdout.strip().splitlines()[-1])
+    assert measured["iterations"] == 2 and measured["s_per_iteration"] > 0 and measured["minor_faults"] > 0
+    assert measured["peak_rss_mb"] > 9 * 256 * 26746 * 4 / 2**20  # the nine members' scores were held
+    workloads = {"fusion_batch": {"mapped": measured, "reused": measured}}
+    record = {"n_items": 26744, "date": "2026-12-05T00:00:00", "command": "make bench-heap",
+              "machine": {"cpu_count": 2}, "workloads": workloads}  # fmt: skip
+    table = heap_benchmark.markdown(record)
+    assert "| fusion_batch | reused |" in table and f"{measured['s_per_iteration']:.3f}" in table

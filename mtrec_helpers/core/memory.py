@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 from collections.abc import Iterable, Iterator
 from functools import cache
 from typing import TypeVar
@@ -42,6 +43,7 @@ TRIM_THRESHOLD = 128 << 10  # glibc's default: free space this large at the heap
 SCORE_BATCH = 256  # users per evaluation batch (mtrec_helpers.core.evaluation.evaluate's default)
 LARGE_SCORE_BLOCK = 8 << 20  # a batch of float32 catalogue scores this large fragments the heap
 REUSE_THRESHOLD = 1 << 30  # in :func:`reusing_heap`: blocks up to 1 GB from the heap, kept until a trim
+REUSE_ENV = "MTREC_REUSE_HEAP"  # "0": never reuse (the bounded heap's lower peak, at its time cost)
 _state = {"bounded": False, "reusing": False}
 
 
@@ -99,8 +101,9 @@ def bound_heap(n_items: int) -> bool:
 def reusing_heap(items: Iterable[T], trim_every: int = 1) -> Iterator[T]:
     """``items``, one at a time, with freed blocks kept in the heap for the next one and what is free
     handed back every ``trim_every`` items and at the end (see the module docstring). Where the heap
-    is not bounded (small catalogues, other C libraries), or inside another such loop, just ``items``."""
-    if not _state["bounded"] or _state["reusing"]:
+    is not bounded (small catalogues, other C libraries), inside another such loop, or with
+    ``MTREC_REUSE_HEAP=0`` in the environment, just ``items``."""
+    if not _state["bounded"] or _state["reusing"] or os.environ.get(REUSE_ENV) == "0":
         yield from items
         return
     _state["reusing"] = keep_heap(True)

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from mtrec_helpers.core.evaluation import history_mask
+from mtrec_helpers.core.memory import reusing_heap
 from mtrec_helpers.data.store import ProcessedData
 from mtrec_helpers.rl.agents import Agent
 from mtrec_helpers.rl.env import Sessions, SessionStart, SimulatorConfig, session_groups
@@ -92,7 +93,8 @@ def run_sessions(
     """Every agent's sessions for ``users`` from the same simulator seed, in groups of at most
     :data:`~mtrec_helpers.rl.env.SESSION_BATCH`."""
     runs: dict[str, list[SessionStats]] = {name: [] for name in agents}
-    for group, group_seed in session_groups(users, seed):  # groups outside: each group's start is scored once
+    groups = reusing_heap(session_groups(users, seed))  # groups outside: each group's start is scored once
+    for group, group_seed in groups:
         for name, agent in agents.items():
             runs[name].append(simulate(agent, factory(group, group_seed), world.genres, world.popularity))
     return {name: SessionStats.joined(parts) for name, parts in runs.items()}

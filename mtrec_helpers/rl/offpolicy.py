@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from mtrec_helpers.core.engine import EngineConfig, Objective, accelerator_for, fit
+from mtrec_helpers.core.memory import reusing_heap
 from mtrec_helpers.rl.agents import (
     FEATURES,
     Reinforce,
@@ -107,7 +108,7 @@ def log_sessions(
     """Run the behaviour policy on ``log_repeats`` sessions per user and keep every clicked step
     (the sessions run in groups of at most :data:`~mtrec_helpers.rl.env.SESSION_BATCH`)."""
     generator = torch.Generator().manual_seed(config.seed)
-    groups = session_groups(np.tile(users, config.log_repeats), config.seed)
+    groups = reusing_heap(session_groups(np.tile(users, config.log_repeats), config.seed))
     parts = [_log_group(new_sessions(group, seed), table, genres, slate_size, gamma, config, generator)
              for group, seed in groups]  # fmt: skip
     return Logs.joined(parts)

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mtrec_helpers.core.memory import reusing_heap
 from mtrec_helpers.rl.agents import (
     SessionObserver,
     available_mask,
@@ -86,7 +87,7 @@ def log_first_slates(
     """One logged session per entry of ``users`` (the simulator ``factory`` starts them from ``seed``),
     in groups of at most ``group`` sessions (:func:`~mtrec_helpers.rl.env.session_groups`: one group
     with ``seed`` itself when they fit), so memory does not grow with the number of sessions."""
-    groups = session_groups(users, seed, group)
+    groups = reusing_heap(session_groups(users, seed, group))
     return FirstSlates.joined(
         [
             first_slates(factory(part, at), table, genres, slate_size, temperature, generator)

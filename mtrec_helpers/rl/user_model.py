@@ -25,6 +25,7 @@ import scipy.sparse
 import torch
 
 from mtrec_helpers.core.evaluation import history_mask, split_histories
+from mtrec_helpers.core.memory import reusing_heap
 from mtrec_helpers.core.protocol import SPLITS
 from mtrec_helpers.data.store import ProcessedData
 from mtrec_helpers.pretraining.baselines import MAX_ITEMS, ItemItemModel, fit_ease
@@ -213,7 +214,7 @@ class HeldOut:
         multi-hot history (B, V) and the items each user could pick next — neither seen nor
         padding/mask (B, V)."""
         size = size or HELD_OUT_BATCH
-        for start in range(0, len(self.items), size):
+        for start in reusing_heap(range(0, len(self.items), size)):
             rows = slice(start, min(start + size, len(self.items)))
             seen = history_mask(self.histories[rows], self.n_columns, torch.device("cpu"))
             allowed = ~seen
