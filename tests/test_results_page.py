@@ -111,11 +111,21 @@ def test_the_committed_summaries_are_written_from_the_committed_results_files() 
     from mtrec_helpers.course.benchmark import summary
 
     files = [p for p in (project_root() / "benchmarks").glob("*.json")
-             if not p.name.startswith("scale-") and not p.stem.endswith("-exercises")]  # fmt: skip
+             if not p.name.startswith(("scale-", "heap-")) and not p.stem.endswith("-exercises")]  # fmt: skip
     assert files
     for path in files:
         record = json.loads(path.read_text(encoding="utf-8"))
         assert summary(record, path.stem) == path.with_suffix(".md").read_text(encoding="utf-8"), path.name
+
+
+def test_the_committed_heap_table_is_written_from_its_results_file() -> None:
+    """`make bench-heap`'s page is its own results file as a table."""
+    from mtrec_helpers.course.heap_benchmark import RESULTS, markdown
+
+    path = project_root() / "benchmarks" / f"{RESULTS}.json"
+    record = json.loads(path.read_text(encoding="utf-8"))
+    assert markdown(record) == path.with_suffix(".md").read_text(encoding="utf-8")
+    assert set(record["workloads"]) == {"training_step", "fusion_batch"}
 
 
 def test_every_section_of_the_committed_results_page_has_its_own_heading() -> None:
