@@ -142,28 +142,14 @@ def test_reusing_heap_keeps_blocks_in_the_heap_trims_every_few_items_and_restore
     assert heap_calls == [reuse, mapped, "trim"] and not memory._state["reusing"]
 
 
-def test_reusing_heap_does_nothing_when_switched_off(heap_calls, monkeypatch) -> None:
+def test_reusing_heap_does_nothing_where_the_heap_is_not_bounded_or_when_switched_off(
+    heap_calls, monkeypatch
+) -> None:
     monkeypatch.setenv(memory.REUSE_ENV, "0")  # a machine short of memory: the bounded heap's peak
     assert list(memory.reusing_heap(iter("abc"))) == ["a", "b", "c"] and heap_calls == []
-
-
-def test_after_reuse_a_small_catalogue_keeps_the_thresholds_where_glibcs_dynamic_ones_end(
-    monkeypatch,
-) -> None:
-    settings: list[tuple[int, int]] = []
-    monkeypatch.setattr(
-        memory, "_mallopt", lambda parameter, value: settings.append((parameter, value)) or True
-    )
-    monkeypatch.setattr(memory, "release_free_heap", lambda: True)
-    for bounded, after in ((False, memory.DYNAMIC_CEILING), (True, (MMAP_THRESHOLD, memory.TRIM_THRESHOLD))):
-        monkeypatch.setitem(memory._state, "bounded", bounded)
-        settings.clear()
-        assert list(memory.reusing_heap(range(3))) == [0, 1, 2]
-        reuse = [
-            (memory.M_MMAP_THRESHOLD, memory.REUSE_THRESHOLD),
-            (memory.M_TRIM_THRESHOLD, memory.REUSE_THRESHOLD),
-        ]
-        assert settings == [*reuse, (memory.M_MMAP_THRESHOLD, after[0]), (memory.M_TRIM_THRESHOLD, after[1])]
+    monkeypatch.delenv(memory.REUSE_ENV)
+    monkeypatch.setitem(memory._state, "bounded", False)
+    assert list(memory.reusing_heap(iter("abc"))) == ["a", "b", "c"] and heap_calls == []
 
 
 FAULTS = """

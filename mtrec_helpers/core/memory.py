@@ -23,9 +23,7 @@ allocations, batch after batch — evaluation over users, training steps — run
 :func:`reusing_heap`: while they run, blocks of any size come from the heap and the next batch
 reuses them, and every few batches (and at the end) ``malloc_trim`` hands what is free back, so
 fragments cannot pile up. 06's test pass ran in half the time (2.1 → 1.0 s per 256 users), its
-resident memory flat. Small catalogues gain too: glibc's dynamic threshold stops at 32 MB, and a
-training batch's logits are above it (128 × 50 × 1,351 floats on ML-100k), so they were mapped
-afresh at every step; after such a loop the thresholds stay where the dynamic ones end.
+resident memory flat.
 """
 
 from __future__ import annotations
@@ -45,7 +43,6 @@ TRIM_THRESHOLD = 128 << 10  # glibc's default: free space this large at the heap
 SCORE_BATCH = 256  # users per evaluation batch (mtrec_helpers.core.evaluation.evaluate's default)
 LARGE_SCORE_BLOCK = 8 << 20  # a batch of float32 catalogue scores this large fragments the heap
 REUSE_THRESHOLD = 1 << 30  # in :func:`reusing_heap`: blocks up to 1 GB from the heap, kept until a trim
-DYNAMIC_CEILING = (32 << 20, 64 << 20)  # glibc's dynamic mmap and trim thresholds at their highest (64-bit)
 REUSE_ENV = "MTREC_REUSE_HEAP"  # "0": never reuse (the bounded heap's lower peak, at its time cost)
 _state = {"bounded": False, "reusing": False}
 
@@ -74,12 +71,8 @@ def fix_mmap_threshold(threshold: int = MMAP_THRESHOLD) -> bool:
 
 def keep_heap(keep: bool) -> bool:
     """``True``: blocks up to 1 GB come from the heap and stay there when freed (until
-    :func:`release_free_heap`); ``False``: back to the bounded setting, or where the heap is not
-    bounded to where glibc's dynamic thresholds end. True when glibc took it."""
-    if keep:
-        mmap, trim = REUSE_THRESHOLD, REUSE_THRESHOLD
-    else:
-        mmap, trim = (MMAP_THRESHOLD, TRIM_THRESHOLD) if _state["bounded"] else DYNAMIC_CEILING
+    :func:`release_free_heap`); ``False``: back to the bounded setting. True when glibc took it."""
+    mmap, trim = (REUSE_THRESHOLD, REUSE_THRESHOLD) if keep else (MMAP_THRESHOLD, TRIM_THRESHOLD)
     return _mallopt(M_MMAP_THRESHOLD, mmap) and _mallopt(M_TRIM_THRESHOLD, trim)
 
 
@@ -107,9 +100,10 @@ def bound_heap(n_items: int) -> bool:
 
 def reusing_heap(items: Iterable[T], trim_every: int = 1) -> Iterator[T]:
     """``items``, one at a time, with freed blocks kept in the heap for the next one and what is free
-    handed back every ``trim_every`` items and at the end (see the module docstring). Off glibc,
-    inside another such loop, or with ``MTREC_REUSE_HEAP=0`` in the environment, just ``items``."""
-    if _state["reusing"] or os.environ.get(REUSE_ENV) == "0":
+    handed back every ``trim_every`` items and at the end (see the module docstring). Where the heap
+    is not bounded (small catalogues, other C libraries), inside another such loop, or with
+    ``MTREC_REUSE_HEAP=0`` in the environment, just ``items``."""
+    if not _state["bounded"] or _state["reusing"] or os.environ.get(REUSE_ENV) == "0":
         yield from items
         return
     _state["reusing"] = keep_heap(True)
