@@ -22,7 +22,7 @@ the computing (14 million page faults in 12 batches). So the loops that repeat t
 allocations, batch after batch — evaluation over users, training steps — run inside
 :func:`reusing_heap`: while they run, blocks of any size come from the heap and the next batch
 reuses them, and every few batches (and at the end) ``malloc_trim`` hands what is free back, so
-fragments cannot pile up. 06's test pass ran in half the time (2.1 → 1.0 s per 256 users), its
+fragments cannot pile up. 06's test pass ran in about half the time (2.1 → 1.2 s per 256 users), its
 resident memory flat.
 """
 

@@ -33,6 +33,7 @@ from mtrec_helpers.core import memory
 from mtrec_helpers.core.atomic import atomic_write_text
 from mtrec_helpers.core.engine import TRIM_STEPS
 from mtrec_helpers.core.evaluation import rank_targets
+from mtrec_helpers.core.profiling import peak_rss_mb
 from mtrec_helpers.course.benchmark import machine
 from mtrec_helpers.ensemble.fusion import top_ranks, weighted_sum
 from mtrec_helpers.ensemble.scores import BATCH_USERS, FUSION_ROWS, zscore
@@ -104,17 +105,9 @@ def measure(workload: str, mode: str) -> dict[str, float]:
         "s_per_iteration": seconds / ITERATIONS[workload],
         "system_s": after.ru_stime - before.ru_stime,
         "minor_faults": after.ru_minflt - before.ru_minflt,
-        "peak_rss_mb": _peak_rss_mb(),
+        "peak_rss_mb": peak_rss_mb(),
         "iterations": ITERATIONS[workload],
     }
-
-
-def _peak_rss_mb() -> float:
-    """This process's peak resident memory (VmHWM), MB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def run_all(command: str) -> dict[str, Any]:

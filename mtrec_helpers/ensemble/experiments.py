@@ -25,7 +25,7 @@ import torch
 from mtrec_helpers.core.evaluation import Ranker, RankingResult, paired_bootstrap
 from mtrec_helpers.data.store import ProcessedData
 from mtrec_helpers.ensemble.fusion import FusionFit, fit_softmax_fusion, reciprocal_rank_fusion, weighted_sum
-from mtrec_helpers.ensemble.scores import ScoreBatch, zscore
+from mtrec_helpers.ensemble.scores import ScoreBatch, in_blocks, zscore
 
 ENSEMBLES = ("ensemble_softmax", "ensemble_uniform", "ensemble_rrf")
 WITHOUT = "without "  # the leave-one-out refits are ranked as "without <member>"
@@ -91,7 +91,7 @@ def validation_pass(
     rankers: dict[str, Ranker] = {}
     z: dict[str, list[torch.Tensor]] = {m: [] for m in score_members}
     eligible: list[torch.Tensor] = []
-    for batch in (block for scored in batches for block in scored.blocks()):
+    for batch in in_blocks(batches):
         _rank(rankers, batch, batch.scores, data, "valid")
         keep = torch.from_numpy(np.isin(batch.users, users))
         if keep.any():
@@ -132,7 +132,7 @@ def evaluation_pass(
     weightings = {name: fit.alphas for name, fit in fits.items()}
     weightings["ensemble_uniform"] = {m: 1.0 / len(score_members) for m in score_members}
     rankers: dict[str, Ranker] = {}
-    for batch in (block for scored in batches for block in scored.blocks()):
+    for batch in in_blocks(batches):
         weight = batch.eligible.float()
         z = {m: zscore(batch.scores[m], weight) for m in score_members}
         fused = {name: weighted_sum(z, alphas) for name, alphas in weightings.items()}

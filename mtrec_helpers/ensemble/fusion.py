@@ -50,7 +50,7 @@ def weighted_sum(normalised: Mapping[str, torch.Tensor], alphas: Mapping[str, fl
         raise KeyError(f"no scores for member(s) {', '.join(missing)}; members: {', '.join(normalised)}")
     first, *rest = alphas
     total = torch.mul(normalised[first], alphas[first])
-    term = torch.empty_like(total) if rest else total
+    term = torch.empty_like(total)
     for name in rest:
         total += torch.mul(normalised[name], alphas[name], out=term)
     return total

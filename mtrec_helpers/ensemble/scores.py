@@ -10,7 +10,7 @@ recommended (:func:`zscore`): real items outside the user's history, and the hel
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,6 +45,11 @@ class ScoreBatch:
                 {name: values[part] for name, values in self.scores.items()},
                 self.eligible[part],
             )
+
+
+def in_blocks(batches: Iterable[ScoreBatch], rows: int = FUSION_ROWS) -> Iterator[ScoreBatch]:
+    """Every batch's :meth:`ScoreBatch.blocks`, one after another."""
+    return (block for batch in batches for block in batch.blocks(rows))
 
 
 def score_batches(
