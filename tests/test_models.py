@@ -133,11 +133,15 @@ def test_seen_items_respect_each_objective() -> None:
     masked = SeqRecModel(build_config(N_ITEMS, "masked", hidden=16, layers=1, max_len=12, seen_bias=True))
     inputs = torch.tensor([[0, 0, 3, 4, N_ITEMS + 1, 6]])
     rows, positions = torch.tensor([0, 0]), torch.tensor([3, 5])
-    seen_causal = causal.seen_items(inputs, rows, positions)
-    assert torch.nonzero(seen_causal[0]).flatten().tolist() == [3, 4]  # up to position 3
-    assert torch.nonzero(seen_causal[1]).flatten().tolist() == [3, 4, 6]  # never PAD or MASK
-    seen_masked = masked.seen_items(inputs, rows, positions)
-    assert torch.nonzero(seen_masked[0]).flatten().tolist() == [3, 4, 6]  # the whole row
+
+    def per_row(seen: tuple[torch.Tensor, torch.Tensor], n_rows: int = 2) -> list[list[int]]:
+        return [seen[1][seen[0] == row].tolist() for row in range(n_rows)]
+
+    # the causal row sees up to its position, never PAD or MASK; the masked row sees all of it
+    assert per_row(causal.seen_items(inputs, rows, positions)) == [[3, 4], [3, 4, 6]]
+    assert per_row(masked.seen_items(inputs, rows, positions)) == [[3, 4, 6], [3, 4, 6]]
+    repeated = torch.tensor([[3, 4, 3, 3]])  # an item consumed again counts once
+    assert per_row(causal.seen_items(repeated, torch.tensor([0]), torch.tensor([3])), 1) == [[3, 4]]
 
 
 def test_seen_bias_moves_only_items_in_the_input(tmp_path: Path) -> None:

@@ -12,7 +12,9 @@ and the validation record — and :func:`fit` does the rest, the same way for ev
   safetensors; optimizer and random states read back with ``weights_only=True``) plus the engine's
   own state as JSON and tensors as safetensors. Nothing that is read back unpickles arbitrary
   objects. Calling :func:`fit` again with the same arguments continues from the checkpoint, and a
-  finished run is returned without training again.
+  finished run is returned without training again;
+- dropout on the CPU draws its masks from uniform numbers, a quarter of the cost of torch's
+  (:mod:`mtrec_helpers.core.dropout`; ``MTREC_DROPOUT=torch`` keeps torch's, and its checkpoints).
 
 With N processes every process draws the same batches (one seeded generator) and trains on its
 ``1/N`` share of each, so the global batch is the same as on one process; random draws inside a
@@ -41,6 +43,7 @@ from accelerate.utils.constants import RNG_STATE_NAME
 from safetensors.torch import load_file, save_file
 
 from mtrec_helpers.core.atomic import atomic_directory
+from mtrec_helpers.core.dropout import dropout_mode, use_mask_dropout
 from mtrec_helpers.core.memory import reusing_heap
 from mtrec_helpers.core.progress import LoopProgress
 from mtrec_helpers.core.stages import ArtifactError, damaged_artifact
@@ -252,6 +255,8 @@ def fit(
     global random state before building ``model`` (dropout continues from it); ``generator``, if
     given, carries the batch order on from an earlier phase."""
     accelerator.free_memory()  # forget the models and optimizers of earlier fits (one per checkpoint)
+    use_mask_dropout(model)  # dropout masks from uniform draws on the CPU (MTREC_DROPOUT=torch: torch's own)
+    key = key if dropout_mode() == "torch" else f"{key}:dropout=uniform"
     generator = generator or torch.Generator().manual_seed(config.seed)
     draws = torch.Generator().manual_seed(config.seed + 1 + accelerator.process_index)
     optimizer = torch.optim.AdamW(param_groups, lr=config.lr, weight_decay=config.weight_decay)

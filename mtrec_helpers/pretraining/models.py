@@ -33,6 +33,9 @@ from mtrec_helpers.pretraining.sequences import IGNORE, next_item_inputs
 
 OBJECTIVES = ("masked", "causal")
 
+Seen = tuple[torch.Tensor, torch.Tensor]
+"""Items already in a model's input: the distinct (row, item) pairs, two index tensors."""
+
 
 class SeqRecConfig(BertConfig):
     """A BERT config plus the recommender's objective and side-information sizes."""
@@ -207,13 +210,13 @@ class SeqRecModel(BertPreTrainedModel):
             visible &= torch.arange(items.shape[1], device=items.device)[None, :] <= positions[:, None]
         return items, visible
 
-    def seen_items(
-        self, input_ids: torch.Tensor, rows: torch.Tensor, positions: torch.Tensor
-    ) -> torch.Tensor:
-        """(N, V) indicator of the items visible to each chosen (row, position) of ``input_ids``."""
+    def seen_items(self, input_ids: torch.Tensor, rows: torch.Tensor, positions: torch.Tensor) -> Seen:
+        """The items visible to each chosen (row, position) of ``input_ids``, as the distinct pairs
+        (index into ``rows``, item): a list, not an (N, V) indicator (a tenth of the work)."""
         items, visible = self._visible(input_ids, rows, positions)
-        seen = torch.zeros((len(rows), self.config.vocab_size), device=items.device)
-        return seen.scatter_add_(1, items, visible.float()).clamp_(max=1.0)
+        vocab = self.config.vocab_size
+        pairs = (torch.arange(len(rows), device=items.device)[:, None] * vocab + items)[visible].unique()
+        return pairs // vocab, pairs % vocab
 
     def sampled_loss(
         self,
@@ -244,13 +247,16 @@ class SeqRecModel(BertPreTrainedModel):
             negative = negative + self.seen_weight * seen[:, inverse]
         return sampled_cross_entropy(positive, negative, targets, negatives, log_q)
 
-    def scores(self, hidden: torch.Tensor, seen: torch.Tensor | None = None) -> torch.Tensor:
+    def scores(self, hidden: torch.Tensor, seen: Seen | None = None) -> torch.Tensor:
         """Scores over the whole vocabulary from hidden states (N, H) → (N, V) through the tied output
         layer (the id embeddings as the decoder, plus each item's bias), plus the learned
-        seen-item bias where ``seen`` marks the items already in the input."""
+        seen-item bias at the (row, item) pairs of ``seen`` (:meth:`seen_items`)."""
         logits = self.cls.predictions.decoder(self.cls.predictions.transform(hidden))
         if self.config.seen_bias and seen is not None:
-            logits = logits + self.seen_weight * seen
+            bias = self.seen_weight.to(logits.dtype).expand(len(seen[0]))
+            logits = logits.index_put_(
+                seen, bias, accumulate=True
+            )  # the decoder output: needed by no backward
         return logits
 
     def loss(
