@@ -212,7 +212,7 @@ class SeqRecModel(BertPreTrainedModel):
 
     def seen_items(self, input_ids: torch.Tensor, rows: torch.Tensor, positions: torch.Tensor) -> Seen:
         """The items visible to each chosen (row, position) of ``input_ids``, as the distinct pairs
-        (index into ``rows``, item): a list, not an (N, V) indicator (a tenth of the work)."""
+        (index into ``rows``, item): a list, not an (N, V) indicator (a fifth of the time, by hand)."""
         items, visible = self._visible(input_ids, rows, positions)
         vocab = self.config.vocab_size
         pairs = (torch.arange(len(rows), device=items.device)[:, None] * vocab + items)[visible].unique()
@@ -254,9 +254,8 @@ class SeqRecModel(BertPreTrainedModel):
         logits = self.cls.predictions.decoder(self.cls.predictions.transform(hidden))
         if self.config.seen_bias and seen is not None:
             bias = self.seen_weight.to(logits.dtype).expand(len(seen[0]))
-            logits = logits.index_put_(
-                seen, bias, accumulate=True
-            )  # the decoder output: needed by no backward
+            # in place: the decoder's output is needed by no backward pass
+            logits = logits.index_put_(seen, bias, accumulate=True)
         return logits
 
     def loss(
