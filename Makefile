@@ -47,7 +47,7 @@ endif
 PY := $(ENV_DIR)/bin/python
 STAMP := $(ENV_DIR)/.mtrec-setup.stamp
 
-.PHONY: help setup data run book test lint bench bench-scenarios bench-exercises bench-scale bench-heap
+.PHONY: help setup data run book test lint bench bench-scenarios bench-exercises bench-scale bench-heap bench-step
 
 help: ## list the targets
 	@echo "mtrec — multi-task, RL-ranked and distilled Transformer recommenders (notebook course)"
@@ -117,6 +117,9 @@ bench-scale: setup ## every stage at ML-100k, synthetic-1m and synthetic-20m on 
 	$(PY) -m mtrec_helpers.course.scale_benchmark --device $(DEVICE) $(if $(SIZES),--sizes $(SIZES) --skip-read) $(if $(PROFILE),--profile) \
 		--command "make bench-scale$(if $(SIZES), SIZES='$(SIZES)')$(if $(PROFILE), PROFILE=1)"
 	$(PY) -m mtrec_helpers.course.results_page
+
+bench-step: setup ## one training step of 02's causal model on DATASET: its cost, where it goes, what the course's dropout and two training workers buy → benchmarks/step-cpu.json
+	$(PY) -m mtrec_helpers.course.step_benchmark --dataset $(DATASET)
 
 bench-heap: setup ## what reusing the heap buys on a 26,744-item catalogue: a training step and 06's fusion of a batch, each in a fresh process → benchmarks/heap-cpu.json
 	$(PY) -m mtrec_helpers.course.heap_benchmark
