@@ -110,8 +110,9 @@ def test_the_committed_summaries_are_written_from_the_committed_results_files() 
     the committed page of each results file."""
     from mtrec_helpers.course.benchmark import summary
 
+    other = ("scale-", "heap-", "step-")  # the scale and micro benchmarks have pages of their own
     files = [p for p in (project_root() / "benchmarks").glob("*.json")
-             if not p.name.startswith(("scale-", "heap-", "step-")) and not p.stem.endswith("-exercises")]  # fmt: skip
+             if not p.name.startswith(other) and not p.stem.endswith("-exercises")]  # fmt: skip
     assert files
     for path in files:
         record = json.loads(path.read_text(encoding="utf-8"))

@@ -18,6 +18,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from mtrec_helpers.core.environment import environment_variable
+
 PROGRESS_ENV = "MTREC_PROGRESS_FILE"
 
 
@@ -62,8 +64,7 @@ def progress_file(prefix: str | None = None) -> Iterator[Path]:
     :data:`PRINT_EVERY` seconds. The file and the variable are gone afterwards."""
     handle, name = tempfile.mkstemp(prefix="mtrec-progress-", suffix=".txt")
     os.close(handle)
-    path, previous, stop = Path(name), os.environ.get(PROGRESS_ENV), threading.Event()
-    os.environ[PROGRESS_ENV] = name
+    path, stop = Path(name), threading.Event()
 
     def watch() -> None:
         shown = ""
@@ -75,15 +76,12 @@ def progress_file(prefix: str | None = None) -> Iterator[Path]:
 
     watcher = threading.Thread(target=watch, daemon=True) if prefix is not None else None
     try:
-        if watcher is not None:
-            watcher.start()
-        yield path
+        with environment_variable(PROGRESS_ENV, name):
+            if watcher is not None:
+                watcher.start()
+            yield path
     finally:
         stop.set()
         if watcher is not None:
             watcher.join()
-        if previous is None:
-            os.environ.pop(PROGRESS_ENV, None)
-        else:
-            os.environ[PROGRESS_ENV] = previous
         path.unlink(missing_ok=True)

@@ -25,12 +25,13 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
 from typing import TypeVar
 
 import torch
+
+from mtrec_helpers.core.environment import environment_variable
 
 ENV = "MTREC_TRAIN_WORKERS"
 
@@ -67,20 +68,6 @@ def _run(item: bytes) -> bytes | None:
     return pickle.dumps(result) if _KEEP else None
 
 
-@contextmanager
-def _passive_waiting() -> Iterator[None]:
-    """Workers started inside this block wait for work without spinning (set before OpenMP loads)."""
-    previous = os.environ.get("OMP_WAIT_POLICY")
-    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop("OMP_WAIT_POLICY", None)
-        else:
-            os.environ["OMP_WAIT_POLICY"] = previous
-
-
 def _in_workers(function: Callable[[Item], Result], items: Sequence[Item], workers: int, keep: bool) -> list:
     """``function`` over ``items`` in up to ``workers`` fresh processes; their results if ``keep``."""
     context = multiprocessing.get_context("spawn")  # never fork a process that holds OpenMP threads
@@ -88,7 +75,7 @@ def _in_workers(function: Callable[[Item], Result], items: Sequence[Item], worke
     # the data) into shared memory in place, and a NumPy array viewing the old memory would dangle.
     job = pickle.dumps(function)
     with (
-        _passive_waiting(),
+        environment_variable("OMP_WAIT_POLICY", "PASSIVE"),  # set before the workers load OpenMP
         ProcessPoolExecutor(
             min(workers, len(items)), context, _start_worker, (torch.get_num_threads(), job, keep)
         ) as pool,

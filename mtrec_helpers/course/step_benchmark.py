@@ -20,10 +20,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import partial
 from itertools import cycle
 from pathlib import Path
@@ -34,6 +31,8 @@ from torch.profiler import ProfilerActivity, profile
 
 from mtrec_helpers.core import dropout
 from mtrec_helpers.core.atomic import atomic_write_text
+from mtrec_helpers.core.engine import Forward
+from mtrec_helpers.core.environment import environment_variable
 from mtrec_helpers.core.workers import side_by_side
 from mtrec_helpers.course.benchmark import machine
 from mtrec_helpers.course.parameters import declared_parameters
@@ -62,20 +61,6 @@ def chapter_settings(dataset: str) -> PretrainingSettings:
     return PretrainingSettings.of({**declared_parameters(notebook), "DATASET": dataset})
 
 
-@contextmanager
-def dropout_mode(mode: str) -> Iterator[None]:
-    """``MTREC_DROPOUT`` set to ``mode`` inside the block."""
-    previous = os.environ.get(dropout.ENV)
-    os.environ[dropout.ENV] = mode
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop(dropout.ENV, None)
-        else:
-            os.environ[dropout.ENV] = previous
-
-
 class Stepper:
     """The causal model of ``settings`` on ``data`` and one training step of its objective."""
 
@@ -83,7 +68,8 @@ class Stepper:
         model_config, config = plan(settings, data)["causal"]
         torch.manual_seed(settings.engine.seed)
         self.model = new_model(model_config, data).train()
-        with dropout_mode(mode):
+        self.call = Forward(self.model)  # the engine's: calls a named method of the model
+        with environment_variable(dropout.ENV, mode):
             dropout.use_mask_dropout(self.model)
         self.objective = SequenceObjective(model_config, config, data, torch.device("cpu"))
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=settings.engine.lr)
@@ -92,8 +78,7 @@ class Stepper:
 
     def step(self) -> None:
         """The objective's loss on the next batch, backward, an optimizer step."""
-        call = partial(_call, self.model)
-        loss, _ = self.objective.loss(call, next(self.batches), self.generator)
+        loss, _ = self.objective.loss(self.call, next(self.batches), self.generator)
         loss.backward()
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
@@ -106,10 +91,6 @@ class Stepper:
         for _ in range(steps):
             self.step()
         return (time.perf_counter() - start) / steps
-
-
-def _call(model: torch.nn.Module, name: str, *args: Any) -> Any:
-    return getattr(model, name)(*args)
 
 
 def where_time_goes(stepper: Stepper, steps: int = PROFILED) -> dict[str, dict[str, float]]:
