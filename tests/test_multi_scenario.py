@@ -13,8 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import torch.nn.functional as F
 from configs import finetune_config, head_gradients
 
+from mtrec_helpers.core import chunked
 from mtrec_helpers.core.evaluation import Ranker, RankingResult, minimum_detectable_effect
 from mtrec_helpers.core.paths import notebooks_dir
 from mtrec_helpers.course.parameters import declared_parameters
@@ -61,14 +63,22 @@ def task_data(data: ProcessedData) -> ScenarioData:
     return ScenarioData(data, define_scenarios(data, "domain", 20), seed=0)
 
 
-@pytest.fixture(scope="module")
-def encoder_dir(data: ProcessedData, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def _encoder(data: ProcessedData, folder: Path, seen_bias: bool = False) -> Path:
     torch.manual_seed(0)
     config = build_config(data.n_items, "causal", hidden=16, layers=1, heads=2, max_len=MAX_LEN, dropout=0.0,
-                          side_info=True, n_genres=len(data.vocab["genres"]), n_year_buckets=13)  # fmt: skip
+                          side_info=True, n_genres=len(data.vocab["genres"]), n_year_buckets=13,
+                          seen_bias=seen_bias)  # fmt: skip
     model = SeqRecModel(config)
     model.set_side_information(data.genre_matrix(), data.year_buckets())
-    return save_recommender(model, tmp_path_factory.mktemp("encoder") / "causal", data, {})
+    if seen_bias:
+        with torch.no_grad():
+            model.seen_weight.fill_(-2.0)  # a learned seen-item bias: it counts at the items of each input
+    return save_recommender(model, folder / "causal", data, {})
+
+
+@pytest.fixture(scope="module")
+def encoder_dir(data: ProcessedData, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _encoder(data, tmp_path_factory.mktemp("encoder"))
 
 
 def _model(encoder_dir: Path, task_data: ScenarioData, kind: str, sharing: str = "shared") -> ScenarioModel:
@@ -228,6 +238,55 @@ def test_with_catalogues_each_positions_softmax_is_over_its_scenarios_items(
     torch.testing.assert_close(own[f"{task_data.scenarios.names[0]}/next"], expected[first].mean())
     assert all(own[f"{s}/next"] < full[f"{s}/next"] for s in task_data.scenarios.names)  # fewer rivals
     assert own[f"{task_data.scenarios.names[0]}/like"] == full[f"{task_data.scenarios.names[0]}/like"]
+
+
+@pytest.mark.parametrize(("kind", "budget"), [("shared", None), ("star", None), ("shared", 200)])
+def test_catalogue_losses_and_gradients_are_the_masked_full_softmaxs(
+    data: ProcessedData,
+    task_data: ScenarioData,
+    kind: str,
+    budget: int | None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each scenario's next-item loss is computed on its own items' columns alone: the same losses and
+    gradients as the (N, V) logits with every other item at −∞ (the definition) — in one chunk, or in
+    several of at most ``budget`` logits."""
+    if budget:
+        monkeypatch.setattr(chunked, "LOGIT_BUDGET", budget)
+    torch.manual_seed(0)
+    model = build_multitask(
+        _encoder(data, tmp_path, seen_bias=True), task_data, TASKS, model_class=ScenarioModel,
+        scenario_names=task_data.scenarios.names, scenario_model=kind, catalogues=True,
+    ).eval()  # fmt: skip
+    model.set_catalogues(task_data.scenarios.item_codes)
+    assert model.learned_seen_bias() == -2.0
+    if kind == "star":
+        with torch.no_grad():
+            model.aux_network[-1].weight.normal_(0, 0.5)  # a trained auxiliary network: its logits count
+    batch, names = _batch(task_data, 32), task_data.scenarios.names
+    weights = torch.rand(len(names), generator=torch.Generator().manual_seed(1)) + 0.5
+
+    def gradients(loss: torch.Tensor) -> list[torch.Tensor]:
+        model.zero_grad()
+        loss.backward()
+        return [p.grad.clone() for p in model.parameters() if p.grad is not None]
+
+    losses = model.task_losses(batch)
+    own = torch.stack([losses[f"{s}/next"] for s in names])
+    ours = gradients((weights * own).sum())
+    states, rows, positions = model.labelled_states(batch)
+    scenario, target = batch.scenario[rows, positions], batch.next_item[rows, positions]
+    scores = model.next_scores(batch, states["next"], rows, positions)
+    per_row = F.cross_entropy(
+        scores.masked_fill(model.outside(scenario), float("-inf")), target, reduction="none"
+    )
+    masked = torch.stack([per_row[scenario == code].mean() for code in range(1, len(names) + 1)])
+    torch.testing.assert_close(own, masked, rtol=1e-5, atol=1e-6)
+    expected = gradients((weights * masked).sum())
+    assert len(ours) == len(expected) > 10
+    for a, b in zip(ours, expected, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
 
 
 def test_star_weights_of_one_scenario_move_only_that_scenarios_predictions(

@@ -14,8 +14,10 @@ encoder, input features, heads and sharing layer) and adds, by ``scenario_model`
   each scenario, and one softmax gate per scenario × task over the shared experts and that scenario's.
 
 With catalogues (``domain``: each scenario ranks its own items) the next-item softmax of a position
-is over its scenario's items, as it is ranked. Losses are per scenario × task: L_{s,t}, the mean of
-task t's loss over the positions of scenario s in the batch (0 where the batch has none), keyed
+is over its scenario's items, as it is ranked — computed on those items' columns alone
+(:meth:`ScenarioModel.catalogue_losses`: the same loss as every other item's logit at −∞, for
+Σ_s N_s V_s logits instead of N V). Losses are per scenario × task: L_{s,t}, the mean of task t's
+loss over the positions of scenario s in the batch (0 where the batch has none), keyed
 ``"<scenario>/<task>"`` — what a loss weighting over the s×t grid combines. A scenario is coded 1..k
 per position (0: padding).
 """
@@ -32,6 +34,7 @@ from torch import nn
 from mtrec_helpers.core.chunked import chunked_mean
 from mtrec_helpers.multitask.model import MultiTaskConfig, MultiTaskModel, _mlp
 from mtrec_helpers.multitask.tasks import Batch
+from mtrec_helpers.pretraining.models import catalogue_columns
 from mtrec_helpers.pretraining.sequences import IGNORE
 
 SCENARIO_MODELS = ("shared", "embedding", "star", "experts")
@@ -186,13 +189,18 @@ class ScenarioModel(MultiTaskModel):
             return self.cgc_states(hidden, batch.scenario), rows, positions
         return self.task_states(hidden), rows, positions
 
+    def aux_vectors(self, scenario: torch.Tensor) -> torch.Tensor | None:
+        """STAR's auxiliary network on each position's scenario (N, H); None for the other models."""
+        if self.config.scenario_model != "star":
+            return None
+        return self.aux_network(self.aux_embeddings(scenario))
+
     def aux_logits(self, scenario: torch.Tensor) -> torch.Tensor | float:
         """STAR's auxiliary network: a logit per item from the scenario alone (N, V); 0 otherwise."""
-        if self.config.scenario_model != "star":
+        vectors = self.aux_vectors(scenario)
+        if vectors is None:
             return 0.0
-        vector = self.aux_network(self.aux_embeddings(scenario))
-        items = torch.arange(self.config.vocab_size, device=vector.device)
-        return vector @ self.item_embeddings(items).T
+        return vectors @ self.item_embeddings(torch.arange(self.config.vocab_size, device=vectors.device)).T
 
     def next_scores(
         self, batch: Batch, state: torch.Tensor, rows: torch.Tensor, positions: torch.Tensor
@@ -200,6 +208,48 @@ class ScenarioModel(MultiTaskModel):
         return super().next_scores(batch, state, rows, positions) + self.aux_logits(
             batch.scenario[rows, positions]
         )
+
+    def catalogue_losses(
+        self, batch: Batch, states: torch.Tensor, rows: torch.Tensor, positions: torch.Tensor
+    ) -> torch.Tensor:
+        """(k,): each scenario's next-item cross-entropy, the mean over its positions of a softmax
+        over its own catalogue — computed on those items' columns alone: the loss of the (N, V) logits
+        with every other item at −∞, for the work of Σ_s N_s × V_s logits instead of N × V."""
+        scenario, target = batch.scenario[rows, positions], batch.next_item[rows, positions]
+        vectors = self.aux_vectors(scenario)  # STAR: drawn once for all positions, as in aux_logits
+        losses = []
+        for code in range(1, self.config.n_codes):
+            where = torch.nonzero(scenario == code).squeeze(1)
+            items = torch.nonzero(self.item_scenarios == code).squeeze(1)
+            losses.append(
+                self.catalogue_loss(batch, states, rows[where], positions[where], target[where], items,
+                                    None if vectors is None else vectors[where])
+                if len(where) else states.new_zeros(())
+            )  # fmt: skip
+        return torch.stack(losses)
+
+    def catalogue_loss(
+        self,
+        batch: Batch,
+        states: torch.Tensor,
+        rows: torch.Tensor,
+        positions: torch.Tensor,
+        target: torch.Tensor,
+        items: torch.Tensor,
+        vectors: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """Mean cross-entropy of the positions (rows, positions) of one scenario over its ``items``."""
+        state, local = states[rows, positions], catalogue_columns(items, self.config.vocab_size)[target]
+
+        def terms(part: slice) -> torch.Tensor:
+            seeing = self.config.seen_bias
+            seen = self.seen_items(batch.items, rows[part], positions[part]) if seeing else None
+            logits = self.scores(state[part], seen, items)
+            if vectors is not None:
+                logits = logits + vectors[part] @ self.item_embeddings(items).T
+            return F.cross_entropy(logits.float(), local[part])
+
+        return chunked_mean(terms, len(rows), len(items))
 
     def loss_names(self) -> list[str]:
         return [f"{s}/{t}" for s in self.config.scenario_names for t in self.config.tasks]
@@ -216,6 +266,8 @@ class ScenarioModel(MultiTaskModel):
         grouped: dict[str, torch.Tensor] = {}
         if "next" in states and without_next and self.config.scenario_model != "star":
             grouped["next"] = torch.zeros(share.shape[1], device=share.device)
+        elif "next" in states and self.config.catalogues:
+            grouped["next"] = self.catalogue_losses(batch, states["next"], rows, positions)
         elif "next" in states:
             state = states["next"][rows, positions]
 
@@ -226,8 +278,6 @@ class ScenarioModel(MultiTaskModel):
                     else None
                 )
                 logits = self.scores(state[part], seen) + self.aux_logits(scenario[part])
-                outside = self.outside(scenario[part])  # a domain's softmax is over its own items
-                logits = logits if outside is None else logits.masked_fill(outside, float("-inf"))
                 loss = F.cross_entropy(logits.float(), target[part], reduction="none")
                 return share[part].T @ loss / len(loss)
 

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 from transformers import BertConfig, BertModel
 from transformers.models.bert.modeling_bert import BertOnlyMLMHead, BertPreTrainedModel
@@ -35,6 +36,13 @@ OBJECTIVES = ("masked", "causal")
 
 Seen = tuple[torch.Tensor, torch.Tensor]
 """Items already in a model's input: the distinct (row, item) pairs, two index tensors."""
+
+
+def catalogue_columns(items: torch.Tensor, size: int) -> torch.Tensor:
+    """(size,): each item's column among ``items`` (C,), in their order; −1 for an item not among them."""
+    column = torch.full((size,), -1, dtype=torch.long, device=items.device)
+    column[items] = torch.arange(len(items), device=items.device)
+    return column
 
 
 class SeqRecConfig(BertConfig):
@@ -247,11 +255,23 @@ class SeqRecModel(BertPreTrainedModel):
             negative = negative + self.seen_weight * seen[:, inverse]
         return sampled_cross_entropy(positive, negative, targets, negatives, log_q)
 
-    def scores(self, hidden: torch.Tensor, seen: Seen | None = None) -> torch.Tensor:
+    def scores(
+        self, hidden: torch.Tensor, seen: Seen | None = None, items: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Scores over the whole vocabulary from hidden states (N, H) → (N, V) through the tied output
         layer (the id embeddings as the decoder, plus each item's bias), plus the learned
-        seen-item bias at the (row, item) pairs of ``seen`` (:meth:`seen_items`)."""
-        logits = self.cls.predictions.decoder(self.cls.predictions.transform(hidden))
+        seen-item bias at the (row, item) pairs of ``seen`` (:meth:`seen_items`). With ``items``
+        (C,), the scores of those items alone, in that order: (N, C), the same columns computed
+        without the others (the seen pairs of other items are dropped)."""
+        decoder, state = self.cls.predictions.decoder, self.cls.predictions.transform(hidden)
+        if items is None:
+            logits = decoder(state)
+        else:
+            logits = F.linear(state, decoder.weight[items], decoder.bias[items])
+            if seen is not None:
+                column = catalogue_columns(items, self.config.vocab_size)
+                kept = column[seen[1]] >= 0
+                seen = (seen[0][kept], column[seen[1][kept]])
         if self.config.seen_bias and seen is not None:
             bias = self.seen_weight.to(logits.dtype).expand(len(seen[0]))
             # in place: the decoder's output is needed by no backward pass
@@ -278,15 +298,17 @@ class SeqRecModel(BertPreTrainedModel):
     ) -> torch.Tensor:
         """Full-softmax cross-entropy of the states ``hidden`` (B, L, H) at (rows, positions), computed
         in chunks of the catalogue's logits (:func:`~mtrec_helpers.core.chunked.chunked_cross_entropy`);
-        items marked in ``exclude`` (V,) are left out of the softmax."""
+        items marked in ``exclude`` (V,) are left out of the softmax: their columns are not computed."""
         states = hidden[rows, positions]
+        items = None if exclude is None else torch.nonzero(~exclude).squeeze(1)
+        if items is not None:  # the targets' columns among the items kept
+            targets = catalogue_columns(items, self.config.vocab_size)[targets]
 
         def scores(part: slice) -> torch.Tensor:
             seen = self.seen_items(input_ids, rows[part], positions[part]) if self.config.seen_bias else None
-            logits = self.scores(states[part], seen)
-            return logits if exclude is None else logits.masked_fill(exclude, float("-inf"))
+            return self.scores(states[part], seen, items)
 
-        return chunked_cross_entropy(scores, targets, self.config.vocab_size)
+        return chunked_cross_entropy(scores, targets, self.config.vocab_size if items is None else len(items))
 
     def next_item_scores(self, input_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The user representation (B, H) at the last position and its scores (B, V)."""
