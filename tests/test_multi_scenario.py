@@ -232,7 +232,7 @@ def test_with_catalogues_each_positions_softmax_is_over_its_scenarios_items(
             states["next"][rows, positions], within.seen_items(batch.items, rows, positions)
         )
     scenario, target = batch.scenario[rows, positions], batch.next_item[rows, positions]
-    scores = scores.masked_fill(within.outside(scenario), float("-inf"))
+    scores = scores.masked_fill(within.item_scenarios[None, :] != scenario[:, None], float("-inf"))
     expected = torch.nn.functional.cross_entropy(scores, target, reduction="none")
     first = scenario == 1
     torch.testing.assert_close(own[f"{task_data.scenarios.names[0]}/next"], expected[first].mean())
@@ -279,7 +279,9 @@ def test_catalogue_losses_and_gradients_are_the_masked_full_softmaxs(
     scenario, target = batch.scenario[rows, positions], batch.next_item[rows, positions]
     scores = model.next_scores(batch, states["next"], rows, positions)
     per_row = F.cross_entropy(
-        scores.masked_fill(model.outside(scenario), float("-inf")), target, reduction="none"
+        scores.masked_fill(model.item_scenarios[None, :] != scenario[:, None], float("-inf")),
+        target,
+        reduction="none",
     )
     masked = torch.stack([per_row[scenario == code].mean() for code in range(1, len(names) + 1)])
     torch.testing.assert_close(own, masked, rtol=1e-5, atol=1e-6)

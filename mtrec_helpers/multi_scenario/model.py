@@ -108,12 +108,6 @@ class ScenarioModel(MultiTaskModel):
         """Each item's scenario (``domain``: its family's code; 0 for PAD and MASK)."""
         self.item_scenarios.copy_(torch.as_tensor(item_scenarios, dtype=torch.long))
 
-    def outside(self, scenario: torch.Tensor) -> torch.Tensor | None:
-        """(N, V): the items outside each position's scenario catalogue (None without catalogues)."""
-        if not self.config.catalogues:
-            return None
-        return self.item_scenarios[None, :] != scenario[:, None]
-
     def zero_new_inputs(self) -> None:
         """03's new inputs at zero, and every scenario layer at "no change" (the scenario embeddings,
         STAR's output layer and auxiliary network at zero, its scenario scales at one, the gates
