@@ -2,8 +2,10 @@
 
 Writes ``benchmarks/<device>-<dataset>.json`` (hardware, software versions, command, date, every
 notebook's wall time as `make run` measured it, each stage's time inside its notebook, the peak
-memory of the notebook kernels, notebook 02's and notebook 06's test tables) and a short markdown
-summary beside it; RESULTS.md and the README's chapter times are generated from these files (results_page).
+memory of the notebook kernels, the epochs each chapter trained after its runs' best ones
+(:mod:`~mtrec_helpers.course.early_stopping`), notebook 02's and notebook 06's test tables) and a short
+markdown summary beside it; RESULTS.md and the README's chapter times are generated from these files
+(results_page).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from mtrec_helpers.core.errors import DataError
 from mtrec_helpers.core.results import metrics_path, plain, read_metrics
 from mtrec_helpers.core.stages import STAGES, Stage
 from mtrec_helpers.core.workers import train_workers
+from mtrec_helpers.course import early_stopping
 from mtrec_helpers.course.runner import TIMINGS, numbered_notebooks
 
 
@@ -94,6 +97,7 @@ def benchmark_record(
         "peak_kernel_rss_mb": timings["peak_kernel_rss_mb"],
         "train_workers": train_workers(stages.get("pretraining", first)["device"]),
         "stage_wall_s": {name: metrics["wall_time_s"] for name, metrics in stages.items()},
+        "early_stopping": early_stopping.early_stopping(artifacts),
     }
     for stage in STAGES:  # each chapter's own section of the file (its bench module), for the stages that ran
         if stage.name in stages and (section := chapter_bench(stage)) is not None:
@@ -112,6 +116,7 @@ def summary(record: dict[str, Any], name: str) -> str:
         f"{record['machine']['torch']}",
         "",
         *wall_times(record),
+        *early_stopping.markdown(record),
     ]
     final, *chapters = reversed(STAGES)  # the final table first: the run's headline
     for stage in (final, *reversed(chapters)):
