@@ -156,13 +156,13 @@ def test_on_a_catalogues_head_the_choice_sets_hold_the_head_and_give_the_same_fi
         aucs = torch.cat([batch.auc() for batch in head])
         torch.testing.assert_close(aucs, torch.cat([batch.auc() for batch in every]))
     report, sample = calibrate(model, data), HeldOut.of(data, "valid")
-    every = list(choices(model, sample, head=False))
-    reference, best = _fitted_scale(every, 0.0, 5.0)
+    full = list(choices(model, sample, head=False))
+    reference, best = _fitted_scale(full, 0.0, 5.0)
     # Both searches find the same maximum: the likelihoods agree to float noise (rel. 1e-5 above), and
     # near a maximum that noise moves the golden-section search's answer first-order while the
     # likelihood there moves only second-order — so the scale agrees to 1e-3, its likelihood to 1e-6.
     assert report["attraction_scale"] == pytest.approx(reference, rel=1e-3)
-    assert log_likelihood(every, report["attraction_scale"]) == pytest.approx(best, rel=1e-6)
+    assert log_likelihood(full, report["attraction_scale"]) == pytest.approx(best, rel=1e-6)
     assert report["fit"]["test"] == pytest.approx(held_out_fit(model, data), rel=1e-6)
     assert report["choice_loglik_test"] == pytest.approx(
         _by_definition(model, HeldOut.of(data, "test"), report["attraction_scale"]), rel=1e-5

@@ -361,6 +361,13 @@ def _save(
     accelerator.wait_for_everyone()
 
 
+def saved_history(run_dir: Path) -> list[dict[str, float]]:
+    """The epoch records (loss parts, and ``score`` where the run selects on validation) of the
+    checkpoint in ``run_dir``, read from its engine state (JSON: nothing read can run code)."""
+    engine = json.loads((Path(run_dir) / CHECKPOINT / STATE).read_text(encoding="utf-8"))
+    return engine["result"]["history"]
+
+
 def _restore(
     folder: Path, key: str, accelerator: Accelerator, run: _Run, objective: Objective
 ) -> tuple[dict[str, Any], FitResult, dict[str, torch.Tensor] | None] | None:

@@ -17,12 +17,11 @@ wait longer before improving: the figure says how much a tighter patience could 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mtrec_helpers.core.engine import CHECKPOINT, STATE
+from mtrec_helpers.core.engine import CHECKPOINT, STATE, saved_history
 from mtrec_helpers.core.stages import STAGES
 
 
@@ -44,9 +43,10 @@ def run_histories(folder: Path) -> dict[str, list[float]]:
     epochs) have none and are left out."""
     runs = {}
     for state in sorted(folder.glob(f"runs/**/{CHECKPOINT}/{STATE}")):
-        history = json.loads(state.read_text(encoding="utf-8"))["result"]["history"]
+        run_dir = state.parent.parent
+        history = saved_history(run_dir)
         if history and all("score" in row for row in history):
-            runs[state.parent.parent.relative_to(folder).as_posix()] = [row["score"] for row in history]
+            runs[run_dir.relative_to(folder).as_posix()] = [row["score"] for row in history]
     return runs
 
 
@@ -54,14 +54,14 @@ def chapter_summary(runs: Mapping[str, Sequence[float]]) -> dict[str, int]:
     """The runs of one chapter: their epochs, those after each best, the longest wait before a best,
     and the epochs a patience of one more than that wait would have spared."""
     each = [stopping(scores) for scores in runs.values()]
-    tightest = max(run["longest_wait"] for run in each) + 1
+    longest = max(run["longest_wait"] for run in each)
     return {
         "runs": len(each),
         "epochs_run": sum(run["epochs_run"] for run in each),
         "after_best": sum(run["epochs_run"] - run["best_epoch"] for run in each),
-        "longest_wait": tightest - 1,
-        "saved_at_tightest": sum(
-            run["epochs_run"] - min(run["epochs_run"], run["best_epoch"] + tightest) for run in each
+        "longest_wait": longest,
+        "saved_at_tightest": sum(  # a patience of longest + 1 stops a run that many epochs after its best
+            max(0, run["epochs_run"] - run["best_epoch"] - (longest + 1)) for run in each
         ),
     }
 
